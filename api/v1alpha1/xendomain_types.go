@@ -1,0 +1,169 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// XenDomain is the desired state of one Xen domain and what was last observed of it.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=xd;xdom,categories=virtxend
+// +kubebuilder:selectablefield:JSONPath=`.spec.nodeName`
+// +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.nodeName`,priority=1
+// +kubebuilder:printcolumn:name="Run",type=string,JSONPath=`.spec.runStrategy`
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
+// +kubebuilder:printcolumn:name="ID",type=integer,JSONPath=`.status.domid`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type XenDomain struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   XenDomainSpec   `json:"spec"`
+	Status XenDomainStatus `json:"status,omitempty"`
+}
+
+// XenDomainList is a list of XenDomain.
+//
+// +kubebuilder:object:root=true
+type XenDomainList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []XenDomain `json:"items"`
+}
+
+// XenDomainSpec is the desired state of a domain.
+type XenDomainSpec struct {
+	// Domain is the domain definition: what libvirt's domain XML says, for everything Xen honours.
+	Domain DomainSpec `json:"domain"`
+
+	// RunStrategy says when the domain should run.
+	// +kubebuilder:default=Always
+	// +optional
+	RunStrategy RunStrategy `json:"runStrategy,omitempty"`
+
+	// Autostart starts the domain once per host boot when the daemon starts (libvirt's autostart). It matters
+	// for RunStrategy Manual; Always runs the domain anyway.
+	// +optional
+	Autostart bool `json:"autostart,omitempty"`
+
+	// NodeName pins the domain to one Xen host in fleet mode. Empty in local mode.
+	// +optional
+	NodeName string `json:"nodeName,omitempty"`
+
+	// DriftPolicy says what to do when the running domain departs from its spec behind the daemon's back.
+	// +kubebuilder:default=Enforce
+	// +optional
+	DriftPolicy DriftPolicy `json:"driftPolicy,omitempty"`
+}
+
+// RunStrategy says when a domain should run.
+// +kubebuilder:validation:Enum=Always;RerunOnFailure;Manual;Halted
+type RunStrategy string
+
+// Run strategies.
+const (
+	// RunStrategyAlways keeps the domain running: it is started, and restarted after it stops or crashes, with
+	// crash-loop backoff.
+	RunStrategyAlways RunStrategy = "Always"
+	// RunStrategyRerunOnFailure starts the domain and restarts it after a crash, not after a clean power-off.
+	RunStrategyRerunOnFailure RunStrategy = "RerunOnFailure"
+	// RunStrategyManual starts and stops the domain only on request (what `virsh define` gives).
+	RunStrategyManual RunStrategy = "Manual"
+	// RunStrategyHalted keeps the domain stopped.
+	RunStrategyHalted RunStrategy = "Halted"
+)
+
+// DriftPolicy says what to do with drift.
+// +kubebuilder:validation:Enum=Enforce;Report
+type DriftPolicy string
+
+// Drift policies.
+const (
+	// DriftPolicyEnforce puts the domain back to its spec.
+	DriftPolicyEnforce DriftPolicy = "Enforce"
+	// DriftPolicyReport only reports drift in the Drifted condition.
+	DriftPolicyReport DriftPolicy = "Report"
+)
+
+// XenDomainStatus is the observed state of a domain. Only the reconciler writes it.
+type XenDomainStatus struct {
+	// State is the libvirt domain state.
+	// +optional
+	State DomainState `json:"state,omitempty"`
+	// Reason is the libvirt reason for State, e.g. "booted", "user", "crashed".
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// DomID is the Xen domain id while the domain exists on the host.
+	// +optional
+	DomID *int32 `json:"domid,omitempty"`
+	// UUID is the domain's UUID as the hypervisor reports it.
+	// +optional
+	UUID string `json:"uuid,omitempty"`
+	// ObservedGeneration is the spec generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready, Progressing, Degraded, Drifted.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// LastError is the last error met while reconciling, empty once resolved.
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+	// RestartCount counts restarts after the domain stopped or crashed unrequested.
+	// +optional
+	RestartCount int32 `json:"restartCount,omitempty"`
+	// BackoffUntil is when the next restart of a crash-looping domain may happen.
+	// +optional
+	BackoffUntil *metav1.Time `json:"backoffUntil,omitempty"`
+	// StartedAt is when the current run of the domain began.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+}
+
+// DomainState is libvirt's domain state vocabulary (virDomainState).
+// +kubebuilder:validation:Enum=nostate;running;blocked;paused;shutdown;shutoff;crashed;pmsuspended
+type DomainState string
+
+// Domain states.
+const (
+	StateNoState     DomainState = "nostate"
+	StateRunning     DomainState = "running"
+	StateBlocked     DomainState = "blocked"
+	StatePaused      DomainState = "paused"
+	StateShutdown    DomainState = "shutdown"
+	StateShutoff     DomainState = "shutoff"
+	StateCrashed     DomainState = "crashed"
+	StatePMSuspended DomainState = "pmsuspended"
+)
+
+// Condition types.
+const (
+	// ConditionReady is true while the domain is in the state its spec asks for.
+	ConditionReady = "Ready"
+	// ConditionProgressing is true while the reconciler is moving the domain towards its spec.
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded is true when the spec cannot be met (invalid spec, start failure, crash loop).
+	ConditionDegraded = "Degraded"
+	// ConditionDrifted is true when the running domain departs from its spec.
+	ConditionDrifted = "Drifted"
+)
+
+// Condition reasons.
+const (
+	ReasonRunning       = "Running"
+	ReasonStopped       = "Stopped"
+	ReasonStarting      = "Starting"
+	ReasonStopping      = "Stopping"
+	ReasonInvalidSpec   = "InvalidSpec"
+	ReasonStartFailed   = "StartFailed"
+	ReasonCrashLoop     = "CrashLoopBackOff"
+	ReasonDriftDetected = "DriftDetected"
+	ReasonNoDrift       = "NoDrift"
+	ReasonSourceError   = "SourceError"
+	ReasonObserving     = "Observing"
+	ReasonAsExpected    = "AsExpected"
+)
+
