@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite needs, when they are missing and we are root.
+# Without root, it says what is missing; tests that need a missing tool skip with that reason.
+set -euo pipefail
+
+# package:command-or-file that proves it is installed
+need=(
+  "libxml2-utils:/usr/bin/xmllint"
+)
+
+missing=()
+for item in "${need[@]}"; do
+  pkg=${item%%:*} probe=${item#*:}
+  [ -e "$probe" ] || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test-deps: missing ${missing[*]} (not root: install them, or the tests that need them skip)" >&2
+  exit 0
+fi
+echo "test-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# One update per machine boot is enough; apt-get update is slow and the archive is the only network here.
+stamp=/var/lib/apt/periodic/virtxend-update-stamp
+if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +720 2>/dev/null)" ]; then
+  apt-get update -qq
+  mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+fi
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
