@@ -56,6 +56,59 @@ type XenDomainSpec struct {
 	// +kubebuilder:default=Enforce
 	// +optional
 	DriftPolicy DriftPolicy `json:"driftPolicy,omitempty"`
+
+	// Paused keeps the running domain paused (virsh suspend sets it, virsh resume clears it).
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+
+	// Action is a one-shot lifecycle request, acted on once: the facade sets it for virsh start, shutdown,
+	// reboot, reset and destroy, with a new ID each time, and waits for status.lastAction to report that ID.
+	// It complements RunStrategy: Manual domains run and stop only through actions.
+	// +optional
+	Action *DomainAction `json:"action,omitempty"`
+}
+
+// DomainAction is a one-shot lifecycle request.
+type DomainAction struct {
+	// ID identifies the request; a new request has a new ID.
+	// +kubebuilder:validation:MinLength=1
+	ID string `json:"id"`
+	// Verb is what to do.
+	Verb ActionVerb `json:"verb"`
+	// GracePeriodSeconds bounds a graceful shutdown before the domain is destroyed; 0 means wait forever
+	// (virsh shutdown never forces).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	GracePeriodSeconds int32 `json:"gracePeriodSeconds,omitempty"`
+}
+
+// ActionVerb is a lifecycle request.
+// +kubebuilder:validation:Enum=Start;Shutdown;Reboot;Reset;Destroy
+type ActionVerb string
+
+// Action verbs.
+const (
+	// VerbStart starts a stopped domain (paused if spec.paused is set).
+	VerbStart ActionVerb = "Start"
+	// VerbShutdown asks the guest to power off.
+	VerbShutdown ActionVerb = "Shutdown"
+	// VerbReboot asks the guest to reboot.
+	VerbReboot ActionVerb = "Reboot"
+	// VerbReset destroys and re-creates the domain at once.
+	VerbReset ActionVerb = "Reset"
+	// VerbDestroy kills the domain at once.
+	VerbDestroy ActionVerb = "Destroy"
+)
+
+// ActionResult reports how a DomainAction ended.
+type ActionResult struct {
+	ID   string     `json:"id"`
+	Verb ActionVerb `json:"verb"`
+	// Error is empty when the action succeeded.
+	// +optional
+	Error string `json:"error,omitempty"`
+	// Time is when the action finished.
+	Time metav1.Time `json:"time"`
 }
 
 // RunStrategy says when a domain should run.
@@ -118,6 +171,13 @@ type XenDomainStatus struct {
 	// BackoffUntil is when the next restart of a crash-looping domain may happen.
 	// +optional
 	BackoffUntil *metav1.Time `json:"backoffUntil,omitempty"`
+	// LastAction reports the last spec.action handled.
+	// +optional
+	LastAction *ActionResult `json:"lastAction,omitempty"`
+	// Stopped records why a domain that should not be restarted is down: "poweroff" (a clean guest
+	// power-off or a shutdown action) or "destroyed"; empty otherwise.
+	// +optional
+	Stopped string `json:"stopped,omitempty"`
 	// StartedAt is when the current run of the domain began.
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`
@@ -166,4 +226,3 @@ const (
 	ReasonObserving     = "Observing"
 	ReasonAsExpected    = "AsExpected"
 )
-
