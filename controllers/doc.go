@@ -1,0 +1,16 @@
+// Package controllers holds the controllers that drive Xen domains towards their XenDomain objects.
+//
+// The XenDomainReconciler is a controller-runtime typed controller. In local mode it runs without an API server
+// (controller.NewTypedUnmanaged) over the daemon's object store; in fleet mode the same reconciler runs under a
+// manager. It is fed by two sources: changes of XenDomain objects, and the Observer, which watches the
+// hypervisor (its event stream plus a periodic full listing) and enqueues an object whenever what is observed
+// of its domain changes.
+//
+// Safety rules, in the order the reconciler applies them:
+//   - Unknown is not absent: nothing is created or destroyed before the Observer's first full listing.
+//   - A domain belongs to an object only through the ownership marker stored in libxl's per-domain userdata
+//     (object UID, generation, spec hash); never by name. Domains without a marker (started with xl) are
+//     listed and never touched.
+//   - Every phase measures before it acts and is safe to run again.
+//   - The reconciler is the only writer of status and the only caller of the hypervisor's mutating methods.
+package controllers

@@ -1,0 +1,309 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/virtxend/virtxend/libxl"
+)
+
+// Observed is one domain as last seen on the hypervisor, with its ownership marker when it has one.
+type Observed struct {
+	Info libxl.DomainInfo
+	// Marker is nil for a foreign domain (no marker, or one virtxend cannot read) and for Domain-0.
+	Marker *Marker
+}
+
+// Owned reports whether the domain carries a virtxend ownership marker.
+func (o *Observed) Owned() bool { return o != nil && o.Marker != nil }
+
+// Observer keeps what the hypervisor holds: every domain by domid, and the owned ones by owner UID. It is fed by
+// the hypervisor's event stream and by a full listing every resync interval, and calls Notify with an owner's
+// UID whenever what is observed of that owner's domain changes. The reconciler reads it instead of listing the
+// hypervisor, and records its own actions in it so that the events they cause do not wake it again.
+type Observer struct {
+	hv     libxl.Hypervisor
+	resync time.Duration
+	log    logr.Logger
+
+	// Notify is called (outside the lock) with the UID of an owner whose domain changed, appeared or vanished.
+	Notify func(uid types.UID)
+
+	mu      sync.RWMutex
+	byDomID map[libxl.DomID]*Observed
+	byUID   map[types.UID]libxl.DomID
+	synced  bool
+	syncCh  chan struct{}
+}
+
+// NewObserver returns an Observer of hv that re-lists every resync.
+func NewObserver(hv libxl.Hypervisor, resync time.Duration, log logr.Logger) *Observer {
+	if resync <= 0 {
+		resync = 30 * time.Second
+	}
+	return &Observer{
+		hv: hv, resync: resync, log: log,
+		byDomID: map[libxl.DomID]*Observed{},
+		byUID:   map[types.UID]libxl.DomID{},
+		syncCh:  make(chan struct{}),
+	}
+}
+
+// Synced is closed after the first full listing: before it, nothing may be treated as absent.
+func (o *Observer) Synced() <-chan struct{} { return o.syncCh }
+
+// IsSynced reports whether the first full listing is done.
+func (o *Observer) IsSynced() bool {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.synced
+}
+
+// Run subscribes to events, lists the hypervisor, and keeps the cache current until ctx ends.
+func (o *Observer) Run(ctx context.Context) error {
+	events, err := o.hv.Events(ctx)
+	if err != nil {
+		return err
+	}
+	if err := o.Resync(ctx); err != nil {
+		return err
+	}
+	tick := time.NewTicker(o.resync)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if err := o.Resync(ctx); err != nil {
+				o.log.Error(err, "resync with the hypervisor failed")
+			}
+		case ev, ok := <-events:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errors.New("hypervisor event stream closed")
+			}
+			o.handle(ctx, ev)
+		}
+	}
+}
+
+// Resync lists every domain and brings the cache up to date, notifying owners whose domain changed.
+func (o *Observer) Resync(ctx context.Context) error {
+	infos, err := o.hv.ListDomains(ctx)
+	if err != nil {
+		return err
+	}
+	seen := make(map[libxl.DomID]bool, len(infos))
+	var changed []types.UID
+	for _, info := range infos {
+		seen[info.DomID] = true
+		changed = append(changed, o.upsert(ctx, info)...)
+	}
+	o.mu.Lock()
+	for id, ob := range o.byDomID {
+		if !seen[id] {
+			changed = append(changed, o.removeLocked(id, ob)...)
+		}
+	}
+	first := !o.synced
+	o.synced = true
+	o.mu.Unlock()
+	if first {
+		close(o.syncCh)
+	}
+	o.notify(changed)
+	return nil
+}
+
+func (o *Observer) handle(ctx context.Context, ev libxl.Event) {
+	switch ev.Type {
+	case libxl.EventOverflow:
+		if err := o.Resync(ctx); err != nil {
+			o.log.Error(err, "resync after lost hypervisor events failed")
+		}
+	case libxl.EventDeath:
+		o.mu.Lock()
+		var changed []types.UID
+		if ob, ok := o.byDomID[ev.DomID]; ok {
+			changed = o.removeLocked(ev.DomID, ob)
+		}
+		o.mu.Unlock()
+		o.notify(changed)
+	default:
+		info, err := o.hv.DomainInfo(ctx, ev.DomID)
+		if errors.Is(err, libxl.ErrNoDomain) {
+			o.handle(ctx, libxl.Event{Type: libxl.EventDeath, DomID: ev.DomID})
+			return
+		}
+		if err != nil {
+			o.log.Error(err, "read domain after event", "domid", ev.DomID)
+			return
+		}
+		o.notify(o.upsert(ctx, info))
+	}
+}
+
+// upsert records info, reading the marker of a domid not seen before, and returns the owners to notify.
+func (o *Observer) upsert(ctx context.Context, info libxl.DomainInfo) []types.UID {
+	o.mu.RLock()
+	old, known := o.byDomID[info.DomID]
+	o.mu.RUnlock()
+	var marker *Marker
+	if known {
+		marker = old.Marker
+	} else if info.DomID != libxl.Dom0 {
+		marker = o.readMarker(ctx, info.DomID)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if cur, ok := o.byDomID[info.DomID]; ok && cur.Marker != nil {
+		marker = cur.Marker // Record may have raced ahead of us with a newer marker
+		if sameObservation(cur.Info, info) {
+			return nil
+		}
+	}
+	o.byDomID[info.DomID] = &Observed{Info: info, Marker: marker}
+	if marker == nil {
+		return nil
+	}
+	o.byUID[marker.UID] = info.DomID
+	return []types.UID{marker.UID}
+}
+
+func (o *Observer) readMarker(ctx context.Context, id libxl.DomID) *Marker {
+	b, err := o.hv.Userdata(ctx, id, MarkerKey)
+	if err != nil {
+		if !errors.Is(err, libxl.ErrNoUserdata) && !errors.Is(err, libxl.ErrNoDomain) {
+			o.log.Error(err, "read ownership marker", "domid", id)
+		}
+		return nil
+	}
+	m, err := decodeMarker(b)
+	if err != nil {
+		o.log.Error(err, "domain has an unreadable marker: treating it as foreign", "domid", id)
+		return nil
+	}
+	return &m
+}
+
+func (o *Observer) removeLocked(id libxl.DomID, ob *Observed) []types.UID {
+	delete(o.byDomID, id)
+	if ob.Marker == nil {
+		return nil
+	}
+	if o.byUID[ob.Marker.UID] == id {
+		delete(o.byUID, ob.Marker.UID)
+	}
+	return []types.UID{ob.Marker.UID}
+}
+
+func (o *Observer) notify(uids []types.UID) {
+	if o.Notify == nil {
+		return
+	}
+	for _, u := range uids {
+		o.Notify(u)
+	}
+}
+
+// sameObservation reports whether two readings differ in nothing the reconciler acts on.
+func sameObservation(a, b libxl.DomainInfo) bool {
+	return a.State == b.State && a.ShutdownReason == b.ShutdownReason && a.TargetKiB == b.TargetKiB &&
+		a.MaxMemKiB == b.MaxMemKiB && a.OnlineVcpus == b.OnlineVcpus && a.MaxVcpus == b.MaxVcpus &&
+		a.Name == b.Name && a.UUID == b.UUID
+}
+
+// Lookup returns the domain owned by uid, or nil.
+func (o *Observer) Lookup(uid types.UID) *Observed {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	id, ok := o.byUID[uid]
+	if !ok {
+		return nil
+	}
+	ob := *o.byDomID[id]
+	return &ob
+}
+
+// LookupName returns any domain (owned or not) that carries name, or nil.
+func (o *Observer) LookupName(name string) *Observed {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	for _, ob := range o.byDomID {
+		if ob.Info.Name == name {
+			c := *ob
+			return &c
+		}
+	}
+	return nil
+}
+
+// List returns every observed domain, Domain-0 and foreign ones included.
+func (o *Observer) List() []Observed {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	out := make([]Observed, 0, len(o.byDomID))
+	for _, ob := range o.byDomID {
+		out = append(out, *ob)
+	}
+	return out
+}
+
+// Record stores what the reconciler itself just did to a domain, so that the event it causes is not news.
+func (o *Observer) Record(info libxl.DomainInfo, m *Marker) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if m == nil {
+		if cur, ok := o.byDomID[info.DomID]; ok {
+			m = cur.Marker
+		}
+	}
+	o.byDomID[info.DomID] = &Observed{Info: info, Marker: m}
+	if m != nil {
+		o.byUID[m.UID] = info.DomID
+	}
+}
+
+// SetMarker records the marker the reconciler just wrote on a domain, leaving what was observed of it as is.
+func (o *Observer) SetMarker(id libxl.DomID, m *Marker) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if cur, ok := o.byDomID[id]; ok {
+		o.byDomID[id] = &Observed{Info: cur.Info, Marker: m}
+		o.byUID[m.UID] = id
+	}
+}
+
+// Forget drops a domain the reconciler just destroyed.
+func (o *Observer) Forget(id libxl.DomID) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if ob, ok := o.byDomID[id]; ok {
+		o.removeLocked(id, ob)
+	}
+}
+
+// Refresh re-reads one domain now and records it; it returns nil when the domain is gone.
+func (o *Observer) Refresh(ctx context.Context, id libxl.DomID) (*Observed, error) {
+	info, err := o.hv.DomainInfo(ctx, id)
+	if errors.Is(err, libxl.ErrNoDomain) {
+		o.Forget(id)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	o.Record(info, nil)
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	ob := *o.byDomID[id]
+	return &ob, nil
+}

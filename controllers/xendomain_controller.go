@@ -1,0 +1,297 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/libxl"
+)
+
+// Finalizer keeps a XenDomain object until its domain has been shut down.
+const Finalizer = "virtxend.io/domain"
+
+// ConfigBuilder turns a domain definition into the libxl configuration to start it with (libxl.Build with the
+// host's facts, in the daemon). release gives back what the build reserved on the host (graphics ports): the
+// reconciler calls it at once when it does not start the domain, and when the domain it started is gone.
+type ConfigBuilder func(spec *v1alpha1.DomainSpec) (cfg *libxl.DomainConfig, release func(), err error)
+
+// Options tune the reconciler. Zero values take the defaults noted.
+type Options struct {
+	// ShutdownTimeout bounds a graceful shutdown (object deletion, runStrategy Halted) before destroy. 30 s.
+	ShutdownTimeout time.Duration
+	// BackoffBase and BackoffMax shape crash-loop backoff: no delay for the first restart, then BackoffBase
+	// doubling up to BackoffMax. 1 s and 5 min.
+	BackoffBase, BackoffMax time.Duration
+	// StablePeriod is how long a domain must run before its restart count resets. 60 s.
+	StablePeriod time.Duration
+	// DumpDir receives core dumps of coredump-* lifecycle actions.
+	DumpDir string
+	// MaxConcurrentReconciles is the number of domains reconciled at once. 16.
+	MaxConcurrentReconciles int
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = time.Second
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 5 * time.Minute
+	}
+	if o.StablePeriod <= 0 {
+		o.StablePeriod = time.Minute
+	}
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = 16
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// XenDomainReconciler drives each domain towards its XenDomain object.
+type XenDomainReconciler struct {
+	Client   client.Client
+	HV       libxl.Hypervisor
+	Observer *Observer
+	Build    ConfigBuilder
+	Events   *EventLog
+	Opts     Options
+
+	mu      sync.Mutex
+	names   map[types.UID]types.NamespacedName
+	runtime map[types.UID]*runtimeState
+	queue   workqueue.TypedRateLimitingInterface[reconcile.Request]
+	pending []reconcile.Request
+	// autostartSem bounds how many autostarted domains are created at once.
+	autostartSem chan struct{}
+}
+
+// runtimeState is what the reconciler remembers of a domain between reconciles in this process.
+type runtimeState struct {
+	shutdownSent time.Time   // graceful stop requested (deletion, Halted)
+	autostart    atomic.Bool // start once: autostart at this host boot (set by the Autostarter)
+	release      func()      // gives back the host resources the running domain's config reserved
+}
+
+func (rt *runtimeState) releaseHeld() {
+	if rt.release != nil {
+		rt.release()
+		rt.release = nil
+	}
+}
+
+// Reconcile drives one domain one step towards its spec.
+func (r *XenDomainReconciler) Reconcile(ctx context.Context, req reconcile.Request) (res ctrl.Result, err error) {
+	obj := &v1alpha1.XenDomain{}
+	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !r.Observer.IsSynced() {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil // unknown is not absent
+	}
+	s := r.newScope(ctx, obj)
+	defer func() {
+		if s.release != nil {
+			s.release()
+		}
+		res, err = r.patchStatus(ctx, s, res, err)
+	}()
+
+	if !obj.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, s)
+	}
+	for _, phase := range []phase{
+		r.reconcileFinalizer, // the object cannot vanish before its domain is down
+		r.reconcileConfig,    // spec → libxl config; an invalid spec stops here
+		r.reconcileShutdown,  // a guest that shut down: on_poweroff / on_reboot / on_crash
+		r.reconcileAction,    // a pending one-shot action (virsh start, shutdown, destroy...)
+		r.reconcileRunState,  // runStrategy: start or stop
+		r.reconcileLive,      // live settings and drift: memory, vcpus, paused
+	} {
+		if err := phase(ctx, s); err != nil || s.done {
+			return s.result(), err
+		}
+	}
+	return s.result(), nil
+}
+
+// phase is one ordered step of Reconcile; it sets s.done to end the reconcile early.
+type phase func(ctx context.Context, s *scope) error
+
+// scope is one reconcile's view: the object, its domain as observed, and the built config.
+type scope struct {
+	obj     *v1alpha1.XenDomain
+	orig    v1alpha1.XenDomainStatus
+	dom     *Observed
+	cfg     *libxl.DomainConfig
+	release func() // gives back what building cfg reserved, unless a started domain now holds it
+	rt      *runtimeState
+	log     logr.Logger
+	now     time.Time
+	requeue time.Duration
+	done    bool
+	// stopReason is the libvirt shutoff reason to report when the domain is absent.
+	stopReason string
+	drift      []string
+	// started is set when this reconcile created the domain.
+	started bool
+}
+
+func (s *scope) requeueAfter(d time.Duration) {
+	if d > 0 && (s.requeue == 0 || d < s.requeue) {
+		s.requeue = d
+	}
+}
+
+func (s *scope) result() ctrl.Result { return ctrl.Result{RequeueAfter: s.requeue} }
+
+func (r *XenDomainReconciler) newScope(ctx context.Context, obj *v1alpha1.XenDomain) *scope {
+	r.mu.Lock()
+	if r.names == nil {
+		r.names = map[types.UID]types.NamespacedName{}
+		r.runtime = map[types.UID]*runtimeState{}
+	}
+	r.names[obj.UID] = client.ObjectKeyFromObject(obj)
+	rt := r.runtime[obj.UID]
+	if rt == nil {
+		rt = &runtimeState{}
+		r.runtime[obj.UID] = rt
+	}
+	r.mu.Unlock()
+	dom := r.Observer.Lookup(obj.UID)
+	if dom == nil {
+		rt.releaseHeld() // the domain is gone, however it went
+	}
+	return &scope{
+		obj:  obj,
+		orig: *obj.Status.DeepCopy(),
+		dom:  dom,
+		rt:   rt,
+		log:  ctrl.LoggerFrom(ctx).WithValues("domain", domainName(obj), "uid", obj.UID),
+		now:  r.Opts.Now(),
+	}
+}
+
+// patchStatus derives the status from what the reconcile saw and did, and writes it when it changed.
+func (r *XenDomainReconciler) patchStatus(ctx context.Context, s *scope, res ctrl.Result, rerr error) (ctrl.Result, error) {
+	if !s.obj.DeletionTimestamp.IsZero() && !hasFinalizer(s.obj) {
+		return res, rerr // the object is gone
+	}
+	r.computeStatus(s, rerr)
+	if equality.Semantic.DeepEqual(s.orig, s.obj.Status) {
+		return res, rerr
+	}
+	if err := r.Client.Status().Update(ctx, s.obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return res, rerr
+		}
+		if apierrors.IsConflict(err) && rerr == nil {
+			return ctrl.Result{Requeue: true}, nil
+		}
+		return res, errors.Join(rerr, err)
+	}
+	return res, rerr
+}
+
+// SetupLocal builds the controller in local mode (no API server): it watches objects through src and the
+// hypervisor through the Observer. Start the returned controller with its Start method.
+func (r *XenDomainReconciler) SetupLocal(src source.TypedSource[reconcile.Request], log logr.Logger) (controller.TypedController[reconcile.Request], error) {
+	r.Opts.defaults()
+	skip := true
+	c, err := controller.NewTypedUnmanaged("xendomain", controller.TypedOptions[reconcile.Request]{
+		Reconciler:              r,
+		MaxConcurrentReconciles: r.Opts.MaxConcurrentReconciles,
+		SkipNameValidation:      &skip,
+		Logger:                  log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Watch(src); err != nil {
+		return nil, err
+	}
+	r.Observer.Notify = r.enqueueUID
+	if err := c.Watch(source.TypedFunc[reconcile.Request](r.setQueue)); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (r *XenDomainReconciler) setQueue(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.queue = q
+	for _, req := range r.pending {
+		q.Add(req)
+	}
+	r.pending = nil
+	return nil
+}
+
+// enqueueUID queues the object that owns uid, when it is known.
+func (r *XenDomainReconciler) enqueueUID(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	nn, ok := r.names[uid]
+	if !ok {
+		return // not reconciled yet: its first reconcile will look
+	}
+	req := reconcile.Request{NamespacedName: nn}
+	if r.queue == nil {
+		r.pending = append(r.pending, req)
+		return
+	}
+	r.queue.Add(req)
+}
+
+func (r *XenDomainReconciler) forget(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.names, uid)
+	delete(r.runtime, uid)
+}
+
+// domainName is the libvirt name of the domain an object describes.
+func domainName(obj *v1alpha1.XenDomain) string {
+	if obj.Spec.Domain.Name != "" {
+		return obj.Spec.Domain.Name
+	}
+	return obj.Name
+}
+
+// Predicate lets through the object changes the reconciler acts on: creation, deletion, a new generation
+// (spec), changed annotations (a source error) or labels, and the start of a graceful deletion. Status and
+// finalizer writes, the reconciler's own, are filtered out.
+func Predicate() predicate.TypedPredicate[*v1alpha1.XenDomain] {
+	return predicate.TypedFuncs[*v1alpha1.XenDomain]{
+		UpdateFunc: func(e event.TypedUpdateEvent[*v1alpha1.XenDomain]) bool {
+			o, n := e.ObjectOld, e.ObjectNew
+			return o.Generation != n.Generation ||
+				o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero() ||
+				!equality.Semantic.DeepEqual(o.Annotations, n.Annotations) ||
+				!equality.Semantic.DeepEqual(o.Labels, n.Labels)
+		},
+	}
+}
