@@ -6,6 +6,7 @@ set -euo pipefail
 # package:command-or-file that proves it is installed
 need=(
   "libxml2-utils:/usr/bin/xmllint"
+  "libxen-dev:/usr/include/libxl.h"
 )
 
 missing=()
