@@ -1,0 +1,229 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/virtxend/virtxend/libxl"
+)
+
+// consoleBufMax bounds what a guest may have printed that nobody has read yet; older output is dropped, as
+// xenconsoled's buffer limit does.
+const consoleBufMax = 64 << 10
+
+// console is a guest's console: a pty whose master side the simulated guest holds. The Host also keeps the
+// slave open, as xenconsoled does, so that the pty outlives clients that come and go (a master whose slave has
+// no opener reads EIO).
+type console struct {
+	master, slave *os.File
+	path          string
+
+	mu     sync.Mutex
+	out    []byte // printed by the guest, not yet written to the pty
+	closed bool
+	wake   chan struct{}
+}
+
+// openConsole allocates a pty in raw mode (xenconsoled cfmakeraw()s its ptys) and starts the guest's side:
+// a writer of what the guest prints and an echo of what it is sent.
+func openConsole() (*console, error) {
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open pty: %w", err)
+	}
+	var n uint32
+	rc, err := master.SyscallConn()
+	if err == nil {
+		cerr := rc.Control(func(fd uintptr) {
+			if err = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); err != nil {
+				return
+			}
+			n, err = unix.IoctlGetUint32(int(fd), unix.TIOCGPTN)
+		})
+		if err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		master.Close()
+		return nil, fmt.Errorf("unlock pty: %w", err)
+	}
+	path := fmt.Sprintf("/dev/pts/%d", n)
+	slave, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		master.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := makeRaw(slave); err != nil {
+		master.Close()
+		slave.Close()
+		return nil, fmt.Errorf("set %s raw: %w", path, err)
+	}
+	c := &console{master: master, slave: slave, path: path, wake: make(chan struct{}, 1)}
+	go c.writeLoop()
+	go c.echoLoop()
+	return c, nil
+}
+
+func makeRaw(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	cerr := rc.Control(func(fd uintptr) {
+		var t *unix.Termios
+		if t, err = unix.IoctlGetTermios(int(fd), unix.TCGETS); err != nil {
+			return
+		}
+		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+		t.Oflag &^= unix.OPOST
+		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+		t.Cflag &^= unix.CSIZE | unix.PARENB
+		t.Cflag |= unix.CS8
+		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
+		err = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
+	})
+	if err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// print queues guest output; it never blocks on the pty.
+func (c *console) print(b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.out = append(c.out, b...)
+	if over := len(c.out) - consoleBufMax; over > 0 {
+		c.out = append(c.out[:0], c.out[over:]...)
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *console) writeLoop() {
+	for range c.wake {
+		c.mu.Lock()
+		b := c.out
+		c.out = nil
+		c.mu.Unlock()
+		if len(b) > 0 {
+			if _, err := c.master.Write(b); err != nil {
+				return // closed
+			}
+		}
+	}
+}
+
+// echoLoop is the guest reading its console: it echoes every byte, turning a carriage return into a new line
+// as a tty in cooked mode does.
+func (c *console) echoLoop() {
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.master.Read(buf)
+		if err != nil {
+			return // closed
+		}
+		c.print(bytes.ReplaceAll(buf[:n], []byte("\r"), []byte("\r\n")))
+	}
+}
+
+// close hangs up the pty: clients reading the slave see end of file or EIO.
+func (c *console) close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	close(c.wake)
+	c.mu.Unlock()
+	c.master.Close()
+	c.slave.Close()
+}
+
+// banner is what a guest prints while it boots.
+func banner(d *domain) string {
+	return fmt.Sprintf("Xen simulated guest %s booting (domid %d, %s, %d vcpus, %d KiB)\r\n"+
+		"Welcome to the simulated guest %s.\r\n\r\n%s login: ", d.name, d.id, d.typ, d.onlineCount(), d.curKiB,
+		d.name, d.name)
+}
+
+// consoleOf opens d's console on first use; called with h.mu held.
+func (h *Host) consoleOf(d *domain) (*console, error) {
+	if d.console != nil {
+		return d.console, nil
+	}
+	c, err := openConsole()
+	if err != nil {
+		return nil, fmt.Errorf("domain %d console: %w", d.id, err)
+	}
+	if d.bootedHere {
+		c.print([]byte(banner(d)))
+	} else {
+		// The guest booted under an earlier daemon; its banner went to that daemon's pty.
+		c.print([]byte("\r\n" + d.name + " login: "))
+	}
+	c.print(d.outbuf)
+	d.outbuf = nil
+	d.console = c
+	return c, nil
+}
+
+// ConsolePath returns the pty (/dev/pts/N) of the domain's console number 0: ConsolePV for every guest,
+// ConsoleSerial for HVM guests. The pty is allocated on first use; after a daemon restart a guest gets a new
+// one (its old pty went with the old daemon).
+func (h *Host) ConsolePath(ctx context.Context, domid libxl.DomID, kind libxl.ConsoleKind, n int) (string, error) {
+	if err := h.lockCtx(ctx); err != nil {
+		return "", err
+	}
+	defer h.mu.Unlock()
+	d, err := h.guest(domid)
+	if err != nil {
+		return "", fmt.Errorf("console: %w", err)
+	}
+	switch {
+	case kind != libxl.ConsolePV && kind != libxl.ConsoleSerial:
+		return "", fmt.Errorf("console: domain %d: unknown console kind %d: %w", domid, kind, libxl.ErrInvalid)
+	case n != 0 || (kind == libxl.ConsoleSerial && d.typ != libxl.DomainTypeHVM):
+		return "", fmt.Errorf("console: domain %d (%s) has no console %d of kind %d: %w",
+			domid, d.typ, n, kind, libxl.ErrNoDevice)
+	case d.saving || d.state == libxl.StateDying:
+		return "", fmt.Errorf("console: domain %d is %s: %w", domid, d.state, libxl.ErrBadState)
+	}
+	c, err := h.consoleOf(d)
+	if err != nil {
+		return "", err
+	}
+	return c.path, nil
+}
+
+// GuestPrint makes the guest of domain domid print text on its console, as a guest's kernel or getty would.
+// Output printed before anyone asked for the console is kept (up to 64 KiB) and appears when it is opened.
+func (h *Host) GuestPrint(domid libxl.DomID, text string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.guest(domid)
+	if err != nil {
+		return fmt.Errorf("guest print: %w", err)
+	}
+	if d.console != nil {
+		d.console.print([]byte(text))
+		return nil
+	}
+	d.outbuf = append(d.outbuf, text...)
+	if over := len(d.outbuf) - consoleBufMax; over > 0 {
+		d.outbuf = append(d.outbuf[:0], d.outbuf[over:]...)
+	}
+	return nil
+}
