@@ -196,6 +196,9 @@ type Interface struct {
 	Bandwidth *Bandwidth `json:"bandwidth,omitempty"`
 	// +optional
 	BackendDomain string `json:"backendDomain,omitempty"`
+	// Driver is the <driver name> of the interface: for a hostdev interface the PCI backend (xen).
+	// +optional
+	Driver string `json:"driver,omitempty"`
 }
 
 // InterfaceSource is <interface><source>.

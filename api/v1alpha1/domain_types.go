@@ -142,9 +142,12 @@ type CPUModel struct {
 type CPUTopology struct {
 	Sockets uint32 `json:"sockets"`
 	// +optional
-	Dies    uint32 `json:"dies,omitempty"`
-	Cores   uint32 `json:"cores"`
-	Threads uint32 `json:"threads"`
+	Dies uint32 `json:"dies,omitempty"`
+	// Clusters is the number of clusters per die (libvirt prints it, default 1).
+	// +optional
+	Clusters uint32 `json:"clusters,omitempty"`
+	Cores    uint32 `json:"cores"`
+	Threads  uint32 `json:"threads"`
 }
 
 // CPUFeature is <cpu><feature>.
