@@ -1,0 +1,215 @@
+package specdir
+
+import (
+	"context"
+	"maps"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/virtxend/virtxend/api/v1alpha1"
+)
+
+// apply makes the file objects in the store match wants: create, update what really changed, delete what no
+// file asks for. It returns true when something is left for a later pass: a write that failed or conflicted, or
+// a name or UUID still held by an object on its way out.
+func (l *Loader) apply(ctx context.Context, wants map[string]*want, all *v1alpha1.XenDomainList) (again bool) {
+	current := map[string]*v1alpha1.XenDomain{}
+	holder := make(map[string]string, len(all.Items)) // domain uuid → name, of every object
+	for i := range all.Items {
+		o := &all.Items[i]
+		if u := domainUUID(o); u != "" {
+			holder[u] = o.Name
+		}
+		if o.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindFile {
+			current[o.Name] = o
+		}
+	}
+
+	for _, name := range slices.Sorted(maps.Keys(wants)) {
+		w := wants[name]
+		cur := current[name]
+		switch {
+		case cur == nil:
+			if _, held := holder[w.obj.Spec.Domain.UUID]; held {
+				again = true // an old object with this UUID is being replaced
+				continue
+			}
+			again = l.create(ctx, w) || again
+		case cur.DeletionTimestamp != nil:
+			again = true // removed and added back: wait until the old domain is gone
+		case domainUUID(cur) != w.obj.Spec.Domain.UUID:
+			if !l.remove(ctx, cur) {
+				l.log.Info("uuid changed: replacing the domain", "file", w.path, "domain", name, "old", domainUUID(cur), "new", w.obj.Spec.Domain.UUID)
+				l.opts.Recorder.Event(name, EventTypeNormal, ReasonReplaced, "uuid changed in "+w.path+": replacing the domain")
+			}
+			again = true
+		default:
+			again = l.update(ctx, cur, w) || again
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(current)) {
+		cur := current[name]
+		if wants[name] != nil || cur.DeletionTimestamp != nil {
+			continue
+		}
+		if l.remove(ctx, cur) {
+			again = true
+			continue
+		}
+		l.log.Info("file gone: domain removed", "domain", name, "file", cur.Annotations[v1alpha1.AnnotationSource])
+		l.opts.Recorder.Event(name, EventTypeNormal, ReasonRemoved, "no file describes the domain any more")
+	}
+	return again
+}
+
+func (l *Loader) create(ctx context.Context, w *want) (again bool) {
+	obj := w.obj.DeepCopy()
+	if w.srcErr != "" {
+		obj.Annotations[v1alpha1.AnnotationSourceError] = w.srcErr
+	}
+	if err := l.c.Create(ctx, obj); err != nil {
+		return l.writeFailed("create", w.path, obj.Name, err)
+	}
+	l.applied[obj.Name] = w.obj
+	delete(l.storeErr, obj.Name)
+	l.log.Info("domain loaded", "file", w.path, "domain", obj.Name)
+	l.opts.Recorder.Event(obj.Name, EventTypeNormal, ReasonLoaded, "loaded from "+w.path)
+	return false
+}
+
+func (l *Loader) update(ctx context.Context, cur *v1alpha1.XenDomain, w *want) (again bool) {
+	obj, specChanged, changed := l.merge(cur, w)
+	if !changed {
+		l.applied[cur.Name] = w.obj
+		return false
+	}
+	if err := l.c.Update(ctx, obj); err != nil {
+		return l.writeFailed("update", w.path, obj.Name, err)
+	}
+	l.applied[cur.Name] = w.obj
+	delete(l.storeErr, cur.Name)
+	if specChanged {
+		l.log.Info("domain updated", "file", w.path, "domain", obj.Name)
+		l.opts.Recorder.Event(obj.Name, EventTypeNormal, ReasonUpdated, "updated from "+w.path)
+	} else {
+		l.log.V(1).Info("domain metadata updated", "file", w.path, "domain", obj.Name)
+	}
+	return false
+}
+
+func (l *Loader) remove(ctx context.Context, cur *v1alpha1.XenDomain) (again bool) {
+	uid := cur.UID
+	err := l.c.Delete(ctx, cur, client.Preconditions{UID: &uid})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return l.writeFailed("delete", cur.Annotations[v1alpha1.AnnotationSource], cur.Name, err)
+	}
+	delete(l.applied, cur.Name)
+	delete(l.storeErr, cur.Name)
+	return false
+}
+
+// writeFailed reports a store write that failed. Conflicts are routine (someone else wrote in between) and
+// only retried.
+func (l *Loader) writeFailed(op, path, name string, err error) (again bool) {
+	if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+		l.log.V(1).Info(op+" conflicted; retrying", "file", path, "domain", name, "error", err.Error())
+		return true
+	}
+	msg := op + " failed: " + err.Error()
+	if l.storeErr[name] != msg {
+		l.storeErr[name] = msg
+		l.log.Error(err, op+" failed; retrying", "file", path, "domain", name)
+		l.opts.Recorder.Event(name, EventTypeWarning, ReasonStoreError, msg)
+	}
+	return true
+}
+
+// merge returns cur with the fields the loader owns set from w. specChanged says whether the spec changed,
+// changed whether anything did. A renamed file alone changes nothing: the source annotation follows the file
+// at the next real change.
+//
+// spec.paused is the file's when the object is created and whenever the file changes it (the facade may pause
+// and resume in between); labels and annotations the file drops are removed.
+func (l *Loader) merge(cur *v1alpha1.XenDomain, w *want) (obj *v1alpha1.XenDomain, specChanged, changed bool) {
+	obj = cur.DeepCopy()
+	d, s := &w.obj.Spec, &obj.Spec
+	if !equality.Semantic.DeepEqual(s.Domain, d.Domain) {
+		s.Domain = *d.Domain.DeepCopy()
+		specChanged = true
+	}
+	if s.RunStrategy != d.RunStrategy || s.Autostart != d.Autostart || s.NodeName != d.NodeName || s.DriftPolicy != d.DriftPolicy {
+		s.RunStrategy, s.Autostart, s.NodeName, s.DriftPolicy = d.RunStrategy, d.Autostart, d.NodeName, d.DriftPolicy
+		specChanged = true
+	}
+	prev := l.applied[cur.Name]
+	if (prev == nil || prev.Spec.Paused != d.Paused) && s.Paused != d.Paused {
+		s.Paused = d.Paused
+		specChanged = true
+	}
+
+	changed = specChanged
+	if obj.Labels == nil {
+		obj.Labels = map[string]string{}
+	}
+	if obj.Annotations == nil {
+		obj.Annotations = map[string]string{}
+	}
+	changed = syncMap(obj.Labels, w.obj.Labels, labelsOf(prev), "") || changed
+	changed = syncMap(obj.Annotations, w.obj.Annotations, annotationsOf(prev), v1alpha1.AnnotationSource) || changed
+	if w.srcErr != "" && obj.Annotations[v1alpha1.AnnotationSourceError] != w.srcErr {
+		obj.Annotations[v1alpha1.AnnotationSourceError] = w.srcErr
+		changed = true
+	} else if _, ok := obj.Annotations[v1alpha1.AnnotationSourceError]; ok && w.srcErr == "" {
+		delete(obj.Annotations, v1alpha1.AnnotationSourceError)
+		changed = true
+	}
+	if changed {
+		obj.Annotations[v1alpha1.AnnotationSource] = w.obj.Annotations[v1alpha1.AnnotationSource]
+	}
+	return obj, specChanged, changed
+}
+
+// syncMap sets every key of want in m and removes the keys prev had that want has not. Key skip is compared
+// only for presence.
+func syncMap(m, want, prev map[string]string, skip string) (changed bool) {
+	for k, v := range want {
+		old, ok := m[k]
+		if k == skip {
+			if !ok {
+				m[k] = v
+				changed = true
+			}
+			continue
+		}
+		if !ok || old != v {
+			m[k] = v
+			changed = true
+		}
+	}
+	for k := range prev {
+		if _, keep := want[k]; !keep {
+			if _, ok := m[k]; ok {
+				delete(m, k)
+				changed = true
+			}
+		}
+	}
+	return changed
+}
+
+func labelsOf(o *v1alpha1.XenDomain) map[string]string {
+	if o == nil {
+		return nil
+	}
+	return o.Labels
+}
+
+func annotationsOf(o *v1alpha1.XenDomain) map[string]string {
+	if o == nil {
+		return nil
+	}
+	return o.Annotations
+}

@@ -1,0 +1,73 @@
+package specdir
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/virtxend/virtxend/api/v1alpha1"
+)
+
+// uuidNamespace is the namespace of the name-based UUIDs given to domains whose file has none. It must never
+// change: the UUID is the object's UID, which running domains carry in their ownership marker.
+var uuidNamespace = uuid.MustParse("2564fcd5-c89c-48f5-b1a4-acce72c770c3")
+
+// NameUUID returns the UUID a domain named name gets when its file has none: a version 5 (SHA-1) UUID of the
+// name in a fixed namespace, the same on every host and every run.
+func NameUUID(name string) string {
+	return uuid.NewSHA1(uuidNamespace, []byte(name)).String()
+}
+
+// canonicalUUID accepts the spellings libvirt accepts (dashes anywhere or nowhere, any case) and returns the
+// lowercase dashed form.
+func canonicalUUID(s string) (string, error) {
+	u, err := uuid.Parse(strings.ReplaceAll(strings.TrimSpace(s), "-", ""))
+	if err != nil {
+		return "", fmt.Errorf("invalid uuid %q", s)
+	}
+	return u.String(), nil
+}
+
+// domainUUID is the identity of an object: its domain UUID (canonical), else its UID. The two are equal for
+// objects from files and defines; comparing domain UUIDs keeps the loader right whatever the UIDs are.
+func domainUUID(o *v1alpha1.XenDomain) string {
+	if u, err := canonicalUUID(o.Spec.Domain.UUID); err == nil {
+		return u
+	}
+	return string(o.UID)
+}
+
+// seededRand is a deterministic byte stream (SHA-256 in counter mode over a seed). It stands in for the random
+// source of domxml.ApplyDefaults so that implicit defaults (MAC addresses) are the same on every parse.
+type seededRand struct {
+	seed []byte
+	ctr  uint64
+	buf  []byte
+}
+
+func newSeededRand(seed string) io.Reader {
+	return &seededRand{seed: []byte("virtxend-defaults\x00" + seed)}
+}
+
+// Read fills p; it never fails.
+func (r *seededRand) Read(p []byte) (int, error) {
+	for n := 0; n < len(p); {
+		if len(r.buf) == 0 {
+			h := sha256.New()
+			h.Write(r.seed)
+			var c [8]byte
+			binary.BigEndian.PutUint64(c[:], r.ctr)
+			h.Write(c[:])
+			r.ctr++
+			r.buf = h.Sum(nil)
+		}
+		c := copy(p[n:], r.buf)
+		r.buf = r.buf[c:]
+		n += c
+	}
+	return len(p), nil
+}

@@ -1,0 +1,258 @@
+package specdir
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/virtxend/virtxend/api/domxml"
+	"github.com/virtxend/virtxend/api/v1alpha1"
+)
+
+// DefaultDir is where the drop-in directory is unless domains_dir says otherwise.
+const DefaultDir = "/etc/virtxend/domains.d"
+
+// Options tune a Loader. Zero values take the defaults noted.
+type Options struct {
+	// Rescan is the period of full rescans, a safety net under fsnotify. 30 s.
+	Rescan time.Duration
+	// Debounce is how long the directory must stay quiet after an fsnotify event before a pass runs. 10 ms.
+	// A steady stream of events still gets a pass every MaxDelay.
+	Debounce time.Duration
+	// MaxDelay bounds the time from an fsnotify event to the pass that applies it. 250 ms.
+	MaxDelay time.Duration
+	// RetryDelay is how soon a pass that could not finish (store conflicts, an old object still being
+	// deleted) runs again. 500 ms.
+	RetryDelay time.Duration
+	// Log receives the loader's log lines; the keys are "file" and "domain".
+	Log logr.Logger
+	// Recorder receives events. None when nil.
+	Recorder EventSink
+	// Defaults are handed to domxml.ApplyDefaults. Its Rand is replaced by a stream seeded by each domain's
+	// UUID, so the defaults drawn at random are the same on every parse.
+	Defaults domxml.Defaults
+}
+
+func (o *Options) defaults() {
+	if o.Rescan <= 0 {
+		o.Rescan = 30 * time.Second
+	}
+	if o.Debounce <= 0 {
+		o.Debounce = 10 * time.Millisecond
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = 250 * time.Millisecond
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = 500 * time.Millisecond
+	}
+	if o.Log.GetSink() == nil {
+		o.Log = logr.Discard()
+	}
+	if o.Recorder == nil {
+		o.Recorder = nopSink{}
+	}
+}
+
+// Loader keeps the file-sourced XenDomain objects in the store equal to what the drop-in directory says.
+type Loader struct {
+	dir  string
+	c    client.Client
+	opts Options
+	log  logr.Logger
+
+	// mu serialises passes and guards the fields below it.
+	mu       sync.Mutex
+	files    map[string]*fileState             // by path
+	applied  map[string]*v1alpha1.XenDomain    // by name: the desired object as last applied
+	reported map[string]string                 // conflict key → message, so each conflict is reported once
+	storeErr map[string]string                 // name → the store write error last reported for it
+	owners   atomic.Pointer[map[string]string] // name → path of the file that provides it
+
+	synced     chan struct{}
+	syncedOnce sync.Once
+}
+
+// New returns a Loader for dir writing through c. Nothing happens until Run or Rescan.
+func New(dir string, c client.Client, opts Options) *Loader {
+	opts.defaults()
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	l := &Loader{
+		dir:      filepath.Clean(dir),
+		c:        c,
+		opts:     opts,
+		log:      opts.Log.WithValues("dir", dir),
+		files:    map[string]*fileState{},
+		applied:  map[string]*v1alpha1.XenDomain{},
+		reported: map[string]string{},
+		storeErr: map[string]string{},
+		synced:   make(chan struct{}),
+	}
+	empty := map[string]string{}
+	l.owners.Store(&empty)
+	return l
+}
+
+// Synced is closed once the first full pass over the directory has been applied to the store.
+func (l *Loader) Synced() <-chan struct{} { return l.synced }
+
+// File returns the file that currently provides the domain named name, for messages such as the facade's
+// refusal to edit a file-sourced domain.
+func (l *Loader) File(name string) (string, bool) {
+	p, ok := (*l.owners.Load())[name]
+	return p, ok
+}
+
+// Rescan runs one full pass now (SIGHUP). An error means the directory or the store could not be read; the
+// store is then left as it was.
+func (l *Loader) Rescan(ctx context.Context) error {
+	_, err := l.pass(ctx, false)
+	return err
+}
+
+// Run applies the directory until ctx is done: a full pass at once, then a pass after every burst of fsnotify
+// events, every Options.Rescan, and soon after a pass that left work undone. It returns nil when ctx ends.
+func (l *Loader) Run(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		l.log.Error(err, "cannot watch the directory; relying on periodic rescans")
+		w = nil
+	} else {
+		defer w.Close()
+	}
+	watching := l.watch(w)
+
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if w != nil {
+		events, errs = w.Events, w.Errors
+	}
+	ticker := time.NewTicker(l.opts.Rescan)
+	defer ticker.Stop()
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	defer debounce.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	var first time.Time // first event of the burst being debounced
+
+	// Passes that leave work undone are retried with backoff: up to maxPending while waiting for the store
+	// (an old object being deleted, a conflict), up to Rescan when the directory or the store cannot be read.
+	const maxPending = 5 * time.Second
+	fails := 0
+	// quick passes (after fsnotify events and retries) read only the files whose stat signature changed; the
+	// first pass and the periodic rescans read everything.
+	run := func(quick bool) {
+		again, err := l.pass(ctx, quick)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil && !again {
+			fails = 0
+			return
+		}
+		limit := min(maxPending, l.opts.Rescan)
+		if err != nil {
+			l.log.Error(err, "pass over the directory failed; retrying")
+			limit = l.opts.Rescan
+		}
+		retry.Reset(min(l.opts.RetryDelay<<min(fails, 6), limit))
+		fails++
+	}
+	run(false)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if filepath.Clean(ev.Name) == l.dir {
+				// The directory itself went away or was replaced: watch it again at the next rescan.
+				if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+					_ = w.Remove(l.dir)
+					watching = false
+				}
+			} else if !relevant(filepath.Base(ev.Name)) {
+				continue
+			}
+			now := time.Now()
+			if first.IsZero() {
+				first = now
+			}
+			d := l.opts.Debounce
+			if left := first.Add(l.opts.MaxDelay).Sub(now); left < d {
+				d = max(left, 0)
+			}
+			debounce.Reset(d)
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			// An overflow loses events: a full pass catches up.
+			l.log.Error(err, "fsnotify")
+			debounce.Reset(0)
+		case <-debounce.C:
+			first = time.Time{}
+			run(true)
+		case <-retry.C:
+			run(true)
+		case <-ticker.C:
+			if !watching {
+				watching = l.watch(w)
+			}
+			run(false)
+		}
+	}
+}
+
+// watch adds the directory to w; a missing directory is watched once it exists (next rescan).
+func (l *Loader) watch(w *fsnotify.Watcher) bool {
+	if w == nil {
+		return false
+	}
+	if err := w.Add(l.dir); err != nil {
+		l.log.V(1).Info("not watching the directory", "error", err.Error())
+		return false
+	}
+	return true
+}
+
+// pass reads the whole directory and applies it. again reports work left undone that a retry may finish.
+func (l *Loader) pass(ctx context.Context, quick bool) (again bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	start := time.Now()
+	paths, err := l.list()
+	if err != nil {
+		return false, err
+	}
+	paths = l.readAll(paths, quick)
+	var all v1alpha1.XenDomainList
+	if err := l.c.List(ctx, &all, client.InNamespace(v1alpha1.LocalNamespace)); err != nil {
+		return false, fmt.Errorf("list XenDomain objects: %w", err)
+	}
+	want := l.desired(paths, &all)
+	again = l.apply(ctx, want, &all)
+	owners := make(map[string]string, len(want))
+	for name, w := range want {
+		owners[name] = w.path
+	}
+	l.owners.Store(&owners)
+	l.syncedOnce.Do(func() { close(l.synced) })
+	l.log.V(1).Info("pass done", "files", len(paths), "domains", len(want), "took", time.Since(start).String())
+	return again, nil
+}

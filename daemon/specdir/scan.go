@@ -1,0 +1,276 @@
+package specdir
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/virtxend/virtxend/api/v1alpha1"
+)
+
+// fileState is what the loader knows of one file.
+type fileState struct {
+	// hash is the content objs and err were computed from; hashed says whether it is valid.
+	hash   [sha256.Size]byte
+	hashed bool
+	// objs is the last good parse: of the current content when err is nil, of an earlier one otherwise.
+	objs []*v1alpha1.XenDomain
+	// err says why the current content does not parse (or cannot be read).
+	err error
+	// sig is the file's stat signature when it was last read; an event pass skips a file whose signature did not
+	// change, the periodic rescan reads every file regardless.
+	sig fileSig
+}
+
+// fileSig is what stat says of a file's identity and content: a write, a replace or a touch changes it.
+type fileSig struct {
+	ino, size   uint64
+	mtime, ctim int64
+}
+
+func statSig(p string) (fileSig, bool) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return fileSig{}, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileSig{}, false
+	}
+	return fileSig{ino: st.Ino, size: uint64(st.Size), mtime: st.Mtim.Nano(), ctim: st.Ctim.Nano()}, true
+}
+
+// want is one domain the directory asks for.
+type want struct {
+	obj    *v1alpha1.XenDomain
+	path   string
+	srcErr string // the file's current parse error while obj is its last good version
+}
+
+// relevant says whether a directory entry's name is one the loader reads: *.yaml, *.yml, *.json and *.xml,
+// except dotfiles and editor leftovers (*~, #autosave#).
+func relevant(base string) bool {
+	if base == "" || base[0] == '.' || base[0] == '#' || strings.HasSuffix(base, "~") {
+		return false
+	}
+	switch strings.ToLower(filepath.Ext(base)) {
+	case ".yaml", ".yml", ".json", ".xml":
+		return true
+	}
+	return false
+}
+
+// list returns the paths of the relevant regular files of the directory (symlinks to regular files count),
+// sorted. A missing directory is an empty one; any other error leaves the pass undone.
+func (l *Loader) list() ([]string, error) {
+	ents, err := os.ReadDir(l.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		l.log.V(1).Info("directory does not exist: no domains from files")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read directory %s: %w", l.dir, err)
+	}
+	paths := make([]string, 0, len(ents))
+	for _, e := range ents {
+		if !relevant(e.Name()) {
+			continue
+		}
+		p := filepath.Join(l.dir, e.Name())
+		if t := e.Type(); !t.IsRegular() {
+			if t&fs.ModeSymlink == 0 {
+				continue
+			}
+			if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
+
+// readAll reads every file, parses those whose content changed (in parallel) and forgets files that are gone.
+// It returns the paths that still exist.
+//
+// With quick, a file whose stat signature is unchanged since it was last read is not read again.
+func (l *Loader) readAll(paths []string, quick bool) []string {
+	type job struct {
+		path string
+		data []byte
+		st   *fileState
+		objs []*v1alpha1.XenDomain
+		err  error
+	}
+	var jobs []*job
+	kept := make([]string, 0, len(paths))
+	seen := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		sig, sigOK := statSig(p)
+		if st := l.files[p]; quick && sigOK && st != nil && st.hashed && st.sig == sig {
+			kept = append(kept, p)
+			seen[p] = true
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since the listing
+		}
+		kept = append(kept, p)
+		seen[p] = true
+		st := l.files[p]
+		if st == nil {
+			st = &fileState{}
+			l.files[p] = st
+		}
+		if err != nil {
+			st.hashed = false
+			l.failed(p, st, err)
+			continue
+		}
+		h := sha256.Sum256(data)
+		st.sig = sig
+		if !sigOK {
+			st.sig = fileSig{}
+		}
+		if st.hashed && h == st.hash {
+			continue
+		}
+		st.hash, st.hashed = h, true
+		if len(data) == 0 && st.objs == nil {
+			// Most likely a file being written; nothing to apply and nothing to keep.
+			st.err = nil
+			continue
+		}
+		jobs = append(jobs, &job{path: p, data: data, st: st})
+	}
+	for p := range l.files {
+		if !seen[p] {
+			delete(l.files, p)
+		}
+	}
+
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) {
+					return
+				}
+				j := jobs[i]
+				j.objs, j.err = decodeFile(j.path, j.data, l.opts.Defaults)
+			}
+		})
+	}
+	wg.Wait()
+	for _, j := range jobs {
+		if j.err != nil {
+			l.failed(j.path, j.st, j.err)
+			continue
+		}
+		if j.st.err != nil {
+			l.log.Info("file parses again", "file", j.path)
+			for _, o := range j.st.objs {
+				l.opts.Recorder.Event(o.Name, EventTypeNormal, ReasonParseFixed, j.path+" parses again")
+			}
+		}
+		j.st.objs, j.st.err = j.objs, nil
+	}
+	return kept
+}
+
+// failed records that a file does not parse, reporting each distinct error once.
+func (l *Loader) failed(path string, st *fileState, err error) {
+	same := st.err != nil && st.err.Error() == err.Error()
+	st.err = err
+	if same {
+		return
+	}
+	if len(st.objs) == 0 {
+		l.log.Error(err, "file does not parse; ignored", "file", path)
+		l.opts.Recorder.Event("", EventTypeWarning, ReasonParseError, err.Error())
+		return
+	}
+	for _, o := range st.objs {
+		l.log.Error(err, "file does not parse; keeping its last good version", "file", path, "domain", o.Name)
+		l.opts.Recorder.Event(o.Name, EventTypeWarning, ReasonParseError, err.Error()+"; keeping the last good version")
+	}
+}
+
+// desired computes the domains the directory asks for, resolving claims: by path order between files, and
+// in favour of other sources against files.
+func (l *Loader) desired(paths []string, all *v1alpha1.XenDomainList) map[string]*want {
+	otherKind := map[string]string{} // name → source kind, of objects from other sources
+	otherUUID := map[string]string{} // domain uuid → name, of objects from other sources
+	for i := range all.Items {
+		o := &all.Items[i]
+		kind := o.Labels[v1alpha1.LabelSource]
+		if kind == v1alpha1.SourceKindFile {
+			continue
+		}
+		if kind == "" {
+			kind = "unknown"
+		}
+		otherKind[o.Name] = kind
+		if u := domainUUID(o); u != "" {
+			otherUUID[u] = o.Name
+		}
+	}
+
+	wants := make(map[string]*want, len(paths))
+	uuids := make(map[string]string, len(paths))
+	active := map[string]bool{}
+	for _, p := range paths {
+		st := l.files[p]
+		var srcErr string
+		if st.err != nil {
+			srcErr = st.err.Error()
+		}
+		for _, o := range st.objs {
+			var msg string
+			if w := wants[o.Name]; w != nil {
+				msg = fmt.Sprintf("%s: domain %q is also described by %s, which takes precedence", p, o.Name, w.path)
+			} else if kind := otherKind[o.Name]; kind != "" {
+				msg = fmt.Sprintf("%s: domain %q already exists as a %s domain; not applied", p, o.Name, kind)
+			} else if n := uuids[o.Spec.Domain.UUID]; n != "" {
+				msg = fmt.Sprintf("%s: domain %q has uuid %s, which domain %q from %s already has", p, o.Name, o.Spec.Domain.UUID, n, wants[n].path)
+			} else if n := otherUUID[o.Spec.Domain.UUID]; n != "" {
+				msg = fmt.Sprintf("%s: domain %q has uuid %s, which %s domain %q already has", p, o.Name, o.Spec.Domain.UUID, otherKind[n], n)
+			}
+			if msg != "" {
+				l.conflict(active, p, o.Name, msg)
+				continue
+			}
+			wants[o.Name] = &want{obj: o, path: p, srcErr: srcErr}
+			uuids[o.Spec.Domain.UUID] = o.Name
+		}
+	}
+	for k := range l.reported {
+		if !active[k] {
+			delete(l.reported, k)
+		}
+	}
+	return wants
+}
+
+// conflict reports a claim that lost, once for as long as it lasts.
+func (l *Loader) conflict(active map[string]bool, path, name, msg string) {
+	key := path + "\x00" + name
+	active[key] = true
+	if l.reported[key] == msg {
+		return
+	}
+	l.reported[key] = msg
+	l.log.Error(errors.New(msg), "domain not applied", "file", path, "domain", name)
+	l.opts.Recorder.Event(name, EventTypeWarning, ReasonConflict, msg)
+}
