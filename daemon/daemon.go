@@ -1,0 +1,259 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/virtxend/virtxend/api/domxml"
+	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/config"
+	"github.com/virtxend/virtxend/controllers"
+	"github.com/virtxend/virtxend/daemon/defines"
+	"github.com/virtxend/virtxend/daemon/specdir"
+	"github.com/virtxend/virtxend/daemon/store"
+	"github.com/virtxend/virtxend/libxl"
+)
+
+// DefaultPidFile is where a root virtxend writes its pid when -p is not given.
+const DefaultPidFile = "/run/virtxend.pid"
+
+// Options are what the command line decides.
+type Options struct {
+	// ConfigFile is virtxend.conf; empty means config.DefaultDaemonPath, which may be missing.
+	ConfigFile string
+	// PidFile is the pid file; empty means DefaultPidFile.
+	PidFile string
+	// Timeout ends the daemon after that long with no client and no domain it must keep running (0: never).
+	Timeout time.Duration
+	// Verbose logs at debug level.
+	Verbose bool
+	// Stderr receives the log (os.Stderr when nil).
+	Stderr io.Writer
+}
+
+// Daemon is a running virtxend: the parts Run wires together, kept for tests and the RPC facade.
+type Daemon struct {
+	Config     *config.Daemon
+	Libxl      *config.Libxl
+	Log        logr.Logger
+	HV         libxl.Hypervisor
+	Backend    string
+	Store      *store.Store
+	Observer   *controllers.Observer
+	Reconciler *controllers.XenDomainReconciler
+	Events     *controllers.EventLog
+	Specs      *specdir.Loader
+	Defines    *defines.Store
+	Facts      libxl.HostFacts
+
+	configPath string
+}
+
+// Run runs the daemon until ctx ends or a SIGTERM/SIGINT arrives. Guests keep running when it returns.
+func Run(ctx context.Context, opts Options) error {
+	d, err := New(opts)
+	if err != nil {
+		return err
+	}
+	pidPath := opts.PidFile
+	if pidPath == "" {
+		pidPath = DefaultPidFile
+	}
+	pid, err := AcquirePidFile(pidPath, os.Getpid())
+	if err != nil {
+		return err
+	}
+	defer pid.Release()
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return d.Serve(ctx)
+}
+
+// New reads the configuration and opens the hypervisor and the object store; Serve runs them.
+func New(opts Options) (*Daemon, error) {
+	path := opts.ConfigFile
+	explicit := path != ""
+	if !explicit {
+		path = config.DefaultDaemonPath
+	}
+	cfg, err := config.LoadDaemon(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		cfg, err = config.DefaultDaemon(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	stderr := opts.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	log, _ := newLogger(stderr, cfg.LogLevel, opts.Verbose)
+	for _, w := range cfg.Warnings() {
+		log.Info("configuration warning", "warning", w.String())
+	}
+	lx, err := config.LoadLibxl(cfg.LibxlConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range lx.Warnings() {
+		log.Info("configuration warning", "warning", w.String())
+	}
+	for _, dir := range []string{cfg.StateDir, cfg.DefinesDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	hv, backend, err := openHypervisor(cfg, lx)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{Config: cfg, Libxl: lx, Log: log, HV: hv, Backend: backend, configPath: path}
+	if err := d.wire(); err != nil {
+		hv.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// wire builds the store, the sources and the reconciler.
+func (d *Daemon) wire() error {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	st, err := store.New(scheme, store.Options{})
+	if err != nil {
+		return err
+	}
+	d.Store = st
+	facts, err := hostFacts(context.Background(), d.HV, d.Backend, d.Libxl)
+	if err != nil {
+		return err
+	}
+	d.Facts = facts
+	defaults := domxml.Defaults{HostArch: facts.Arch}
+	d.Events = controllers.NewEventLog()
+	sink := logSink{log: d.Log}
+	d.Specs = specdir.New(d.Config.DomainsDir, st, specdir.Options{
+		Rescan: d.Config.ResyncPeriod(), Log: d.Log.WithName("specdir"), Recorder: sink, Defaults: defaults,
+	})
+	d.Defines = defines.New(d.Config.DefinesDir, defines.Options{Log: d.Log.WithName("defines"), Recorder: sink, Defaults: defaults})
+	d.Observer = controllers.NewObserver(d.HV, d.Config.ResyncPeriod(), d.Log.WithName("observer"))
+	d.Reconciler = &controllers.XenDomainReconciler{
+		Client: st, HV: d.HV, Observer: d.Observer, Events: d.Events,
+		Build: builder(facts),
+		Opts:  controllers.Options{DumpDir: filepath.Join(d.Config.StateDir, "dump")},
+	}
+	return nil
+}
+
+// Serve runs every part until ctx ends; SIGHUP reloads.
+func (d *Daemon) Serve(ctx context.Context) error {
+	defer d.HV.Close()
+	ctx = logr.NewContext(ctx, d.Log)
+	ctrl.SetLogger(d.Log)
+	c, err := d.Reconciler.SetupLocal(store.Kind(d.Store, &v1alpha1.XenDomain{}, nil, controllers.Predicate()), d.Log.WithName("reconciler"))
+	if err != nil {
+		return err
+	}
+	definesLoaded := make(chan struct{})
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.Observer.Run(ctx) })
+	g.Go(func() error { return c.Start(ctx) })
+	g.Go(func() error {
+		if err := d.Defines.Load(ctx, d.Store); err != nil {
+			d.Log.Error(err, "load persistent definitions")
+		}
+		close(definesLoaded)
+		return nil
+	})
+	g.Go(func() error {
+		<-definesLoaded // a name defined in both places goes to the define, as at every later rescan
+		return d.Specs.Run(ctx)
+	})
+	g.Go(func() error {
+		a := &controllers.Autostarter{Client: d.Store, Reconciler: d.Reconciler,
+			FlagFile: filepath.Join(d.Config.StateDir, "autostarted"), BootID: d.bootID(ctx), Log: d.Log.WithName("autostart")}
+		return a.Run(ctx, definesLoaded, d.Specs.Synced())
+	})
+	g.Go(func() error { return d.handleSignals(ctx) })
+	d.Log.Info("virtxend started", "hypervisor", d.Backend, "domains_dir", d.Config.DomainsDir, "defines_dir", d.Config.DefinesDir)
+	err = g.Wait()
+	d.Log.Info("virtxend stopped: guests keep running")
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (d *Daemon) handleSignals(ctx context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			d.Reload(ctx)
+		}
+	}
+}
+
+// Reload is SIGHUP: re-read virtxend.conf (reporting what cannot change until a restart) and rescan the
+// desired-state sources. Clients stay connected.
+func (d *Daemon) Reload(ctx context.Context) {
+	d.Log.Info("reloading")
+	if next, err := config.LoadDaemon(d.configPath); err == nil {
+		applied, restart := d.Config.Diff(next)
+		if len(restart) > 0 {
+			d.Log.Info("configuration changes that take effect at the next start", "keys", strings.Join(restart, ","))
+		}
+		if len(applied) > 0 {
+			d.Log.Info("configuration changes applied", "keys", strings.Join(applied, ","))
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		d.Log.Error(err, "reload: configuration not changed")
+	}
+	if err := d.Defines.Load(ctx, d.Store); err != nil {
+		d.Log.Error(err, "reload persistent definitions")
+	}
+	if err := d.Specs.Rescan(ctx); err != nil {
+		d.Log.Error(err, "rescan the drop-in directory")
+	}
+}
+
+func (d *Daemon) bootID(ctx context.Context) string {
+	info, err := d.HV.HostInfo(ctx)
+	if err == nil && info.BootID != "" {
+		return info.BootID
+	}
+	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return strings.TrimSpace(string(b))
+}
+
+// Client is the object store as the RPC facade and tests write to it.
+func (d *Daemon) Client() client.Client { return d.Store }
+
+// logSink routes source events to the log.
+type logSink struct{ log logr.Logger }
+
+func (s logSink) Event(name, eventType, reason, message string) {
+	s.log.Info(message, "domain", name, "type", eventType, "reason", reason)
+}

@@ -1,0 +1,44 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/config"
+	"github.com/virtxend/virtxend/controllers"
+	"github.com/virtxend/virtxend/libxl"
+)
+
+// hostFacts measures what the config builder needs to know of this host.
+func hostFacts(ctx context.Context, hv libxl.Hypervisor, backend string, lx *config.Libxl) (libxl.HostFacts, error) {
+	info, err := hv.HostInfo(ctx)
+	if err != nil {
+		return libxl.HostFacts{}, fmt.Errorf("read host information: %w", err)
+	}
+	f := libxl.DefaultHostFacts()
+	f.NUMANodes = max(info.Nodes, 1)
+	f.MaxCPUs = max(info.CPUs, 1)
+	f.HostVMX = info.HVM // the simulated host and Xen report HVM support, not the vendor
+	f.NestedHVM = lx.NestedHVM
+	if backend == "sim" {
+		// The simulated host runs no device model: any <emulator> path is as good as another.
+		f.CheckEmulator = func(string) error { return nil }
+	}
+	return f, nil
+}
+
+// builder adapts libxl.Build to the reconciler: the ports a build reserves go back to the allocator on release.
+func builder(facts libxl.HostFacts) controllers.ConfigBuilder {
+	return func(spec *v1alpha1.DomainSpec) (*libxl.DomainConfig, func(), error) {
+		res, err := libxl.Build(spec, facts)
+		if err != nil {
+			return nil, nil, err
+		}
+		return res.Config, func() {
+			for _, p := range res.Ports {
+				facts.GraphicsPorts.Release(p)
+			}
+		}, nil
+	}
+}

@@ -1,0 +1,270 @@
+// Command reconcile measures the reconciler on the simulated host (zero guest boot time) and prints a table:
+// 1000 spec files dropped into the directory until all run, reconciles per domain, the latency of one edited
+// spec among 1000, and the real daemon binary's CPU and resident memory while idle with 1000 running domains.
+//
+//	go run ./hack/bench/reconcile -binary bin/virtxend [-n 1000] [-idle 60s]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/daemon"
+)
+
+func main() {
+	n := flag.Int("n", 1000, "domains")
+	idle := flag.Duration("idle", 60*time.Second, "how long to measure the idle daemon")
+	binary := flag.String("binary", "bin/virtxend", "the daemon binary for the idle measurement (empty: skip)")
+	edits := flag.Int("edits", 9, "edits to time")
+	flag.Parse()
+	if err := run(*n, *idle, *binary, *edits); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type row struct{ what, value, target string }
+
+func run(n int, idle time.Duration, binary string, edits int) error {
+	var rows []row
+	dir, err := os.MkdirTemp("", "virtxend-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	// 1. Drop n specs into the watched directory of a running daemon (in process, to count reconciles).
+	conf, domains := writeInstance(dir)
+	d, err := daemon.New(daemon.Options{ConfigFile: conf, Stderr: logTo()})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.Serve(ctx) }()
+	<-d.Observer.Synced()
+	staging := filepath.Join(dir, "staging")
+	must(os.MkdirAll(staging, 0o755))
+	for i := 0; i < n; i++ {
+		must(os.WriteFile(filepath.Join(staging, name(i)+".yaml"), spec(i, 8), 0o644))
+	}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		must(os.Rename(filepath.Join(staging, name(i)+".yaml"), filepath.Join(domains, name(i)+".yaml")))
+	}
+	if err := waitRunning(ctx, d, n, 60*time.Second); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	recs := float64(d.Reconciler.Reconciles.Load()) / float64(n)
+	rows = append(rows,
+		row{fmt.Sprintf("%d specs dropped → all Running", n), fmt.Sprintf("%.2f s", took.Seconds()), "≤ 2 s"},
+		row{"reconciles per domain", fmt.Sprintf("%.2f", recs), "≤ 1.5"})
+
+	// 2. Edit one spec among n: time until the domain's memory target changed on the hypervisor.
+	var lat []time.Duration
+	for e := 0; e < edits; e++ {
+		i := (e * 97) % n
+		mib := uint64(4 + e%4) // small guests: 1000 of them fit the simulated host
+		tmp := filepath.Join(staging, name(i)+".yaml")
+		must(os.WriteFile(tmp, spec(i, mib), 0o644))
+		must(os.Rename(tmp, filepath.Join(domains, name(i)+".yaml")))
+		l, err := waitTarget(ctx, d, name(i), mib*1024, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		lat = append(lat, l)
+	}
+	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
+	rows = append(rows, row{fmt.Sprintf("one spec edited among %d → applied (median of %d, max)", n, edits),
+		fmt.Sprintf("%.1f ms, %.1f ms", ms(lat[len(lat)/2]), ms(lat[len(lat)-1])), "≤ 50 ms"})
+	cancel()
+	<-done
+
+	// 3. The real binary, idle with n running domains.
+	if binary != "" {
+		cpu, rss, err := measureIdle(binary, filepath.Join(dir, "idle"), n, idle)
+		if err != nil {
+			return err
+		}
+		rows = append(rows,
+			row{fmt.Sprintf("idle CPU with %d running domains (avg over %s)", n, idle), fmt.Sprintf("%.2f %% of a core", cpu), "≤ 1 %"},
+			row{fmt.Sprintf("resident memory with %d running domains", n), fmt.Sprintf("%.1f MiB", rss), "≤ 100 MiB"})
+	}
+	printTable(rows)
+	return nil
+}
+
+func printTable(rows []row) {
+	fmt.Println()
+	fmt.Println("reconciler benchmark (simulated host, zero guest boot time)")
+	fmt.Printf("| %-62s | %-22s | %-10s |\n", "measure", "result", "target")
+	fmt.Printf("|%s|%s|%s|\n", strings.Repeat("-", 64), strings.Repeat("-", 24), strings.Repeat("-", 12))
+	for _, r := range rows {
+		fmt.Printf("| %-62s | %-22s | %-10s |\n", r.what, r.value, r.target)
+	}
+}
+
+// writeInstance lays out a private instance in dir and returns its config file and drop-in directory.
+func writeInstance(dir string) (conf, domains string) {
+	domains = filepath.Join(dir, "domains.d")
+	must(os.MkdirAll(domains, 0o755))
+	conf = filepath.Join(dir, "virtxend.conf")
+	must(os.WriteFile(conf, []byte(fmt.Sprintf(`unix_sock_dir = "%[1]s/run"
+hypervisor = "sim"
+domains_dir = "%[2]s"
+defines_dir = "%[1]s/defines"
+state_dir = "%[1]s/state"
+libxl_config_file = "%[1]s/libxl.conf"
+resync_interval = 30
+log_level = 2
+`, dir, domains)), 0o644))
+	return conf, domains
+}
+
+func name(i int) string { return fmt.Sprintf("bench-%04d", i) }
+
+func spec(i int, currentMiB uint64) []byte {
+	return []byte(fmt.Sprintf(`apiVersion: virtxend.io/v1alpha1
+kind: XenDomain
+metadata:
+  name: %s
+spec:
+  runStrategy: Always
+  domain:
+    memory: 8Mi
+    currentMemory: %dMi
+    vcpu: {count: 1}
+    os: {type: xen, kernel: /boot/vmlinuz}
+`, name(i), currentMiB))
+}
+
+func waitRunning(ctx context.Context, d *daemon.Daemon, n int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		list := &v1alpha1.XenDomainList{}
+		if err := d.Store.List(ctx, list); err != nil {
+			return err
+		}
+		running := 0
+		for _, x := range list.Items {
+			if x.Status.State == v1alpha1.StateRunning {
+				running++
+			}
+		}
+		if running == n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d running after %s", running, n, limit)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// waitTarget returns when the named domain's memory target reached kib, with the time it took.
+func waitTarget(ctx context.Context, d *daemon.Daemon, name string, kib uint64, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for time.Since(start) < limit {
+		for _, o := range d.Observer.List() {
+			if o.Info.Name == name {
+				info, err := d.HV.DomainInfo(ctx, o.Info.DomID)
+				if err == nil && info.TargetKiB == kib {
+					return time.Since(start), nil
+				}
+			}
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return 0, fmt.Errorf("%s: memory target not %d KiB after %s", name, kib, limit)
+}
+
+// measureIdle runs the binary with n specs, waits until they all run, then measures CPU and RSS for dur.
+func measureIdle(binary, dir string, n int, dur time.Duration) (cpuPct, rssMiB float64, err error) {
+	conf, domains := writeInstance(dir)
+	for i := 0; i < n; i++ {
+		must(os.WriteFile(filepath.Join(domains, name(i)+".yaml"), spec(i, 8), 0o644))
+	}
+	cmd := exec.Command(binary, "-f", conf, "-p", filepath.Join(dir, "virtxend.pid"))
+	cmd.Stderr = devNull()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	// All running: the simulated host keeps one state file per domain.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		m, _ := filepath.Glob(filepath.Join(dir, "state", "sim", "domains", "*.json"))
+		if len(m) >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("idle daemon: %d of %d domains after 60 s", len(m), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // let the start-up work drain before measuring idleness
+	pid := cmd.Process.Pid
+	c0, t0 := cpuTicks(pid), time.Now()
+	time.Sleep(dur)
+	c1, t1 := cpuTicks(pid), time.Now()
+	hz := 100.0 // USER_HZ on Linux
+	cpuPct = (float64(c1-c0) / hz) / t1.Sub(t0).Seconds() * 100
+	return cpuPct, rssOf(pid), nil
+}
+
+func cpuTicks(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	must(err)
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	u, _ := strconv.ParseUint(f[11], 10, 64)
+	s, _ := strconv.ParseUint(f[12], 10, 64)
+	return u + s
+}
+
+func rssOf(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	must(err)
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func devNull() *os.File {
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	must(err)
+	return f
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+func logTo() *os.File {
+	if p := os.Getenv("BENCH_LOG"); p != "" {
+		f, err := os.Create(p)
+		must(err)
+		return f
+	}
+	return devNull()
+}
