@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -24,6 +25,8 @@ import (
 	"github.com/virtxend/virtxend/config"
 	"github.com/virtxend/virtxend/controllers"
 	"github.com/virtxend/virtxend/daemon/defines"
+	"github.com/virtxend/virtxend/daemon/remote"
+	"github.com/virtxend/virtxend/daemon/remote/rpc"
 	"github.com/virtxend/virtxend/daemon/specdir"
 	"github.com/virtxend/virtxend/daemon/store"
 	"github.com/virtxend/virtxend/libxl"
@@ -60,8 +63,11 @@ type Daemon struct {
 	Specs      *specdir.Loader
 	Defines    *defines.Store
 	Facts      libxl.HostFacts
+	// Remote serves libvirt's REMOTE program on the read-write and read-only sockets; Admin the ADMIN program.
+	Remote, Admin *rpc.Server
 
 	configPath string
+	listeners  *sockets
 }
 
 // Run runs the daemon until ctx ends or a SIGTERM/SIGINT arrives. Guests keep running when it returns.
@@ -79,6 +85,12 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer pid.Release()
+	socks, err := listenAll(d.Config)
+	if err != nil {
+		return err
+	}
+	defer socks.close()
+	d.listeners = socks
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -160,6 +172,28 @@ func (d *Daemon) wire() error {
 		Build: builder(facts),
 		Opts:  controllers.Options{DumpDir: filepath.Join(d.Config.StateDir, "dump")},
 	}
+	facade := &remote.Facade{
+		Store: st, Observer: d.Observer, HV: d.HV, Events: d.Events, Defines: d.Defines, Specs: d.Specs,
+		Facts: facts, Log: d.Log.WithName("remote"), StateDir: d.Config.StateDir,
+	}
+	prog := rpc.NewRemoteProgram(facade.SupportsFeature)
+	facade.Register(prog)
+	keepalive := func(interval, count int) (time.Duration, int) {
+		if interval <= 0 {
+			return -1, count
+		}
+		if count == 0 {
+			count = -1
+		}
+		return time.Duration(interval) * time.Second, count
+	}
+	ki, kc := keepalive(d.Config.KeepaliveInterval, d.Config.KeepaliveCount)
+	d.Remote = rpc.NewServer(rpc.Options{Name: "virtxend", MaxClients: d.Config.MaxClients,
+		MaxClientRequests: d.Config.MaxClientRequests, KeepaliveInterval: ki, KeepaliveCount: kc}, prog)
+	ai, ac := keepalive(d.Config.AdminKeepaliveInterval, d.Config.AdminKeepaliveCount)
+	d.Admin = rpc.NewServer(rpc.Options{Name: "admin", MaxClients: d.Config.AdminMaxClients,
+		MaxClientRequests: d.Config.AdminMaxClientRequests, KeepaliveInterval: ai, KeepaliveCount: ac},
+		rpc.NewAdminProgram())
 	return nil
 }
 
@@ -193,6 +227,27 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return a.Run(ctx, definesLoaded, d.Specs.Synced())
 	})
 	g.Go(func() error { return d.handleSignals(ctx) })
+	if d.listeners != nil {
+		serve := func(srv *rpc.Server, l net.Listener, ro bool) {
+			g.Go(func() error {
+				<-d.Observer.Synced() // answer no client before the first full observation
+				err := srv.Serve(ctx, l, rpc.ListenerOpts{ReadOnly: ro})
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			})
+		}
+		serve(d.Remote, d.listeners.rw, false)
+		serve(d.Remote, d.listeners.ro, true)
+		serve(d.Admin, d.listeners.admin, false)
+		g.Go(func() error {
+			<-ctx.Done()
+			d.Remote.Close()
+			d.Admin.Close()
+			return nil
+		})
+	}
 	d.Log.Info("virtxend started", "hypervisor", d.Backend, "domains_dir", d.Config.DomainsDir, "defines_dir", d.Config.DefinesDir)
 	err = g.Wait()
 	d.Log.Info("virtxend stopped: guests keep running")

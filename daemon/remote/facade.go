@@ -1,0 +1,64 @@
+package remote
+
+import (
+	"context"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/virtxend/virtxend/controllers"
+	"github.com/virtxend/virtxend/daemon/defines"
+	"github.com/virtxend/virtxend/daemon/remote/rpc"
+	"github.com/virtxend/virtxend/daemon/specdir"
+	"github.com/virtxend/virtxend/daemon/store"
+	"github.com/virtxend/virtxend/libxl"
+)
+
+// Facade serves libvirt's API for one daemon. Its fields are set once, before Register.
+type Facade struct {
+	// Store holds the XenDomain objects; every change goes through it.
+	Store *store.Store
+	// Observer is what the hypervisor holds, as last seen.
+	Observer *controllers.Observer
+	// HV is the hypervisor, for reads only (host information, vcpu information, console paths).
+	HV libxl.Hypervisor
+	// Events are the reconciler's lifecycle events, published to clients' event callbacks.
+	Events *controllers.EventLog
+	// Defines are libvirt's persistent definitions (virsh define).
+	Defines *defines.Store
+	// Specs is the drop-in directory loader: domains it owns refuse configuration edits.
+	Specs *specdir.Loader
+	// Facts are the host facts the config builder uses (domxml-to-native, capabilities).
+	Facts libxl.HostFacts
+	// Log is the facade's logger.
+	Log logr.Logger
+	// Timeout bounds how long a call waits for the reconciler (libvirt's job timeout is 30 s).
+	Timeout time.Duration
+	// StateDir holds runtime files (managed save images, core dumps).
+	StateDir string
+}
+
+// groups are the procedure groups; each file adds its registration function in an init.
+var groups []func(f *Facade, p *rpc.Program)
+
+// Register registers every implemented procedure on the REMOTE program p.
+func (f *Facade) Register(p *rpc.Program) {
+	if f.Timeout <= 0 {
+		f.Timeout = 30 * time.Second
+	}
+	if f.Log.GetSink() == nil {
+		f.Log = logr.Discard()
+	}
+	for _, g := range groups {
+		g(f, p)
+	}
+}
+
+// client is the store as a controller-runtime client.
+func (f *Facade) client() client.Client { return f.Store }
+
+// ctxFor bounds a call's wait for the reconciler.
+func (f *Facade) ctxFor(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, f.Timeout)
+}

@@ -1,0 +1,256 @@
+package remote
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/digitalocean/go-libvirt"
+	"github.com/google/uuid"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/controllers"
+	"github.com/virtxend/virtxend/daemon/remote/rpc"
+	"github.com/virtxend/virtxend/libxl"
+)
+
+// dom is one domain as libvirt's clients see it: a XenDomain object, what the hypervisor holds of it, or both.
+// Domain-0 and foreign domains (started with xl) have no object; inactive domains are not on the hypervisor.
+type dom struct {
+	Name string
+	UUID string
+	// Obj is the desired state; nil for Domain-0 and foreign domains.
+	Obj *v1alpha1.XenDomain
+	// Obs is the domain on the hypervisor; nil when it is not running.
+	Obs *controllers.Observed
+}
+
+// ID is the domain's Xen domid, or -1 when it is inactive.
+func (d *dom) ID() int32 {
+	if d.Obs == nil {
+		return -1
+	}
+	return int32(d.Obs.Info.DomID)
+}
+
+// Active reports whether the domain exists on the hypervisor.
+func (d *dom) Active() bool { return d.Obs != nil }
+
+// IsDom0 reports whether this is the control domain.
+func (d *dom) IsDom0() bool { return d.Obs != nil && d.Obs.Info.DomID == libxl.Dom0 }
+
+// Persistent reports whether the domain has a persistent definition: a define or a drop-in file, and Domain-0.
+func (d *dom) Persistent() bool {
+	if d.IsDom0() {
+		return true
+	}
+	if d.Obj == nil {
+		return false
+	}
+	return d.Obj.Labels[v1alpha1.LabelSource] != v1alpha1.SourceKindTransient
+}
+
+// Wire is the domain as the protocol carries it.
+func (d *dom) Wire() libvirt.Domain {
+	return libvirt.Domain{Name: d.Name, UUID: wireUUID(d.UUID), ID: d.ID()}
+}
+
+// libvirt's virDomainState values.
+const (
+	stateNoState     = 0
+	stateRunning     = 1
+	stateBlocked     = 2
+	statePaused      = 3
+	stateShutdown    = 4
+	stateShutoff     = 5
+	stateCrashed     = 6
+	statePMSuspended = 7
+)
+
+// reasons maps a state and libvirt's reason word to the reason number of that state's enum.
+var reasons = map[int32]map[string]int32{
+	stateRunning:  {"unknown": 0, "booted": 1, "migrated": 2, "restored": 3, "from snapshot": 4, "unpaused": 5, "migration canceled": 6, "save canceled": 7, "wakeup": 8, "crashed": 9, "postcopy": 10},
+	stateBlocked:  {"unknown": 0},
+	statePaused:   {"unknown": 0, "user": 1, "migration": 2, "save": 3, "dump": 4, "ioerror": 5, "watchdog": 6, "from snapshot": 7, "shutting down": 8, "snapshot": 9, "crashed": 10},
+	stateShutdown: {"unknown": 0, "user": 1},
+	stateShutoff:  {"unknown": 0, "shutdown": 1, "destroyed": 2, "crashed": 3, "migrated": 4, "saved": 5, "failed": 6, "from snapshot": 7, "daemon": 8},
+	stateCrashed:  {"unknown": 0, "panicked": 1},
+}
+
+// State returns libvirt's state and reason numbers. The object's status is the reconciler's account; what the
+// hypervisor shows now wins where the two disagree on whether the domain runs.
+func (d *dom) State() (state, reason int32) {
+	if d.Obs != nil {
+		switch d.Obs.Info.State {
+		case libxl.StatePaused:
+			state = statePaused
+		case libxl.StateShutdown:
+			state = stateShutdown
+			if d.Obs.Info.ShutdownReason == libxl.ShutdownCrash {
+				state = stateCrashed
+			}
+		case libxl.StateCrashed:
+			state = stateCrashed
+		case libxl.StateDying:
+			state = stateShutdown
+		default:
+			state = stateRunning
+		}
+		if d.Obj == nil {
+			if state == stateRunning && d.IsDom0() {
+				return state, reasons[stateRunning]["booted"]
+			}
+			return state, 0
+		}
+		if st := statusState(d.Obj.Status.State); st == state {
+			return state, reasons[state][d.Obj.Status.Reason]
+		}
+		if state == statePaused {
+			return state, reasons[statePaused]["user"]
+		}
+		return state, 0
+	}
+	if d.Obj != nil && d.Obj.Status.State == v1alpha1.StateShutoff {
+		return stateShutoff, reasons[stateShutoff][d.Obj.Status.Reason]
+	}
+	return stateShutoff, 0
+}
+
+func statusState(s v1alpha1.DomainState) int32 {
+	switch s {
+	case v1alpha1.StateRunning:
+		return stateRunning
+	case v1alpha1.StateBlocked:
+		return stateBlocked
+	case v1alpha1.StatePaused:
+		return statePaused
+	case v1alpha1.StateShutdown:
+		return stateShutdown
+	case v1alpha1.StateShutoff:
+		return stateShutoff
+	case v1alpha1.StateCrashed:
+		return stateCrashed
+	case v1alpha1.StatePMSuspended:
+		return statePMSuspended
+	}
+	return stateNoState
+}
+
+// domains returns every domain: the objects (with their domains when running), Domain-0, and foreign domains,
+// Domain-0 first, then by name.
+func (f *Facade) domains(ctx context.Context) ([]*dom, error) {
+	list := &v1alpha1.XenDomainList{}
+	if err := f.Store.List(ctx, list); err != nil {
+		return nil, internalErr(err)
+	}
+	observed := f.Observer.List()
+	byUID := make(map[types.UID]*controllers.Observed, len(observed))
+	out := make([]*dom, 0, len(list.Items)+1)
+	for i := range observed {
+		o := &observed[i]
+		if o.Marker != nil {
+			byUID[o.Marker.UID] = o
+			continue
+		}
+		out = append(out, &dom{Name: o.Info.Name, UUID: o.Info.UUID, Obs: o})
+	}
+	for i := range list.Items {
+		obj := &list.Items[i]
+		d := &dom{Name: domainName(obj), UUID: domainUUID(obj), Obj: obj, Obs: byUID[obj.UID]}
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if a, b := out[i].IsDom0(), out[j].IsDom0(); a != b {
+			return a
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+// lookup finds the domain a call names, by UUID as libvirt's drivers do.
+func (f *Facade) lookup(ctx context.Context, w libvirt.Domain) (*dom, error) {
+	u := uuidString(w.UUID)
+	all, err := f.domains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range all {
+		if strings.EqualFold(d.UUID, u) {
+			return d, nil
+		}
+	}
+	return nil, rpc.Errorf(rpc.CodeNoDomain, rpc.DomainLibxl, "no domain with matching uuid '%s' (%s)", u, w.Name)
+}
+
+// find returns the first domain for which match holds, or libvirt's plain "Domain not found".
+func (f *Facade) find(ctx context.Context, match func(*dom) bool) (*dom, error) {
+	all, err := f.domains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range all {
+		if match(d) {
+			return d, nil
+		}
+	}
+	return nil, rpc.NewError(rpc.CodeNoDomain, rpc.DomainLibxl, "")
+}
+
+// notDom0 is libvirt's Domain-0 guard on lifecycle operations.
+func notDom0(d *dom) error {
+	if d.IsDom0() || (d.Obj == nil && d.Name == "Domain-0") {
+		return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainLibxl, "Domain-0 does not support requested operation")
+	}
+	return nil
+}
+
+// managed returns the object of a domain virtxend manages, refusing Domain-0 and foreign domains.
+func managed(d *dom) (*v1alpha1.XenDomain, error) {
+	if err := notDom0(d); err != nil {
+		return nil, err
+	}
+	if d.Obj == nil {
+		return nil, rpc.Errorf(rpc.CodeOperationInvalid, rpc.DomainLibxl,
+			"domain '%s' was not started by virtxend and is left alone (use xl to manage it)", d.Name)
+	}
+	return d.Obj, nil
+}
+
+// checkActive is virDomainObjCheckActive.
+func checkActive(d *dom) error {
+	if !d.Active() {
+		return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainDomain, "domain is not running")
+	}
+	return nil
+}
+
+func domainName(obj *v1alpha1.XenDomain) string {
+	if obj.Spec.Domain.Name != "" {
+		return obj.Spec.Domain.Name
+	}
+	return obj.Name
+}
+
+func domainUUID(obj *v1alpha1.XenDomain) string {
+	if obj.Spec.Domain.UUID != "" {
+		return strings.ToLower(obj.Spec.Domain.UUID)
+	}
+	return string(obj.UID)
+}
+
+func wireUUID(s string) libvirt.UUID {
+	var w libvirt.UUID
+	if u, err := uuid.Parse(s); err == nil {
+		copy(w[:], u[:])
+	}
+	return w
+}
+
+func uuidString(w libvirt.UUID) string { return uuid.UUID(w).String() }
+
+func internalErr(err error) error {
+	return rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl, "%v", err)
+}
+
