@@ -128,4 +128,3 @@ func actionErr(msg string) error {
 func timeoutErr() error {
 	return rpc.NewError(rpc.CodeOperationTimeout, rpc.DomainNone, "cannot acquire state change lock: the reconciler did not answer in time")
 }
-

@@ -285,4 +285,3 @@ func noFlags(flags uint32, api string) error {
 	}
 	return nil
 }
-

@@ -253,4 +253,3 @@ func uuidString(w libvirt.UUID) string { return uuid.UUID(w).String() }
 func internalErr(err error) error {
 	return rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl, "%v", err)
 }
-
