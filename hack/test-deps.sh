@@ -7,6 +7,8 @@ set -euo pipefail
 need=(
   "libxml2-utils:/usr/bin/xmllint"
   "libxen-dev:/usr/include/libxl.h"
+  "libvirt-clients:/usr/bin/virsh"
+  "python3-libvirt:/usr/lib/python3/dist-packages/libvirt.py"
 )
 
 missing=()
