@@ -27,6 +27,14 @@ type Marker struct {
 	SpecHash string `json:"specHash"`
 	// Source is the kind of source the object came from (file, define, transient).
 	Source string `json:"source,omitempty"`
+	// Paused is spec.paused as last applied.
+	Paused bool `json:"paused,omitempty"`
+}
+
+// applied reports whether the marker records obj's current desired state. Generations restart at 1 when the
+// daemon reloads its objects, so this compares what was applied (spec hash, paused), not generations.
+func (m *Marker) applied(obj *v1alpha1.XenDomain) bool {
+	return m.SpecHash == SpecHash(&obj.Spec.Domain) && m.Paused == obj.Spec.Paused
 }
 
 func (m Marker) encode() []byte {
@@ -59,5 +67,6 @@ func newMarker(obj *v1alpha1.XenDomain) Marker {
 		Generation: obj.Generation,
 		SpecHash:   SpecHash(&obj.Spec.Domain),
 		Source:     obj.Labels[v1alpha1.LabelSource],
+		Paused:     obj.Spec.Paused,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -21,6 +22,7 @@ const (
 	stoppedPoweroff  = "poweroff"
 	stoppedDestroyed = "destroyed"
 	stoppedCrashed   = "crashed"
+	stoppedSaved     = "saved"
 )
 
 func hasFinalizer(obj *v1alpha1.XenDomain) bool {
@@ -132,6 +134,20 @@ func (r *XenDomainReconciler) reconcileAction(ctx context.Context, s *scope) err
 			s.obj.Status.RestartCount, s.obj.Status.BackoffUntil = 0, nil
 			err = r.start(ctx, s, DetailStartedBooted)
 		}
+	case v1alpha1.VerbRestore:
+		if running {
+			err = errors.New("domain is already running")
+		} else {
+			err = r.restore(ctx, s, a.Path)
+		}
+	case v1alpha1.VerbSave, v1alpha1.VerbCoreDump:
+		if !running {
+			err = errors.New("domain is not running")
+		} else if a.Verb == v1alpha1.VerbSave {
+			err = r.save(ctx, s, a.Path)
+		} else {
+			err = r.dump(ctx, s, a)
+		}
 	case v1alpha1.VerbShutdown, v1alpha1.VerbReboot, v1alpha1.VerbDestroy, v1alpha1.VerbReset:
 		if !running {
 			err = errors.New("domain is not running")
@@ -172,6 +188,11 @@ func (r *XenDomainReconciler) wantRunning(s *scope) bool {
 		return false
 	case v1alpha1.RunStrategyManual:
 		return s.rt.autostart.Load()
+	}
+	if s.obj.Status.Stopped == stoppedSaved {
+		return false // its image is meant to be restored, not replaced by a fresh boot
+	}
+	switch s.obj.Spec.RunStrategy {
 	case v1alpha1.RunStrategyRerunOnFailure:
 		return s.obj.Status.Stopped != stoppedPoweroff && s.obj.Status.Stopped != stoppedDestroyed
 	}
@@ -253,14 +274,14 @@ func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error
 		want.vcpus = s.cfg.BInfo.MaxVcpus
 	}
 	diffs := want.diff(info)
-	newGen := s.dom.Marker.Generation != s.obj.Generation
+	changed := !s.dom.Marker.applied(s.obj)
 	if len(diffs) == 0 {
-		if newGen {
+		if changed || s.dom.Marker.Generation != s.obj.Generation {
 			return r.updateMarker(ctx, s)
 		}
 		return nil
 	}
-	if !newGen {
+	if !changed {
 		s.drift = diffs
 		if s.obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport {
 			return nil
@@ -332,6 +353,20 @@ func (r *XenDomainReconciler) updateMarker(ctx context.Context, s *scope) error 
 	}
 	s.dom.Marker = &m
 	r.Observer.SetMarker(s.dom.Info.DomID, &m)
+	return nil
+}
+
+// reconcileTransient removes a transient object (virsh create) once its domain has stopped, as libvirt forgets a
+// transient domain when it stops.
+func (r *XenDomainReconciler) reconcileTransient(ctx context.Context, s *scope) error {
+	if s.obj.Labels[v1alpha1.LabelSource] != v1alpha1.SourceKindTransient || s.dom != nil || s.obj.Status.StartedAt == nil {
+		return nil
+	}
+	s.log.Info("transient domain stopped: removing it")
+	if err := r.Client.Delete(ctx, s.obj); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("remove transient domain: %w", err)
+	}
+	s.done = true
 	return nil
 }
 

@@ -133,6 +133,7 @@ func (r *XenDomainReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		r.reconcileAction,    // a pending one-shot action (virsh start, shutdown, destroy...)
 		r.reconcileRunState,  // runStrategy: start or stop
 		r.reconcileLive,      // live settings and drift: memory, vcpus, paused
+		r.reconcileTransient, // a stopped transient domain is forgotten
 	} {
 		if err := phase(ctx, s); err != nil || s.done {
 			return s.result(), err

@@ -417,3 +417,27 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestTransientForgottenWhenStopped(t *testing.T) {
+	e := newEnv(t, "", Options{})
+	d := pvDomain("tmp", v1alpha1.RunStrategyManual)
+	d.Labels[v1alpha1.LabelSource] = v1alpha1.SourceKindTransient
+	d.Spec.Action = &v1alpha1.DomainAction{ID: "create", Verb: v1alpha1.VerbStart}
+	e.create(d)
+	id := libxl.DomID(*e.waitState("tmp", v1alpha1.StateRunning).Status.DomID)
+	must(t, e.host.ShutdownDomain(e.ctx, id)) // the guest powers off
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := e.store.Get(e.ctx, types.NamespacedName{Namespace: v1alpha1.LocalNamespace, Name: "tmp"}, &v1alpha1.XenDomain{})
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("transient object still there after its domain stopped")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(e.domainsNamed("tmp")) != 0 {
+		t.Fatal("transient domain left on the host")
+	}
+}

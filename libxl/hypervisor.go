@@ -3,6 +3,7 @@ package libxl
 import (
 	"context"
 	"errors"
+	"os"
 	"time"
 )
 
@@ -48,10 +49,12 @@ type Hypervisor interface {
 	// VcpuInfo reports each vcpu of a domain.
 	VcpuInfo(ctx context.Context, domid DomID) ([]VcpuInfo, error)
 
-	// SaveDomain writes the domain's memory and config to path and destroys it.
-	SaveDomain(ctx context.Context, domid DomID, path string) error
-	// RestoreDomain creates a domain from a file written by SaveDomain, with cfg as its configuration.
-	RestoreDomain(ctx context.Context, cfg *DomainConfig, path string, opts CreateOptions) (DomID, error)
+	// SaveDomain writes the domain's memory and config to f, from its current offset, and destroys the domain
+	// (libxl_domain_suspend onto an fd). The caller may have written its own header first, as libvirt does.
+	SaveDomain(ctx context.Context, domid DomID, f *os.File) error
+	// RestoreDomain creates a domain from what SaveDomain wrote, read from f's current offset, with cfg as its
+	// configuration (libxl_domain_create_restore from an fd).
+	RestoreDomain(ctx context.Context, cfg *DomainConfig, f *os.File, opts CreateOptions) (DomID, error)
 	// CoreDump writes the domain's memory to path; the domain keeps its state.
 	CoreDump(ctx context.Context, domid DomID, path string) error
 
@@ -129,7 +132,7 @@ const (
 	StatePaused                // paused by the toolstack
 	StateShutdown              // shut down, still present (see ShutdownReason)
 	StateDying                 // being destroyed
-	StateCrashed               // crashed, kept by on_crash=preserve
+	StateCrashed               // crashed; backends report a crash as StateShutdown with ShutdownCrash
 )
 
 func (s State) String() string {

@@ -80,10 +80,19 @@ type DomainAction struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	GracePeriodSeconds int32 `json:"gracePeriodSeconds,omitempty"`
+	// Path is the image file of Save, Restore and CoreDump.
+	// +optional
+	Path string `json:"path,omitempty"`
+	// Live dumps core without pausing the domain (CoreDump).
+	// +optional
+	Live bool `json:"live,omitempty"`
+	// Crash destroys the domain after its core dump (CoreDump).
+	// +optional
+	Crash bool `json:"crash,omitempty"`
 }
 
 // ActionVerb is a lifecycle request.
-// +kubebuilder:validation:Enum=Start;Shutdown;Reboot;Reset;Destroy
+// +kubebuilder:validation:Enum=Start;Shutdown;Reboot;Reset;Destroy;Save;Restore;CoreDump
 type ActionVerb string
 
 // Action verbs.
@@ -98,6 +107,12 @@ const (
 	VerbReset ActionVerb = "Reset"
 	// VerbDestroy kills the domain at once.
 	VerbDestroy ActionVerb = "Destroy"
+	// VerbSave writes the running domain to the image at Path (libvirt's save format) and stops it.
+	VerbSave ActionVerb = "Save"
+	// VerbRestore starts the domain from the image at Path (paused if spec.paused is set).
+	VerbRestore ActionVerb = "Restore"
+	// VerbCoreDump writes the domain's memory to Path.
+	VerbCoreDump ActionVerb = "CoreDump"
 )
 
 // ActionResult reports how a DomainAction ended.
@@ -175,7 +190,8 @@ type XenDomainStatus struct {
 	// +optional
 	LastAction *ActionResult `json:"lastAction,omitempty"`
 	// Stopped records why a domain that should not be restarted is down: "poweroff" (a clean guest
-	// power-off or a shutdown action) or "destroyed"; empty otherwise.
+	// power-off or a shutdown action), "destroyed", "crashed" or "saved"; empty otherwise. A saved domain is
+	// not restarted by any run strategy: its image is meant to be restored.
 	// +optional
 	Stopped string `json:"stopped,omitempty"`
 	// StartedAt is when the current run of the domain began.

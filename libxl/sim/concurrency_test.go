@@ -50,8 +50,8 @@ func TestConcurrentSmoke(t *testing.T) {
 					_ = h.ShutdownDomain(ctx, id)
 				case 1:
 					p := fmt.Sprintf("%s/%s", dir, name)
-					if err := h.SaveDomain(ctx, id, p); err == nil {
-						id, _ = h.RestoreDomain(ctx, nil, p, libxl.CreateOptions{})
+					if err := savePath(h, ctx, id, p); err == nil {
+						id, _ = restorePath(h, ctx, nil, p, libxl.CreateOptions{})
 					}
 				case 2:
 					_ = h.InjectCrash(id)

@@ -131,21 +131,27 @@ func writeImage(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
+	err = writeImageTo(f, data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
 
+// writeImageTo writes data at f's offset and makes it durable.
+func writeImageTo(f *os.File, data []byte) error {
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
 // SaveDomain suspends a running domain, writes its image to path and destroys it (EventShutdown with reason
 // suspend, then EventDeath, as libxl reports a save). A paused domain cannot be saved (libxl.ErrBadState): the
 // suspend needs the guest's cooperation, and libvirt's libxl driver refuses it too. If the image cannot be
 // written the guest is resumed and keeps running.
-func (h *Host) SaveDomain(ctx context.Context, domid libxl.DomID, path string) error {
+func (h *Host) SaveDomain(ctx context.Context, domid libxl.DomID, f *os.File) error {
+	path := f.Name()
 	if err := h.lockCtx(ctx); err != nil {
 		return err
 	}
@@ -181,7 +187,8 @@ func (h *Host) SaveDomain(ctx context.Context, domid libxl.DomID, path string) e
 	perr := h.persist(d)
 	h.mu.Unlock()
 
-	werr := writeImage(path, img)
+	start, _ := f.Seek(0, io.SeekCurrent)
+	werr := writeImageTo(f, img)
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -199,7 +206,7 @@ func (h *Host) SaveDomain(ctx context.Context, domid libxl.DomID, path string) e
 		d.setState(libxl.StateRunning, h.now())
 		h.armShutdown(d, h.now())
 		_ = h.persist(d)
-		os.Remove(path)
+		_ = f.Truncate(start) // drop the partial image, keep what the caller wrote before it
 		return fmt.Errorf("save: domain %d: write %s: %w", domid, path, errors.Join(werr, perr))
 	}
 	h.events.publish(d.event(libxl.EventShutdown, h.now()))
@@ -210,11 +217,12 @@ func (h *Host) SaveDomain(ctx context.Context, domid libxl.DomID, path string) e
 // opts.Paused). cfg is the configuration to restore with (nil: the one in the image); its vcpu count must match
 // the image's. A file that is not a complete image fails with libxl.ErrInvalid; memory is checked as for
 // CreateDomain.
-func (h *Host) RestoreDomain(ctx context.Context, cfg *libxl.DomainConfig, path string, opts libxl.CreateOptions) (libxl.DomID, error) {
+func (h *Host) RestoreDomain(ctx context.Context, cfg *libxl.DomainConfig, f *os.File, opts libxl.CreateOptions) (libxl.DomID, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	data, err := readImage(path)
+	path := f.Name()
+	data, err := readImage(f)
 	if err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
 	}
@@ -259,18 +267,13 @@ func (h *Host) RestoreDomain(ctx context.Context, cfg *libxl.DomainConfig, path 
 	return d.id, nil
 }
 
-func readImage(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
+func readImage(f *os.File) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(f, maxImage+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", f.Name(), err)
 	}
 	if len(data) > maxImage {
-		return nil, errBadImage(path, "too large")
+		return nil, errBadImage(f.Name(), "too large")
 	}
 	return data, nil
 }

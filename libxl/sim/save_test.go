@@ -24,7 +24,7 @@ func TestSaveRestoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "guest.save")
-	if err := h.SaveDomain(ctx, id, path); err != nil {
+	if err := savePath(h, ctx, id, path); err != nil {
 		t.Fatal(err)
 	}
 	if e := waitEvent(t, ev, libxl.EventShutdown, id); e.Reason != libxl.ShutdownSuspend {
@@ -45,7 +45,7 @@ func TestSaveRestoreRoundTrip(t *testing.T) {
 	}
 
 	// nil cfg: restore with the config in the image.
-	nid, err := h.RestoreDomain(ctx, nil, path, libxl.CreateOptions{Userdata: map[string][]byte{"k": []byte("v")}})
+	nid, err := restorePath(h, ctx, nil, path, libxl.CreateOptions{Userdata: map[string][]byte{"k": []byte("v")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,10 +67,10 @@ func TestSaveRestoreRoundTrip(t *testing.T) {
 	wantErr(t, h.AttachDevice(ctx, nid, diskDev("xvdb")), libxl.ErrDevExists)
 
 	// Restore paused, with an explicit config.
-	if err := h.SaveDomain(ctx, nid, path); err != nil {
+	if err := savePath(h, ctx, nid, path); err != nil {
 		t.Fatal(err)
 	}
-	pid, err := h.RestoreDomain(ctx, c, path, libxl.CreateOptions{Paused: true})
+	pid, err := restorePath(h, ctx, c, path, libxl.CreateOptions{Paused: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestSaveFailures(t *testing.T) {
 		{"dom0", 0, filepath.Join(dir, "0"), libxl.ErrDom0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantErr(t, h.SaveDomain(ctx, tc.domid, tc.path), tc.want)
+			wantErr(t, savePath(h, ctx, tc.domid, tc.path), tc.want)
 			if _, err := os.Stat(tc.path); !os.IsNotExist(err) {
 				t.Fatalf("failed save wrote %s", tc.path)
 			}
@@ -112,7 +112,7 @@ func TestSaveFailures(t *testing.T) {
 		t.Fatalf("refused save changed the domain: %s", st)
 	}
 	// An unwritable destination leaves the guest running.
-	if err := h.SaveDomain(ctx, running, filepath.Join(dir, "no", "such", "dir")); err == nil {
+	if err := savePath(h, ctx, running, filepath.Join(dir, "no", "such", "dir")); err == nil {
 		t.Fatal("save to a missing directory succeeded")
 	}
 	if info := mustInfo(t, h, running); info.State != libxl.StateRunning {
@@ -127,7 +127,7 @@ func TestRestoreFailures(t *testing.T) {
 	c := cfg("img", 1<<20, 2)
 	id := mustCreate(t, h, c, libxl.CreateOptions{})
 	good := filepath.Join(dir, "good")
-	if err := h.SaveDomain(ctx, id, good); err != nil {
+	if err := savePath(h, ctx, id, good); err != nil {
 		t.Fatal(err)
 	}
 	img, err := os.ReadFile(good)
@@ -171,7 +171,7 @@ func TestRestoreFailures(t *testing.T) {
 				filler := mustCreate(t, h, cfg("filler", 2<<20, 1), libxl.CreateOptions{})
 				defer h.DestroyDomain(ctx, filler)
 			}
-			_, err := h.RestoreDomain(ctx, tc.cfg, tc.path, libxl.CreateOptions{})
+			_, err := restorePath(h, ctx, tc.cfg, tc.path, libxl.CreateOptions{})
 			wantErr(t, err, tc.want)
 		})
 	}
@@ -180,7 +180,7 @@ func TestRestoreFailures(t *testing.T) {
 		t.Fatalf("failed restores left domains: %+v", list)
 	}
 	// The good image still restores.
-	if _, err := h.RestoreDomain(ctx, nil, good, libxl.CreateOptions{}); err != nil {
+	if _, err := restorePath(h, ctx, nil, good, libxl.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -220,10 +220,10 @@ func TestRestoreKeepsGeneratedUUID(t *testing.T) {
 	id := mustCreate(t, h, cfg("nouuid", 1024, 1), libxl.CreateOptions{})
 	uuid := mustInfo(t, h, id).UUID
 	path := filepath.Join(t.TempDir(), "img")
-	if err := h.SaveDomain(ctx, id, path); err != nil {
+	if err := savePath(h, ctx, id, path); err != nil {
 		t.Fatal(err)
 	}
-	nid, err := h.RestoreDomain(ctx, nil, path, libxl.CreateOptions{})
+	nid, err := restorePath(h, ctx, nil, path, libxl.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
