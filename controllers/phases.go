@@ -275,8 +275,8 @@ func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error
 	}
 	diffs := want.diff(info)
 	changed := !s.dom.Marker.applied(s.obj)
-	if len(diffs) == 0 {
-		if changed || s.dom.Marker.Generation != s.obj.Generation {
+	if len(diffs) == 0 && !changed {
+		if s.dom.Marker.Generation != s.obj.Generation {
 			return r.updateMarker(ctx, s)
 		}
 		return nil
@@ -315,6 +315,16 @@ func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error
 			return fmt.Errorf("resume: %w", err)
 		}
 		r.Events.emit(s, EventResumed, DetailResumedUnpaused)
+	}
+	if changed {
+		// Pins are not observed for drift; they are applied when the spec changes.
+		for vcpu, cpus := range s.cfg.BInfo.VcpuHardAffinity {
+			if vcpu < info.MaxVcpus && len(cpus) > 0 {
+				if err := r.HV.PinVcpu(ctx, id, vcpu, []int(cpus)); err != nil {
+					return fmt.Errorf("pin vcpu %d: %w", vcpu, err)
+				}
+			}
+		}
 	}
 	s.drift = nil
 	if _, err := r.refresh(ctx, s); err != nil {
