@@ -5,8 +5,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/digitalocean/go-libvirt"
-
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 )
 
@@ -20,7 +18,7 @@ const connectRO = 1
 
 // registerConnect: opening and closing the connection.
 func registerConnect(f *Facade, p *rpc.Program) {
-	rpc.Register(p, rpc.ProcConnectOpen, func(ctx context.Context, call *rpc.Call, a *libvirt.ConnectOpenArgs) (*struct{}, error) {
+	rpc.Register(p, rpc.ProcConnectOpen, func(ctx context.Context, call *rpc.Call, a *rpc.ConnectOpenArgs) (*struct{}, error) {
 		name := ""
 		if len(a.Name) > 0 {
 			name = a.Name[0]

@@ -81,10 +81,11 @@ type Client struct {
 	closed          chan struct{}
 	onCloseFinished chan struct{}
 
-	mu      sync.Mutex
-	values  map[any]any
-	onClose []func()
-	streams map[streamKey]*Stream
+	mu        sync.Mutex
+	values    map[any]any
+	onClose   []func()
+	cleanedUp bool // onClose was collected: later registrations run at once
+	streams   map[streamKey]*Stream
 }
 
 var nextClientID atomic.Uint64
@@ -186,12 +187,10 @@ func (c *Client) SetValue(key, value any) {
 // run in reverse order of registration; fn runs at once (in a new goroutine) if the client is already gone.
 func (c *Client) OnClose(fn func()) {
 	c.mu.Lock()
-	select {
-	case <-c.closed:
+	if c.cleanedUp {
 		c.mu.Unlock()
 		go fn()
 		return
-	default:
 	}
 	c.onClose = append(c.onClose, fn)
 	c.mu.Unlock()
@@ -204,14 +203,19 @@ func (c *Client) Done() <-chan struct{} { return c.closed }
 func (c *Client) Close() { c.closeWith(errors.New("closed by the daemon")) }
 
 func (c *Client) closeWith(cause error) {
+	first := false
 	c.closeOnce.Do(func() {
+		first = true
 		c.cancel(cause)
 		c.mu.Lock()
 		close(c.closed)
 		c.mu.Unlock()
 		_ = c.nc.Close()
-		c.out.close()
 	})
+	if first {
+		// Outside the Once: dropping queued packets runs their done funcs, which may close the client again.
+		c.out.close()
+	}
 }
 
 // SendEvent sends an event message (type MESSAGE, serial 1, as libvirt sends them) for procedure proc of
@@ -228,7 +232,7 @@ func (c *Client) SendEvent(prog uint32, proc int32, msg any) error {
 	}
 	putHeader(pkt, Header{Program: prog, Version: ProtocolVersion, Procedure: proc, Type: TypeMessage, Serial: 1})
 	if err := c.out.push(outItem{buf: pkt, kind: pushEvent}); err != nil {
-		if errors.Is(err, errSlowClient) {
+		if errors.Is(err, ErrSlowClient) {
 			c.log.Info("dropping a client that does not read its events")
 			c.closeWith(err)
 		}
@@ -261,13 +265,14 @@ func (c *Client) finish(err error) {
 	}
 	c.mu.Unlock()
 	for _, st := range streams {
-		st.end(errClosed, false)
+		st.end(ErrClientClosed, false)
 	}
 	c.inflight.Wait()
 	<-c.writerDone
 	c.mu.Lock()
 	fns := c.onClose
 	c.onClose = nil
+	c.cleanedUp = true
 	c.mu.Unlock()
 	for i := len(fns) - 1; i >= 0; i-- {
 		fns[i]()

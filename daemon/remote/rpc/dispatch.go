@@ -138,7 +138,7 @@ func (c *Client) reply(call *Call, out []byte, err error) {
 		if err == nil && sent {
 			st.activate()
 		} else {
-			st.end(errClosed, false)
+			st.end(ErrStreamClosed, false)
 		}
 	}
 }
@@ -162,13 +162,13 @@ func (c *Client) StartKeepalive() {
 }
 
 func (c *Client) keepaliveLoop(interval time.Duration, count int) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
 	missed := 0
 	var seen int64
 	for {
 		select {
-		case <-t.C:
+		case <-timer.C:
 		case <-c.closed:
 			return
 		}
@@ -176,7 +176,8 @@ func (c *Client) keepaliveLoop(interval time.Duration, count int) {
 		if last != seen {
 			seen, missed = last, 0
 		}
-		if time.Since(time.Unix(0, last)) < interval {
+		if idle := time.Since(time.Unix(0, last)); idle < interval {
+			timer.Reset(interval - idle)
 			continue
 		}
 		if missed >= count {
@@ -186,5 +187,6 @@ func (c *Client) keepaliveLoop(interval time.Duration, count int) {
 		}
 		missed++
 		c.sendKeepalive(ProcKeepalivePing)
+		timer.Reset(interval)
 	}
 }

@@ -43,7 +43,7 @@
 // # Using it
 //
 //	remote := rpc.NewRemoteProgram(facade.supportsFeature)
-//	rpc.Register(remote, rpc.ProcConnectOpen, func(ctx context.Context, call *rpc.Call, args *libvirt.ConnectOpenArgs) (*struct{}, error) {
+//	rpc.Register(remote, rpc.ProcConnectOpen, func(ctx context.Context, call *rpc.Call, args *rpc.ConnectOpenArgs) (*struct{}, error) {
 //		if args.Flags&libvirt.ConnectRo != 0 {
 //			call.Client.SetReadOnly()
 //		}

@@ -6,11 +6,12 @@ import (
 	"sync"
 )
 
-// errSlowClient reports a client whose unread events exceed the server's bound.
-var errSlowClient = errors.New("client is not reading: too many queued events")
+// ErrSlowClient is what Client.SendEvent returns when it dropped a client whose unread events exceeded
+// Options.MaxQueuedEventBytes.
+var ErrSlowClient = errors.New("rpc: client dropped: it does not read its events")
 
-// errClosed reports a send to a client that is gone.
-var errClosed = errors.New("client connection closed")
+// ErrClientClosed is what sending to a client that is gone returns.
+var ErrClientClosed = errors.New("rpc: client connection closed")
 
 // pushKind says how the queue treats a packet when the client reads slowly.
 type pushKind int
@@ -60,13 +61,13 @@ func (q *outQueue) push(it outItem) error {
 	if q.closed {
 		q.mu.Unlock()
 		runDone(it)
-		return errClosed
+		return ErrClientClosed
 	}
 	if it.kind == pushEvent {
 		if q.eventBytes+len(it.buf) > q.eventLimit {
 			q.mu.Unlock()
 			runDone(it)
-			return errSlowClient
+			return ErrSlowClient
 		}
 		q.eventBytes += len(it.buf)
 		it.event = true
@@ -87,7 +88,7 @@ func (q *outQueue) waitRoom(cancel <-chan struct{}) error {
 		q.mu.Lock()
 		if q.closed {
 			q.mu.Unlock()
-			return errClosed
+			return ErrClientClosed
 		}
 		if q.bytes < streamWindow {
 			q.mu.Unlock()
@@ -98,7 +99,7 @@ func (q *outQueue) waitRoom(cancel <-chan struct{}) error {
 		select {
 		case <-room:
 		case <-cancel:
-			return errClosed
+			return ErrClientClosed
 		}
 	}
 }

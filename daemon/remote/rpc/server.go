@@ -86,8 +86,9 @@ type Server struct {
 	mu        sync.Mutex
 	clients   map[uint64]*Client
 	listeners map[net.Listener]struct{}
+	accepted  int // connections accepted by Serve and not yet finished, which MaxClients bounds
 	closed    bool
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // goroutines started by Serve
 }
 
 // NewServer returns a server for programs with the given limits; zero values take libvirt's defaults.
@@ -167,14 +168,28 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, opts ListenerOpts) e
 			return fmt.Errorf("accept on %s: %w", l.Addr(), err)
 		}
 		backoff = 0
-		if n := s.NumClients(); n >= s.MaxClients() {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = nc.Close()
+			return nil
+		}
+		if n := s.accepted; n >= s.MaxClients() {
+			s.mu.Unlock()
 			log.Info("too many active clients, dropping a connection", "clients", n, "max", s.MaxClients())
 			_ = nc.Close()
 			continue
 		}
+		s.accepted++
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
-			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				s.accepted--
+				s.mu.Unlock()
+				s.wg.Done()
+			}()
 			s.ServeConn(ctx, nc, opts)
 		}()
 	}

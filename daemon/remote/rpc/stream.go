@@ -89,7 +89,8 @@ func (s *Stream) activate() { s.readyOne.Do(func() { close(s.ready) }) }
 // Done returns a channel closed when the stream is over.
 func (s *Stream) Done() <-chan struct{} { return s.done }
 
-// Err returns why the stream ended: nil after a finish handshake, ErrStreamAborted, ErrStreamClosed.
+// Err returns why the stream ended: nil while it runs and after the client's finish, ErrStreamAborted when the
+// client aborted it, ErrClientClosed when the client left, ErrStreamClosed when the server ended it.
 func (s *Stream) Err() error {
 	select {
 	case <-s.done:
@@ -113,7 +114,8 @@ func (s *Stream) waitReady() error {
 	}
 }
 
-// Write sends p to the client in STREAM packets of at most MaxStreamChunk bytes.
+// Write sends p to the client in STREAM packets of at most MaxStreamChunk bytes. It waits for the call's reply
+// to be queued first, so it must not be called from the handler itself.
 func (s *Stream) Write(p []byte) (int, error) {
 	if err := s.waitReady(); err != nil {
 		return 0, err
@@ -147,6 +149,8 @@ func (s *Stream) CloseWrite() error {
 }
 
 // Abort ends the stream with err (an *Error, or anything else as an internal error), which the client reports.
+// Like Write, it waits for the call's reply to be queued; a handler that cannot serve the stream returns an
+// error instead.
 func (s *Stream) Abort(err error) error {
 	if werr := s.waitReady(); werr != nil {
 		return werr
@@ -226,6 +230,11 @@ func (s *Stream) send(status Status, body []byte, kind pushKind) error {
 	if kind == pushStream {
 		if err := s.c.out.waitRoom(s.done); err != nil {
 			return ErrStreamClosed
+		}
+		select {
+		case <-s.done:
+			return ErrStreamClosed
+		default:
 		}
 	}
 	h := s.hdr
