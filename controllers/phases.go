@@ -23,6 +23,7 @@ const (
 	stoppedDestroyed = "destroyed"
 	stoppedCrashed   = "crashed"
 	stoppedSaved     = "saved"
+	stoppedVanished  = "vanished" // destroyed behind the daemon's back (xl destroy)
 )
 
 func hasFinalizer(obj *v1alpha1.XenDomain) bool {
@@ -200,6 +201,21 @@ func (r *XenDomainReconciler) wantRunning(s *scope) bool {
 }
 
 func (r *XenDomainReconciler) reconcileRunState(ctx context.Context, s *scope) error {
+	if s.dom == nil && s.orig.DomID != nil && s.stopReason == "" && s.obj.Status.Stopped == "" {
+		// It ran, and neither the guest nor the daemon stopped it: destroyed behind the daemon's back.
+		s.log.Info("domain vanished: destroyed outside virtxend", "domid", *s.orig.DomID)
+		r.Events.emit(s, EventStopped, DetailStoppedDestroyed)
+		s.obj.Status.Stopped, s.stopReason = stoppedVanished, "destroyed"
+	}
+	if s.obj.Status.Stopped == stoppedVanished && s.obj.Spec.RunStrategy != v1alpha1.RunStrategyManual &&
+		s.obj.Spec.RunStrategy != v1alpha1.RunStrategyHalted {
+		s.drift = []string{"the domain was destroyed outside virtxend"}
+		if s.obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport {
+			return nil
+		}
+		s.log.Info("drift: starting the domain again")
+		s.drift = nil
+	}
 	want := r.wantRunning(s)
 	switch {
 	case want && s.dom == nil:

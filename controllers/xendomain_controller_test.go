@@ -441,3 +441,43 @@ func TestTransientForgottenWhenStopped(t *testing.T) {
 		t.Fatal("transient domain left on the host")
 	}
 }
+
+func TestDomainGoneBehindOurBack(t *testing.T) {
+	for _, policy := range []v1alpha1.DriftPolicy{v1alpha1.DriftPolicyEnforce, v1alpha1.DriftPolicyReport} {
+		t.Run(string(policy), func(t *testing.T) {
+			e := newEnv(t, "", Options{})
+			d := pvDomain("gone", v1alpha1.RunStrategyAlways)
+			d.Spec.DriftPolicy = policy
+			e.create(d)
+			first := *e.waitState("gone", v1alpha1.StateRunning).Status.DomID
+			must(t, e.host.DestroyDomain(e.ctx, libxl.DomID(first))) // xl destroy
+			if policy == v1alpha1.DriftPolicyEnforce {
+				e.waitFor("gone", "re-created", func(d *v1alpha1.XenDomain) bool {
+					return d.Status.State == v1alpha1.StateRunning && *d.Status.DomID != first
+				})
+				return
+			}
+			d = e.waitFor("gone", "Drifted", func(d *v1alpha1.XenDomain) bool {
+				return condIs(d, v1alpha1.ConditionDrifted, metav1.ConditionTrue, v1alpha1.ReasonDriftDetected)
+			})
+			if d.Status.State != v1alpha1.StateShutoff || d.Status.Reason != "destroyed" || len(e.domainsNamed("gone")) != 0 {
+				t.Fatalf("Report re-created the domain or misreported it: %+v", d.Status)
+			}
+		})
+	}
+}
+
+func TestSourceErrorIsDegraded(t *testing.T) {
+	e := newEnv(t, "", Options{})
+	e.create(pvDomain("src", v1alpha1.RunStrategyAlways))
+	id := *e.waitState("src", v1alpha1.StateRunning).Status.DomID
+	e.update("src", func(d *v1alpha1.XenDomain) {
+		d.Annotations = map[string]string{v1alpha1.AnnotationSourceError: "web.yaml: line 3: bad indentation"}
+	})
+	d := e.waitFor("src", "SourceError", func(d *v1alpha1.XenDomain) bool {
+		return condIs(d, v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonSourceError)
+	})
+	if *d.Status.DomID != id || d.Status.State != v1alpha1.StateRunning {
+		t.Fatalf("a source error disturbed the running domain: %+v", d.Status)
+	}
+}
