@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	sdaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -47,6 +50,9 @@ type Options struct {
 	Verbose bool
 	// Stderr receives the log (os.Stderr when nil).
 	Stderr io.Writer
+	// Ready, when set, is called once: with nil when the daemon serves (pid file taken, sockets open, first full
+	// observation done), or with the error that stopped it before. -d uses it to let the parent exit.
+	Ready func(error)
 }
 
 // Daemon is a running virtxend: the parts Run wires together, kept for tests and the RPC facade.
@@ -66,31 +72,52 @@ type Daemon struct {
 	// Remote serves libvirt's REMOTE program on the read-write and read-only sockets; Admin the ADMIN program.
 	Remote, Admin *rpc.Server
 
-	configPath string
-	listeners  *sockets
+	configPath  string
+	listeners   *sockets
+	onReady     func()
+	logLevel    *slog.LevelVar
+	verbose     bool
+	idleTimeout atomic.Int64 // time.Duration; 0: never exit for idleness
 }
 
 // Run runs the daemon until ctx ends or a SIGTERM/SIGINT arrives. Guests keep running when it returns.
-func Run(ctx context.Context, opts Options) error {
-	d, err := New(opts)
-	if err != nil {
-		return err
+func Run(ctx context.Context, opts Options) (err error) {
+	ready := opts.Ready
+	if ready == nil {
+		ready = func(error) {}
 	}
+	defer func() {
+		if err != nil {
+			ready(err)
+		}
+	}()
 	pidPath := opts.PidFile
 	if pidPath == "" {
 		pidPath = DefaultPidFile
 	}
-	pid, err := AcquirePidFile(pidPath, os.Getpid())
+	pid, err := AcquirePidFile(pidPath, os.Getpid()) // first: a second instance stops here
 	if err != nil {
 		return err
 	}
 	defer pid.Release()
-	socks, err := listenAll(d.Config)
+	d, err := New(opts)
 	if err != nil {
+		return err
+	}
+	socks, err := activatedSockets()
+	if err == nil && socks == nil {
+		socks, err = listenAll(d.Config)
+	} else if socks != nil {
+		d.Log.Info("socket activation: the socket settings of virtxend.conf do not apply")
+	}
+	if err != nil {
+		d.HV.Close()
 		return err
 	}
 	defer socks.close()
 	d.listeners = socks
+	d.idleTimeout.Store(int64(opts.Timeout))
+	d.onReady = func() { notify(sdaemon.SdNotifyReady); ready(nil) }
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -115,7 +142,7 @@ func New(opts Options) (*Daemon, error) {
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-	log, _ := newLogger(stderr, cfg.LogLevel, opts.Verbose)
+	log, level := newLogger(stderr, cfg.LogLevel, opts.Verbose)
 	for _, w := range cfg.Warnings() {
 		log.Info("configuration warning", "warning", w.String())
 	}
@@ -135,7 +162,7 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{Config: cfg, Libxl: lx, Log: log, HV: hv, Backend: backend, configPath: path}
+	d := &Daemon{Config: cfg, Libxl: lx, Log: log, HV: hv, Backend: backend, configPath: path, logLevel: level, verbose: opts.Verbose}
 	if err := d.wire(); err != nil {
 		hv.Close()
 		return nil, err
@@ -239,8 +266,12 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			})
 		}
 		serve(d.Remote, d.listeners.rw, false)
-		serve(d.Remote, d.listeners.ro, true)
-		serve(d.Admin, d.listeners.admin, false)
+		if d.listeners.ro != nil {
+			serve(d.Remote, d.listeners.ro, true)
+		}
+		if d.listeners.admin != nil {
+			serve(d.Admin, d.listeners.admin, false)
+		}
 		g.Go(func() error {
 			<-ctx.Done()
 			d.Remote.Close()
@@ -248,10 +279,30 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			return nil
 		})
 	}
+	g.Go(func() error {
+		select { // ready: the hypervisor fully observed, the desired state read
+		case <-ctx.Done():
+			return nil
+		case <-d.Observer.Synced():
+		}
+		for _, ch := range []<-chan struct{}{definesLoaded, d.Specs.Synced()} {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-ch:
+			}
+		}
+		if d.onReady != nil {
+			d.onReady()
+		}
+		return nil
+	})
+	g.Go(func() error { return d.exitWhenIdle(ctx) })
 	d.Log.Info("virtxend started", "hypervisor", d.Backend, "domains_dir", d.Config.DomainsDir, "defines_dir", d.Config.DefinesDir)
 	err = g.Wait()
+	notify(sdaemon.SdNotifyStopping)
 	d.Log.Info("virtxend stopped: guests keep running")
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, errIdle) {
 		return nil
 	}
 	return err
@@ -276,7 +327,7 @@ func (d *Daemon) handleSignals(ctx context.Context) error {
 func (d *Daemon) Reload(ctx context.Context) {
 	d.Log.Info("reloading")
 	if next, err := config.LoadDaemon(d.configPath); err == nil {
-		applied, restart := d.Config.Diff(next)
+		applied, restart := d.applyConfig(next)
 		if len(restart) > 0 {
 			d.Log.Info("configuration changes that take effect at the next start", "keys", strings.Join(restart, ","))
 		}
@@ -301,6 +352,30 @@ func (d *Daemon) bootID(ctx context.Context) string {
 	}
 	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	return strings.TrimSpace(string(b))
+}
+
+// applyConfig takes the settings of a re-read virtxend.conf that can change at run time, and returns which
+// changed keys it applied and which wait for the next start.
+func (d *Daemon) applyConfig(next *config.Daemon) (applied, restart []string) {
+	changed, restart := d.Config.Diff(next)
+	for _, key := range changed {
+		switch key {
+		case "max_clients":
+			d.Remote.SetMaxClients(next.MaxClients)
+			d.Config.MaxClients = next.MaxClients
+		case "admin_max_clients":
+			d.Admin.SetMaxClients(next.AdminMaxClients)
+			d.Config.AdminMaxClients = next.AdminMaxClients
+		case "log_level":
+			d.logLevel.Set(slogLevel(next.LogLevel, d.verbose))
+			d.Config.LogLevel = next.LogLevel
+		default:
+			restart = append(restart, key) // reloadable in principle, not applied by this version yet
+			continue
+		}
+		applied = append(applied, key)
+	}
+	return applied, restart
 }
 
 // Client is the object store as the RPC facade and tests write to it.

@@ -27,6 +27,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if err := os.Chmod(dir, 0o755); err != nil { // other users' runs (the root check) must reach it
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	binary = filepath.Join(dir, "virtxend")
 	build := exec.Command("go", "build", "-o", binary, "github.com/virtxend/virtxend/cmd/virtxend")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -48,10 +52,31 @@ type instance struct {
 	StateDir               string
 	Sock, SockRO, SockAdm  string
 
+	// cmdArgs are extra command-line options for Start.
+	cmdArgs []string
+
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	log  *lockedBuffer
 	done chan struct{}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writing process and a reading test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // newInstance lays out a private directory with extra lines appended to virtxend.conf. It does not start it.
@@ -94,8 +119,8 @@ func startInstance(t *testing.T, extraConf ...string) *instance {
 func (i *instance) Start() {
 	i.t.Helper()
 	i.mu.Lock()
-	i.log = &bytes.Buffer{}
-	i.cmd = exec.Command(binary, "-f", i.Conf, "-p", i.Pid)
+	i.log = &lockedBuffer{}
+	i.cmd = exec.Command(binary, append([]string{"-f", i.Conf, "-p", i.Pid}, i.cmdArgs...)...)
 	i.cmd.Stdout, i.cmd.Stderr = i.log, i.log
 	if err := i.cmd.Start(); err != nil {
 		i.mu.Unlock()
