@@ -72,7 +72,7 @@ func registerDomains(f *Facade, p *rpc.Program) {
 		return &libvirt.DomainLookupByUUIDRet{Dom: d.Wire()}, nil
 	})
 	rpc.Register(p, rpc.ProcDomainGetState, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetStateArgs) (*libvirt.DomainGetStateRet, error) {
-		if err := noFlags(a.Flags, "virDomainGetState"); err != nil {
+		if err := noFlags(a.Flags, "libxlDomainGetState"); err != nil {
 			return nil, err
 		}
 		d, err := f.lookup(ctx, a.Dom)

@@ -1,0 +1,362 @@
+package remote
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/digitalocean/go-libvirt"
+
+	"github.com/virtxend/virtxend/daemon/remote/rpc"
+	"github.com/virtxend/virtxend/libxl"
+)
+
+func init() { groups = append(groups, registerNode) }
+
+// Limits of the remote protocol (remote_protocol.x).
+const (
+	remoteNodeMaxCells       = 1024 // REMOTE_NODE_MAX_CELLS
+	remoteNodeCPUStatsMax    = 16   // REMOTE_NODE_CPU_STATS_MAX
+	remoteNodeMemoryStatsMax = 16   // REMOTE_NODE_MEMORY_STATS_MAX
+)
+
+// cpuStatsAll and memoryStatsAll are VIR_NODE_CPU_STATS_ALL_CPUS and VIR_NODE_MEMORY_STATS_ALL_CELLS.
+const (
+	cpuStatsAll    = -1
+	memoryStatsAll = -1
+)
+
+// procStat is where dom0's kernel reports cpu time (a variable for tests).
+var procStat = "/proc/stat"
+
+// clockTicksPerSec is USER_HZ, the unit of /proc/stat: 100 on every architecture Xen runs on.
+const clockTicksPerSec = 100
+
+// registerNode: the physical host's resources (virNodeGet*).
+func registerNode(f *Facade, p *rpc.Program) {
+	rpc.Register(p, rpc.ProcNodeGetInfo, func(ctx context.Context, _ *rpc.Call, _ *struct{}) (*libvirt.NodeGetInfoRet, error) {
+		info, err := f.hostInfo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return nodeInfo(f.hostArch(), info), nil
+	})
+	rpc.Register(p, rpc.ProcNodeGetFreeMemory, func(ctx context.Context, _ *rpc.Call, _ *struct{}) (*libvirt.NodeGetFreeMemoryRet, error) {
+		info, err := f.hostInfo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &libvirt.NodeGetFreeMemoryRet{FreeMem: info.FreeKiB * 1024}, nil
+	})
+	rpc.Register(p, rpc.ProcNodeGetCellsFreeMemory, f.cellsFreeMemory)
+	rpc.Register(p, rpc.ProcNodeGetMemoryStats, f.memoryStats)
+	rpc.Register(p, rpc.ProcNodeGetCPUStats, f.cpuStats)
+	rpc.Register(p, rpc.ProcNodeGetCPUMap, func(ctx context.Context, _ *rpc.Call, a *libvirt.NodeGetCPUMapArgs) (*libvirt.NodeGetCPUMapRet, error) {
+		if err := checkHostFlags(a.Flags, 0, "libxlNodeGetCPUMap"); err != nil {
+			return nil, err
+		}
+		info, err := f.hostInfo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return cpuMap(info.CPUs, a.NeedMap != 0, a.NeedOnline != 0), nil
+	})
+}
+
+// nodeInfo is libxlDriverNodeGetInfo: libvirt reports one socket whatever the host has (sockets × cores ×
+// threads × nodes need not give the cpu count on Xen).
+func nodeInfo(arch string, info libxl.HostInfo) *libvirt.NodeGetInfoRet {
+	ret := &libvirt.NodeGetInfoRet{
+		Memory:  info.TotalKiB,
+		Cpus:    int32(info.CPUs),
+		Mhz:     int32(info.CPUMHz),
+		Nodes:   int32(info.Nodes),
+		Sockets: 1,
+		Cores:   int32(info.CoresPer),
+		Threads: int32(info.ThreadsPer),
+	}
+	for i := 0; i < len(arch) && i < len(ret.Model)-1; i++ {
+		ret.Model[i] = int8(arch[i])
+	}
+	return ret
+}
+
+// cellsFreeMemory is libxlNodeGetCellsFreeMemory behind libvirt's argument checks: the free bytes of up to
+// Maxcells NUMA nodes from StartCell on.
+func (f *Facade) cellsFreeMemory(ctx context.Context, _ *rpc.Call, a *libvirt.NodeGetCellsFreeMemoryArgs) (*libvirt.NodeGetCellsFreeMemoryRet, error) {
+	switch {
+	case a.Maxcells > remoteNodeMaxCells:
+		return nil, rpc.NewError(rpc.CodeRPC, rpc.DomainRPC, "maxCells > REMOTE_NODE_MAX_CELLS")
+	case a.Maxcells <= 0:
+		return nil, rpc.NewError(rpc.CodeInvalidArg, rpc.DomainNone, "maxCells in virNodeGetCellsFreeMemory must be greater than zero")
+	case a.StartCell < 0:
+		return nil, rpc.NewError(rpc.CodeInvalidArg, rpc.DomainNone, "startCell in virNodeGetCellsFreeMemory must be zero or greater")
+	}
+	info, err := f.hostInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nodes := topologyOf(info).Nodes
+	if int(a.StartCell) >= len(nodes) {
+		return nil, rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl, "start cell %d out of range (0-%d)", a.StartCell, len(nodes)-1)
+	}
+	last := min(int(a.StartCell)+int(a.Maxcells), len(nodes))
+	ret := &libvirt.NodeGetCellsFreeMemoryRet{Cells: []uint64{}}
+	for _, n := range nodes[a.StartCell:last] {
+		ret.Cells = append(ret.Cells, n.FreeKiB*1024)
+	}
+	return ret, nil
+}
+
+// memoryStats answers virNodeGetMemoryStats, which libvirt's libxl driver lacks, with the hypervisor's view of
+// the whole host (or of one NUMA node): "total" and "free" in KiB. Domain-0's page cache (buffers, cached) is not
+// the host's and is left out.
+func (f *Facade) memoryStats(ctx context.Context, _ *rpc.Call, a *libvirt.NodeGetMemoryStatsArgs) (*libvirt.NodeGetMemoryStatsRet, error) {
+	const nstats = 2
+	if err := checkHostFlags(a.Flags, 0, "libxlNodeGetMemoryStats"); err != nil {
+		return nil, err
+	}
+	switch {
+	case a.Nparams > remoteNodeMemoryStatsMax:
+		return nil, rpc.NewError(rpc.CodeInternalError, rpc.DomainRPC, "nparams too large")
+	case a.Nparams < 0:
+		return nil, rpc.NewError(rpc.CodeInvalidArg, rpc.DomainNone, "nparams in virNodeGetMemoryStats must be zero or greater")
+	case a.CellNum < 0 && a.CellNum != memoryStatsAll:
+		return nil, rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainNone, "cellNum in virNodeGetMemoryStats only accepts %d as a negative value", memoryStatsAll)
+	}
+	info, err := f.hostInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	total, free := info.TotalKiB, info.FreeKiB
+	if a.CellNum != memoryStatsAll {
+		nodes := topologyOf(info).Nodes
+		if int(a.CellNum) >= len(nodes) {
+			return nil, rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainNone, "cellNum in virHostMemGetStats must be less than or equal to %d", len(nodes)-1)
+		}
+		total, free = nodes[a.CellNum].MemKiB, nodes[a.CellNum].FreeKiB
+	}
+	if a.Nparams == 0 {
+		return &libvirt.NodeGetMemoryStatsRet{Params: []libvirt.NodeGetMemoryStats{}, Nparams: nstats}, nil
+	}
+	if a.Nparams < nstats {
+		return nil, rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainNone, "nparams in virHostMemGetStats must be %d", nstats)
+	}
+	return &libvirt.NodeGetMemoryStatsRet{Params: []libvirt.NodeGetMemoryStats{
+		{Field: "total", Value: total},
+		{Field: "free", Value: free},
+	}}, nil
+}
+
+// cpuStats answers virNodeGetCPUStats, which libvirt's libxl driver lacks, the way libvirt's Linux drivers do
+// (virHostCPUGetStatsLinux): kernel (system, irq and softirq), user (with nice), idle and iowait in nanoseconds,
+// read from /proc/stat. On Xen that is Domain-0's kernel: the times and the cpu numbers are Domain-0's vcpus, not
+// the physical cpus the hypervisor schedules; on the simulated host they are the machine's.
+func (f *Facade) cpuStats(_ context.Context, _ *rpc.Call, a *libvirt.NodeGetCPUStatsArgs) (*libvirt.NodeGetCPUStatsRet, error) {
+	const nstats = 4
+	if err := checkHostFlags(a.Flags, 0, "libxlNodeGetCPUStats"); err != nil {
+		return nil, err
+	}
+	switch {
+	case a.Nparams > remoteNodeCPUStatsMax:
+		return nil, rpc.NewError(rpc.CodeInternalError, rpc.DomainRPC, "nparams too large")
+	case a.Nparams < 0:
+		return nil, rpc.NewError(rpc.CodeInvalidArg, rpc.DomainNone, "nparams in virNodeGetCPUStats must be zero or greater")
+	case a.CPUNum < 0 && a.CPUNum != cpuStatsAll:
+		return nil, rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainNone, "cpuNum in virNodeGetCPUStats only accepts %d as a negative value", cpuStatsAll)
+	}
+	ticks, err := readCPUTicks(procStat, int(a.CPUNum))
+	if err != nil {
+		return nil, err
+	}
+	if a.Nparams == 0 {
+		return &libvirt.NodeGetCPUStatsRet{Params: []libvirt.NodeGetCPUStats{}, Nparams: nstats}, nil
+	}
+	if a.Nparams < nstats {
+		return nil, rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainNone, "nparams in virHostCPUGetStatsLinux must be equal or larger than %d", nstats)
+	}
+	ns := func(t uint64) uint64 { return t * (1_000_000_000 / clockTicksPerSec) }
+	return &libvirt.NodeGetCPUStatsRet{Params: []libvirt.NodeGetCPUStats{
+		{Field: "kernel", Value: ns(ticks.system + ticks.irq + ticks.softirq)},
+		{Field: "user", Value: ns(ticks.user + ticks.nice)},
+		{Field: "idle", Value: ns(ticks.idle)},
+		{Field: "iowait", Value: ns(ticks.iowait)},
+	}}, nil
+}
+
+// cpuTicks is one cpu line of /proc/stat, in clock ticks.
+type cpuTicks struct{ user, nice, system, idle, iowait, irq, softirq uint64 }
+
+// readCPUTicks reads the line of cpu (cpuStatsAll: the "cpu" line, the sum of all cpus) from a /proc/stat file.
+func readCPUTicks(path string, cpu int) (cpuTicks, error) {
+	prefix := "cpu "
+	if cpu != cpuStatsAll {
+		prefix = fmt.Sprintf("cpu%d ", cpu)
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return cpuTicks{}, rpc.Errorf(rpc.CodeSystemError, rpc.DomainNone, "cannot open %s: %v", path, err)
+	}
+	defer file.Close()
+	sc := bufio.NewScanner(file)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		var v [7]uint64
+		fields := strings.Fields(line)[1:]
+		n := 0
+		for ; n < len(v) && n < len(fields); n++ {
+			x, err := strconv.ParseUint(fields[n], 10, 64)
+			if err != nil {
+				break
+			}
+			v[n] = x
+		}
+		if n < 4 {
+			continue
+		}
+		return cpuTicks{user: v[0], nice: v[1], system: v[2], idle: v[3], iowait: v[4], irq: v[5], softirq: v[6]}, nil
+	}
+	return cpuTicks{}, rpc.NewError(rpc.CodeInvalidArg, rpc.DomainNone, "Invalid cpuNum in virHostCPUGetStatsLinux")
+}
+
+// cpuMap is virNodeGetCPUMap for a host whose cpus are all online: the map has one bit per cpu, lowest first.
+func cpuMap(cpus int, needMap, needOnline bool) *libvirt.NodeGetCPUMapRet {
+	ret := &libvirt.NodeGetCPUMapRet{Ret: int32(cpus)}
+	if needMap {
+		ret.Cpumap = make([]byte, (cpus+7)/8)
+		for i := range cpus {
+			ret.Cpumap[i/8] |= 1 << (i % 8)
+		}
+	}
+	if needOnline {
+		ret.Online = uint32(cpus)
+	}
+	return ret
+}
+
+// hostTopology is the host as libxl_get_numainfo and libxl_get_cpu_topology describe it.
+type hostTopology struct{ Nodes []numaNode }
+
+// numaNode is one NUMA node: its memory, its free memory and its cpus.
+type numaNode struct {
+	ID              int
+	MemKiB, FreeKiB uint64
+	// Distances are the node's distances to every node, by node id (10 to itself).
+	Distances []int
+	CPUs      []hostCPU
+}
+
+// hostCPU is one physical cpu.
+type hostCPU struct {
+	ID, Socket, Core int
+	// Siblings are the cpus of the same core (hyperthreads), the cpu itself included.
+	Siblings []int
+}
+
+// topologyOf lays the host out from HostInfo the way Xen numbers it: cpus fill the nodes in order, cores their
+// sockets and threads their cores; memory (total and free) is spread evenly over the nodes.
+func topologyOf(info libxl.HostInfo) hostTopology {
+	nodes := max(info.Nodes, 1)
+	threads := max(info.ThreadsPer, 1)
+	cores := max(info.CoresPer, 1)
+	t := hostTopology{Nodes: make([]numaNode, nodes)}
+	for n := range t.Nodes {
+		node := &t.Nodes[n]
+		node.ID = n
+		node.MemKiB = evenShare(info.TotalKiB, nodes, n)
+		node.FreeKiB = evenShare(info.FreeKiB, nodes, n)
+		node.Distances = make([]int, nodes)
+		for m := range node.Distances {
+			node.Distances[m] = 20
+		}
+		node.Distances[n] = 10
+	}
+	cpus := max(info.CPUs, 0)
+	for i := range cpus {
+		node := &t.Nodes[i*nodes/cpus]
+		node.CPUs = append(node.CPUs, hostCPU{ID: i, Socket: i / (cores * threads), Core: (i / threads) % cores})
+	}
+	for n := range t.Nodes {
+		cs := t.Nodes[n].CPUs
+		for i := range cs {
+			for _, c := range cs {
+				if c.Socket == cs[i].Socket && c.Core == cs[i].Core {
+					cs[i].Siblings = append(cs[i].Siblings, c.ID)
+				}
+			}
+		}
+	}
+	return t
+}
+
+// evenShare is node i's part of total split over n nodes, the remainder going to the first nodes.
+func evenShare(total uint64, n, i int) uint64 {
+	share := total / uint64(n)
+	if uint64(i) < total%uint64(n) {
+		share++
+	}
+	return share
+}
+
+// formatCPUSet is virBitmapFormat for a sorted list: ranges as "a-b", separated by commas.
+func formatCPUSet(ids []int) string {
+	var b strings.Builder
+	for i := 0; i < len(ids); {
+		j := i
+		for j+1 < len(ids) && ids[j+1] == ids[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		if j > i {
+			fmt.Fprintf(&b, "%d-%d", ids[i], ids[j])
+		} else {
+			fmt.Fprintf(&b, "%d", ids[i])
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
+// hostInfo asks the hypervisor about the host, as libxl_get_physinfo.
+func (f *Facade) hostInfo(ctx context.Context) (libxl.HostInfo, error) {
+	info, err := f.HV.HostInfo(ctx)
+	if err != nil {
+		return libxl.HostInfo{}, rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl, "libxl_get_physinfo_info failed: %v", err)
+	}
+	return info, nil
+}
+
+// hostArch is virArchFromHost: the architecture Domain-0 runs, in libvirt's spelling.
+func (f *Facade) hostArch() string {
+	if f.Facts.Arch != "" {
+		return f.Facts.Arch
+	}
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "386":
+		return "i686"
+	case "arm64":
+		return "aarch64"
+	case "arm":
+		return "armv7l"
+	}
+	return runtime.GOARCH
+}
+
+// checkHostFlags is virCheckFlags: flags outside allowed fail with libvirt's message naming the driver function.
+func checkHostFlags(flags, allowed uint32, function string) error {
+	if extra := flags &^ allowed; extra != 0 {
+		return rpc.ErrInvalidFlags(rpc.DomainLibxl, extra, function)
+	}
+	return nil
+}
