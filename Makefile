@@ -56,3 +56,40 @@ test: test-deps ## Install test dependencies and run the whole suite (unit, conf
 bench: build ## Run the benchmarks and print their tables (the reconciler table takes about 90 s).
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) ./...
 	$(GO) run ./hack/bench/reconcile -binary $(BIN)/virtxend
+
+##@ Installation
+
+# Where make install puts things, under $(DESTDIR). The configuration always goes to /etc, where the daemon
+# looks for it whatever PREFIX is.
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+SYSTEMD_UNITS := virtxend.service virtxend.socket virtxend-ro.socket virtxend-admin.socket virtxend.path
+CONFIG_FILES := virtxend.conf libxl.conf
+
+# Without $(GO) in the PATH (sudo make install), install takes the binary make build left.
+.PHONY: install
+install: ## Install the binary, systemd units, man page, default config (kept if present): PREFIX, DESTDIR.
+	@if command -v $(GO) >/dev/null 2>&1; then $(MAKE) --no-print-directory build; \
+	elif [ -x $(BIN)/virtxend ]; then echo "install: no $(GO) in PATH: installing the existing $(BIN)/virtxend"; \
+	else echo "install: no $(GO) in PATH and no $(BIN)/virtxend: run make build first" >&2; exit 1; fi
+	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)/etc/libvirt $(DESTDIR)/etc/virtxend/domains.d
+	install -m 0755 $(BIN)/virtxend $(DESTDIR)$(SBINDIR)/virtxend
+	@# The units name /usr/sbin/virtxend; point them at $(SBINDIR).
+	for u in $(SYSTEMD_UNITS); do \
+		sed 's|/usr/sbin/virtxend|$(SBINDIR)/virtxend|g' config/systemd/$$u > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$u && \
+		chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$u || exit 1; \
+	done
+	install -m 0644 docs/virtxend.8 $(DESTDIR)$(MANDIR)/man8/virtxend.8
+	@# An existing file is the host's own configuration (perhaps libvirt's, which virtxend reads as it is): keep it.
+	@for f in $(CONFIG_FILES); do \
+		if [ -e $(DESTDIR)/etc/libvirt/$$f ]; then echo "install: keeping the existing $(DESTDIR)/etc/libvirt/$$f"; \
+		else echo "install -m 0644 config/$$f $(DESTDIR)/etc/libvirt/$$f"; \
+			install -m 0644 config/$$f $(DESTDIR)/etc/libvirt/$$f || exit 1; fi; \
+	done
+
+.PHONY: uninstall
+uninstall: ## Remove what make install installed, except the configuration and the drop-in directory.
+	rm -f $(DESTDIR)$(SBINDIR)/virtxend $(DESTDIR)$(MANDIR)/man8/virtxend.8 \
+		$(addprefix $(DESTDIR)$(SYSTEMD_UNIT_DIR)/,$(SYSTEMD_UNITS))

@@ -119,7 +119,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	d.idleTimeout.Store(int64(opts.Timeout))
 	d.onReady = func() { notify(sdaemon.SdNotifyReady); ready(nil) }
 
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
 	defer stop()
 	return d.Serve(ctx)
 }
@@ -161,6 +161,10 @@ func New(opts Options) (*Daemon, error) {
 	hv, backend, err := openHypervisor(cfg, lx)
 	if err != nil {
 		return nil, err
+	}
+	if backend == "xen" && os.Geteuid() != 0 {
+		hv.Close()
+		return nil, errors.New("driving Xen needs root")
 	}
 	d := &Daemon{Config: cfg, Libxl: lx, Log: log, HV: hv, Backend: backend, configPath: path, logLevel: level, verbose: opts.Verbose}
 	if err := d.wire(); err != nil {
@@ -317,7 +321,9 @@ func (d *Daemon) handleSignals(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-hup:
+			notify(sdaemon.SdNotifyReloading)
 			d.Reload(ctx)
+			notify(sdaemon.SdNotifyReady)
 		}
 	}
 }

@@ -9,6 +9,9 @@ need=(
   "libxen-dev:/usr/include/libxl.h"
   "libvirt-clients:/usr/bin/virsh"
   "python3-libvirt:/usr/lib/python3/dist-packages/libvirt.py"
+  "man-db:/usr/bin/man"
+  "groff-base:/usr/bin/groff"
+  "systemd:/usr/bin/systemd-socket-activate"
 )
 
 missing=()
