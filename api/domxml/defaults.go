@@ -173,6 +173,11 @@ func ApplyDefaults(spec *v1alpha1.DomainSpec, d Defaults) error {
 		spec.OS.Boot = []string{"hd"}
 	}
 	consoleCompat(spec)
+	for _, disk := range devs.Disks {
+		if a := disk.Address; a != nil && a.Type == "drive" && a.Controller != nil && *a.Controller > maxDiskController {
+			return invalidf("disk '%s': drive controller %d is out of range (at most %d)", disk.Target.Dev, *a.Controller, maxDiskController)
+		}
+	}
 	for _, t := range []struct{ ctl, bus string }{{"scsi", "scsi"}, {"fdc", "fdc"}, {"ide", "ide"}, {"sata", "sata"}} {
 		addDiskControllers(devs, t.ctl, t.bus)
 	}

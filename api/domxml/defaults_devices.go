@@ -189,6 +189,9 @@ func defaultDisk(disk *v1alpha1.Disk) error {
 	if idx < 0 {
 		return invalidf("unknown disk name '%s' and no address specified", dst)
 	}
+	if idx > (maxDiskController+1)*2 {
+		return invalidf("disk '%s': drive controller is out of range (at most %d)", dst, maxDiskController)
+	}
 	drive := func(controller, bus, unit int) {
 		disk.Address = &v1alpha1.Address{
 			Type: "drive", Controller: u32(uint(controller)), Bus: u32(uint(bus)),
@@ -332,6 +335,10 @@ func findController(devs *v1alpha1.Devices, typ string, idx int) int {
 	}
 	return -1
 }
+
+// maxDiskController bounds the disk controller a drive address may name: every controller up to it is added to
+// the definition, so an absurd target name (hdzzzzz) must not make that list absurd.
+const maxDiskController = 255
 
 // addDiskControllers adds the controllers of type ctl that the drive addresses of disks on bus refer to.
 func addDiskControllers(devs *v1alpha1.Devices, ctl, bus string) {

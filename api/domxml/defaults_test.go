@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 
@@ -257,5 +258,26 @@ func TestRoundMemoryAtStart(t *testing.T) {
 	}
 	if got := quantityKiB(*spec.CurrentMemory); got != 1024 {
 		t.Errorf("currentMemory %d KiB, want 1024 (the balloon target is clamped to the maximum first)", got)
+	}
+}
+
+func TestAbsurdDiskTargetIsRefused(t *testing.T) {
+	for _, dev := range []string{"hdzzzzz", "sdzzzzzz"} {
+		spec, err := Parse([]byte(`<domain type='xen'><name>x</name><memory>65536</memory>
+<os><type>hvm</type></os><devices><disk type='file' device='disk'><source file='/x.img'/>
+<target dev='` + dev + `'/></disk></devices></domain>`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- ApplyDefaults(spec, Defaults{}) }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "out of range") {
+				t.Errorf("%s: ApplyDefaults error = %v, want out of range", dev, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: ApplyDefaults does not return", dev)
+		}
 	}
 }
