@@ -84,3 +84,38 @@ func TestSaveRestoreCoreDump(t *testing.T) {
 		t.Fatalf("restore of a bad file: error %q", r.Error)
 	}
 }
+
+func TestManagedSaveRestoredByAnyStart(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, "", Options{ManagedSaveDir: dir})
+	e.create(pvDomain("ms", v1alpha1.RunStrategyManual))
+	e.waitState("ms", v1alpha1.StateShutoff)
+	start := func(id string) {
+		e.update("ms", func(d *v1alpha1.XenDomain) { d.Spec.Action = &v1alpha1.DomainAction{ID: id, Verb: v1alpha1.VerbStart} })
+		e.waitFor("ms", "started", func(d *v1alpha1.XenDomain) bool {
+			return d.Status.LastAction != nil && d.Status.LastAction.ID == id && d.Status.State == v1alpha1.StateRunning
+		})
+	}
+	start("1")
+	image := filepath.Join(dir, "ms.save")
+	e.update("ms", func(d *v1alpha1.XenDomain) {
+		d.Spec.Action = &v1alpha1.DomainAction{ID: "save", Verb: v1alpha1.VerbSave, Path: image}
+	})
+	e.waitState("ms", v1alpha1.StateShutoff)
+	for len(e.events) > 0 {
+		<-e.events // what happened so far
+	}
+	start("2")
+	if _, err := os.Stat(image); !os.IsNotExist(err) {
+		t.Fatalf("managed save image left after the start restored it: %v", err)
+	}
+	restored := false
+	for len(e.events) > 0 {
+		if ev := <-e.events; ev.Event == EventStarted && ev.Detail == DetailStartedRestored {
+			restored = true
+		}
+	}
+	if !restored {
+		t.Fatal("the start booted afresh instead of restoring the managed save image")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -332,11 +333,22 @@ func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error
 		}
 		r.Events.emit(s, EventResumed, DetailResumedUnpaused)
 	}
-	if changed {
-		// Pins are not observed for drift; they are applied when the spec changes.
-		for vcpu, cpus := range s.cfg.BInfo.VcpuHardAffinity {
+	if changed && len(s.cfg.BInfo.VcpuHardAffinity) > 0 {
+		// Pins are not observed for drift; they are applied when the spec changes. libxl's cpu bitmaps span
+		// whole bytes: only the host's cpus are handed on.
+		host, err := r.HV.HostInfo(ctx)
+		if err != nil {
+			return fmt.Errorf("read host cpus: %w", err)
+		}
+		for vcpu, mask := range s.cfg.BInfo.VcpuHardAffinity {
+			var cpus []int
+			for _, c := range mask {
+				if c < host.CPUs {
+					cpus = append(cpus, c)
+				}
+			}
 			if vcpu < info.MaxVcpus && len(cpus) > 0 {
-				if err := r.HV.PinVcpu(ctx, id, vcpu, []int(cpus)); err != nil {
+				if err := r.HV.PinVcpu(ctx, id, vcpu, cpus); err != nil {
 					return fmt.Errorf("pin vcpu %d: %w", vcpu, err)
 				}
 			}
@@ -436,9 +448,22 @@ func (r *XenDomainReconciler) stopGracefully(ctx context.Context, s *scope) erro
 	return r.destroy(ctx, s, DetailStoppedDestroyed)
 }
 
-// start creates the domain from the built config, marked as ours before it runs.
+// start creates the domain from the built config, marked as ours before it runs; a domain with a managed save
+// image is restored from it instead.
 func (r *XenDomainReconciler) start(ctx context.Context, s *scope, detail int) error {
 	name := domainName(s.obj)
+	if r.Opts.ManagedSaveDir != "" {
+		image := filepath.Join(r.Opts.ManagedSaveDir, name+".save")
+		if _, err := os.Stat(image); err == nil {
+			if err := r.restore(ctx, s, image); err != nil {
+				return err
+			}
+			if err := os.Remove(image); err != nil {
+				s.log.Error(err, "remove the managed save image after restoring it", "path", image)
+			}
+			return nil
+		}
+	}
 	if other := r.Observer.LookupName(name); other != nil && (other.Marker == nil || other.Marker.UID != s.obj.UID) {
 		return fmt.Errorf("start domain %q: the name is in use by domain %d, which virtxend does not manage", name, other.Info.DomID)
 	}

@@ -43,6 +43,9 @@ type Options struct {
 	StablePeriod time.Duration
 	// DumpDir receives core dumps of coredump-* lifecycle actions.
 	DumpDir string
+	// ManagedSaveDir holds managed save images (NAME.save): a domain that has one is restored from it, whatever
+	// starts it (an action, autostart, a run strategy), and the image is removed once restored, as libvirt does.
+	ManagedSaveDir string
 	// MaxConcurrentReconciles is the number of domains reconciled at once. 16.
 	MaxConcurrentReconciles int
 	// Now is the clock (tests).
@@ -208,7 +211,22 @@ func (r *XenDomainReconciler) patchStatus(ctx context.Context, s *scope, res ctr
 	if equality.Semantic.DeepEqual(s.orig, s.obj.Status) {
 		return res, rerr
 	}
-	if err := r.Client.Status().Update(ctx, s.obj); err != nil {
+	err := r.Client.Status().Update(ctx, s.obj)
+	if apierrors.IsConflict(err) {
+		// Someone else wrote the object meanwhile (a spec edit, or this reconcile deleting a transient domain).
+		// The reconciler is the only writer of status: put this status on the latest version.
+		latest := &v1alpha1.XenDomain{}
+		if gerr := r.Client.Get(ctx, client.ObjectKeyFromObject(s.obj), latest); gerr == nil {
+			latest.Status = s.obj.Status
+			err = r.Client.Status().Update(ctx, latest)
+			if err == nil && latest.Generation != s.obj.Generation {
+				return ctrl.Result{Requeue: true}, rerr // the spec moved on: look again
+			}
+		} else {
+			err = gerr
+		}
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return res, rerr
 		}

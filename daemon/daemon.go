@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -27,6 +26,7 @@ import (
 	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/config"
 	"github.com/virtxend/virtxend/controllers"
+	"github.com/virtxend/virtxend/daemon/admin"
 	"github.com/virtxend/virtxend/daemon/defines"
 	"github.com/virtxend/virtxend/daemon/remote"
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
@@ -72,12 +72,15 @@ type Daemon struct {
 	// Remote serves libvirt's REMOTE program on the read-write and read-only sockets; Admin the ADMIN program.
 	Remote, Admin *rpc.Server
 
-	configPath  string
-	listeners   *sockets
-	onReady     func()
-	logLevel    *slog.LevelVar
-	verbose     bool
-	idleTimeout atomic.Int64 // time.Duration; 0: never exit for idleness
+	configPath string
+	listeners  *sockets
+	onReady    func()
+	// Logs applies log_level, log_filters and log_outputs to Log, at start-up and at run time.
+	Logs *LogControl
+
+	adminServers []*admin.Server
+	quit         context.CancelFunc // ends Serve (virt-admin daemon-shutdown)
+	idleTimeout  atomic.Int64       // time.Duration; 0: never exit for idleness
 }
 
 // Run runs the daemon until ctx ends or a SIGTERM/SIGINT arrives. Guests keep running when it returns.
@@ -104,6 +107,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
+	defer d.Logs.Close()
 	socks, err := activatedSockets()
 	if err == nil && socks == nil {
 		socks, err = listenAll(d.Config)
@@ -138,11 +142,12 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	stderr := opts.Stderr
-	if stderr == nil {
-		stderr = os.Stderr
+	logs, err := NewLogControl(LogOptions{Level: cfg.LogLevel, Filters: cfg.LogFilters, Outputs: cfg.LogOutputs,
+		Verbose: opts.Verbose, Stderr: opts.Stderr, Daemon: opts.Ready != nil})
+	if err != nil {
+		return nil, err
 	}
-	log, level := newLogger(stderr, cfg.LogLevel, opts.Verbose)
+	log := logs.Logger()
 	for _, w := range cfg.Warnings() {
 		log.Info("configuration warning", "warning", w.String())
 	}
@@ -166,7 +171,7 @@ func New(opts Options) (*Daemon, error) {
 		hv.Close()
 		return nil, errors.New("driving Xen needs root")
 	}
-	d := &Daemon{Config: cfg, Libxl: lx, Log: log, HV: hv, Backend: backend, configPath: path, logLevel: level, verbose: opts.Verbose}
+	d := &Daemon{Config: cfg, Libxl: lx, Log: log, HV: hv, Backend: backend, configPath: path, Logs: logs}
 	if err := d.wire(); err != nil {
 		hv.Close()
 		return nil, err
@@ -201,7 +206,8 @@ func (d *Daemon) wire() error {
 	d.Reconciler = &controllers.XenDomainReconciler{
 		Client: st, HV: d.HV, Observer: d.Observer, Events: d.Events,
 		Build: builder(facts),
-		Opts:  controllers.Options{DumpDir: filepath.Join(d.Config.StateDir, "dump")},
+		Opts: controllers.Options{DumpDir: filepath.Join(d.Config.StateDir, "dump"),
+			ManagedSaveDir: filepath.Join(d.Config.StateDir, "save")},
 	}
 	facade := &remote.Facade{
 		Store: st, Observer: d.Observer, HV: d.HV, Events: d.Events, Defines: d.Defines, Specs: d.Specs,
@@ -222,15 +228,23 @@ func (d *Daemon) wire() error {
 	d.Remote = rpc.NewServer(rpc.Options{Name: "virtxend", MaxClients: d.Config.MaxClients,
 		MaxClientRequests: d.Config.MaxClientRequests, KeepaliveInterval: ki, KeepaliveCount: kc}, prog)
 	ai, ac := keepalive(d.Config.AdminKeepaliveInterval, d.Config.AdminKeepaliveCount)
+	adminProg := rpc.NewAdminProgram()
+	admin.Register(adminProg, d)
 	d.Admin = rpc.NewServer(rpc.Options{Name: "admin", MaxClients: d.Config.AdminMaxClients,
 		MaxClientRequests: d.Config.AdminMaxClientRequests, KeepaliveInterval: ai, KeepaliveCount: ac},
-		rpc.NewAdminProgram())
+		adminProg)
+	d.adminServers = []*admin.Server{
+		admin.NewServer(d.Remote, admin.ServerConfig{MinWorkers: d.Config.MinWorkers, MaxWorkers: d.Config.MaxWorkers,
+			PrioWorkers: d.Config.PrioWorkers, MaxUnauthClients: d.Config.MaxAnonymousClients}),
+		admin.NewServer(d.Admin, admin.ServerConfig{MinWorkers: d.Config.AdminMinWorkers, MaxWorkers: d.Config.AdminMaxWorkers}),
+	}
 	return nil
 }
 
 // Serve runs every part until ctx ends; SIGHUP reloads.
 func (d *Daemon) Serve(ctx context.Context) error {
 	defer d.HV.Close()
+	ctx, d.quit = context.WithCancel(ctx)
 	ctx = logr.NewContext(ctx, d.Log)
 	ctrl.SetLogger(d.Log)
 	c, err := d.Reconciler.SetupLocal(store.Kind(d.Store, &v1alpha1.XenDomain{}, nil, controllers.Predicate()), d.Log.WithName("reconciler"))
@@ -262,7 +276,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		serve := func(srv *rpc.Server, l net.Listener, ro bool) {
 			g.Go(func() error {
 				<-d.Observer.Synced() // answer no client before the first full observation
-				err := srv.Serve(ctx, l, rpc.ListenerOpts{ReadOnly: ro})
+				err := srv.Serve(logr.NewContext(ctx, d.Log.WithName("rpc")), l, rpc.ListenerOpts{ReadOnly: ro})
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -373,8 +387,23 @@ func (d *Daemon) applyConfig(next *config.Daemon) (applied, restart []string) {
 			d.Admin.SetMaxClients(next.AdminMaxClients)
 			d.Config.AdminMaxClients = next.AdminMaxClients
 		case "log_level":
-			d.logLevel.Set(slogLevel(next.LogLevel, d.verbose))
+			if err := d.Logs.SetLevel(next.LogLevel); err != nil {
+				d.Log.Error(err, "reload log_level")
+				continue
+			}
 			d.Config.LogLevel = next.LogLevel
+		case "log_filters":
+			if err := d.Logs.SetFilters(next.LogFilters); err != nil {
+				d.Log.Error(err, "reload log_filters")
+				continue
+			}
+			d.Config.LogFilters = next.LogFilters
+		case "log_outputs":
+			if err := d.Logs.SetOutputs(next.LogOutputs); err != nil {
+				d.Log.Error(err, "reload log_outputs")
+				continue
+			}
+			d.Config.LogOutputs = next.LogOutputs
 		default:
 			restart = append(restart, key) // reloadable in principle, not applied by this version yet
 			continue
@@ -383,6 +412,15 @@ func (d *Daemon) applyConfig(next *config.Daemon) (applied, restart []string) {
 	}
 	return applied, restart
 }
+
+// Servers returns the RPC servers as the admin program manages them (admin.Daemon).
+func (d *Daemon) Servers() []*admin.Server { return d.adminServers }
+
+// Logging returns the log control (admin.Daemon).
+func (d *Daemon) Logging() admin.Logging { return d.Logs }
+
+// Shutdown ends Serve as SIGTERM does (admin.Daemon: virt-admin daemon-shutdown).
+func (d *Daemon) Shutdown(bool) { d.quit() }
 
 // Client is the object store as the RPC facade and tests write to it.
 func (d *Daemon) Client() client.Client { return d.Store }

@@ -112,6 +112,13 @@ func (p *Program) Info(proc int32) (ProcInfo, bool) {
 	return info, ok
 }
 
+// Effective returns what is in force for proc: the flags of its registered handler (which may override the
+// table's), else the table's.
+func (p *Program) Effective(proc int32) (ProcInfo, bool) {
+	info, _, ok := p.lookup(proc)
+	return info, ok
+}
+
 // Implemented reports whether a handler is registered for proc.
 func (p *Program) Implemented(proc int32) bool {
 	p.mu.RLock()
