@@ -108,6 +108,10 @@ func TestStaleSocketsReplaced(t *testing.T) {
 
 func TestDaemonizeAndPidFile(t *testing.T) {
 	i := newInstance(t)
+	// -d logs to journald or /var/log/libvirt by default: keep this test's log in its own directory.
+	if err := os.WriteFile(i.Conf, append(mustRead(t, i.Conf), []byte(`log_outputs = "2:file:`+filepath.Join(i.Dir, "virtxend.log")+`"`+"\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r := run(t, binary, "-d", "-f", i.Conf, "-p", i.Pid)
 	if r.Code != 0 {
 		t.Fatalf("virtxend -d: exit %d: %s", r.Code, r.Stderr)
@@ -254,4 +258,13 @@ func TestSocketActivationAndNotify(t *testing.T) {
 	if err != nil || !strings.Contains(string(buf[:n]), "STOPPING=1") {
 		t.Fatalf("no STOPPING=1 on SIGTERM: %q %v", buf[:n], err)
 	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
