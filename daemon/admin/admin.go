@@ -73,7 +73,9 @@ func Register(p *rpc.Program, d Daemon) {
 type handlers struct{ d Daemon }
 
 // callLog is the logger of an admin call: the client's, named "admin".
-func callLog(ctx context.Context) logr.Logger { return logr.FromContextOrDiscard(ctx).WithName("admin") }
+func callLog(ctx context.Context) logr.Logger {
+	return logr.FromContextOrDiscard(ctx).WithName("admin")
+}
 
 // checkFlags is virCheckFlags in the libvirt function fn.
 func checkFlags(flags, allowed uint32, fn string) error {

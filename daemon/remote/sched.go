@@ -1,0 +1,200 @@
+package remote
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/digitalocean/go-libvirt"
+
+	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/daemon/remote/rpc"
+)
+
+// The credit scheduler's parameters (VIR_DOMAIN_SCHEDULER_WEIGHT, VIR_DOMAIN_SCHEDULER_CAP) and their number
+// (XEN_SCHED_CREDIT_NPARAM). defaultWeight is Xen's weight for a domain without <shares>.
+const (
+	schedWeight   = "weight"
+	schedCap      = "cap"
+	schedNParams  = 2
+	defaultWeight = 256
+	maxWeight     = 65535
+)
+
+// The NUMA parameters libxl reports (VIR_DOMAIN_NUMA_MODE, VIR_DOMAIN_NUMA_NODESET); Xen's placement is close
+// to numactl's interleave policy (VIR_DOMAIN_NUMATUNE_MEM_INTERLEAVE).
+const (
+	numaMode       = "numa_mode"
+	numaNodeset    = "numa_nodeset"
+	numaNParams    = 2
+	numaInterleave = 2
+)
+
+// maxTypedParams bounds the parameters a call asks for (REMOTE_DOMAIN_SCHEDULER_PARAMETERS_MAX and
+// REMOTE_DOMAIN_NUMA_PARAMETERS_MAX).
+const maxTypedParams = 16
+
+// registerScheduler: virsh schedinfo and numatune. Xen runs the credit scheduler; a domain's weight is
+// <cputune><shares> of its spec, which the hypervisor port applies when the domain starts: it has no call to
+// change the weight of a running domain, so a new weight takes effect at the next start.
+func registerScheduler(f *Facade, p *rpc.Program) {
+	rpc.Register(p, rpc.ProcDomainGetSchedulerType, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetSchedulerTypeArgs) (*libvirt.DomainGetSchedulerTypeRet, error) {
+		if _, err := f.activeDom(ctx, a.Dom); err != nil {
+			return nil, err
+		}
+		return &libvirt.DomainGetSchedulerTypeRet{Type: "credit", Nparams: schedNParams}, nil
+	})
+	rpc.Register(p, rpc.ProcDomainGetSchedulerParameters, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetSchedulerParametersArgs) (*libvirt.DomainGetSchedulerParametersRet, error) {
+		params, err := f.schedParams(ctx, a.Dom, a.Nparams, 0)
+		return &libvirt.DomainGetSchedulerParametersRet{Params: params}, err
+	})
+	rpc.Register(p, rpc.ProcDomainGetSchedulerParametersFlags, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetSchedulerParametersFlagsArgs) (*libvirt.DomainGetSchedulerParametersFlagsRet, error) {
+		params, err := f.schedParams(ctx, a.Dom, a.Nparams, a.Flags)
+		return &libvirt.DomainGetSchedulerParametersFlagsRet{Params: params}, err
+	})
+	rpc.Register(p, rpc.ProcDomainSetSchedulerParameters, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainSetSchedulerParametersArgs) (*struct{}, error) {
+		return nil, f.setSchedParams(ctx, a.Dom, a.Params, 0)
+	}, rpc.ReadOnlyOK(false)) // the ACL column reads domain:read, but virDomainSetSchedulerParameters refuses read-only connections
+	rpc.Register(p, rpc.ProcDomainSetSchedulerParametersFlags, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainSetSchedulerParametersFlagsArgs) (*struct{}, error) {
+		return nil, f.setSchedParams(ctx, a.Dom, a.Params, a.Flags)
+	})
+	rpc.Register(p, rpc.ProcDomainGetNumaParameters, f.numaParams)
+}
+
+// activeDom looks up a domain that must be running.
+func (f *Facade) activeDom(ctx context.Context, w libvirt.Domain) (*dom, error) {
+	d, err := f.lookup(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkActive(d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// schedParams is libxlDomainGetSchedulerParametersFlags: the weight and cap (no cap) of a running domain.
+func (f *Facade) schedParams(ctx context.Context, w libvirt.Domain, nparams int32, flags uint32) ([]libvirt.TypedParam, error) {
+	if bad := flags &^ typedParamStringOK; bad != 0 {
+		return nil, rpc.ErrInvalidFlags(rpc.DomainLibxl, bad, "libxlDomainGetSchedulerParametersFlags")
+	}
+	if nparams > maxTypedParams {
+		return nil, rpc.NewError(rpc.CodeInternalError, rpc.DomainRPC, "nparams too large")
+	}
+	d, err := f.activeDom(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	weight := uint32(defaultWeight)
+	if d.Obj != nil && d.Obj.Spec.Domain.CPUTune != nil && d.Obj.Spec.Domain.CPUTune.Shares != nil {
+		weight = *d.Obj.Spec.Domain.CPUTune.Shares
+	}
+	params := []libvirt.TypedParam{
+		rpc.NewTypedParam(schedWeight, rpc.TypedParamUint, weight),
+		rpc.NewTypedParam(schedCap, rpc.TypedParamUint, uint32(0)),
+	}
+	return params[:max(0, min(int(nparams), schedNParams))], nil
+}
+
+// setSchedParams is libxlDomainSetSchedulerParametersFlags. The weight becomes the spec's <shares>; only cap 0
+// (no cap) can be set, since the spec has no cap.
+func (f *Facade) setSchedParams(ctx context.Context, w libvirt.Domain, params []libvirt.TypedParam, flags uint32) error {
+	if flags != 0 {
+		return rpc.ErrInvalidFlags(rpc.DomainLibxl, flags, "libxlDomainSetSchedulerParametersFlags")
+	}
+	if err := validateTypedParams(params, map[string]uint32{schedWeight: rpc.TypedParamUint, schedCap: rpc.TypedParamUint}); err != nil {
+		return err
+	}
+	d, err := f.lookup(ctx, w)
+	if err != nil {
+		return err
+	}
+	obj, err := f.changeableObj(d)
+	if err != nil {
+		return err
+	}
+	if err := checkActive(d); err != nil {
+		return err
+	}
+	var weight *uint32
+	for _, p := range params {
+		v, _ := p.Value.I.(uint32)
+		switch {
+		case p.Field == schedCap && v != 0:
+			return rpc.NewError(rpc.CodeArgumentUnsupported, rpc.DomainLibxl,
+				"a scheduler cap is not supported by virtxend: only cap 0 (no cap) can be set")
+		case p.Field == schedWeight && (v == 0 || v > maxWeight):
+			return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl, "scheduler weight %d is out of range [1, %d]", v, maxWeight)
+		case p.Field == schedWeight:
+			weight = ptr(v)
+		}
+	}
+	if weight == nil {
+		return nil
+	}
+	return f.changeSpec(ctx, obj, impact{live: true}, func(s *v1alpha1.DomainSpec) error {
+		if s.CPUTune == nil {
+			s.CPUTune = &v1alpha1.CPUTune{}
+		}
+		s.CPUTune.Shares = weight
+		return nil
+	})
+}
+
+// validateTypedParams is virTypedParamsValidate: every parameter must be one of keys, of its type, once.
+func validateTypedParams(params []libvirt.TypedParam, keys map[string]uint32) error {
+	seen := map[string]bool{}
+	for _, p := range params {
+		typ, ok := keys[p.Field]
+		if !ok {
+			return rpc.Errorf(rpc.CodeArgumentUnsupported, rpc.DomainNone, "parameter '%s' not supported", p.Field)
+		}
+		if p.Value.D != typ {
+			return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainNone, "invalid type '%s' for parameter '%s', expected '%s'",
+				typedParamTypeName(p.Value.D), p.Field, typedParamTypeName(typ))
+		}
+		if seen[p.Field] {
+			return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainNone, "parameter '%s' occurs multiple times", p.Field)
+		}
+		seen[p.Field] = true
+	}
+	return nil
+}
+
+// typedParamTypeName is virTypedParameterTypeToString.
+func typedParamTypeName(t uint32) string {
+	names := []string{"", "int", "uint", "llong", "ullong", "double", "boolean", "string"}
+	if int(t) < len(names) {
+		return names[t]
+	}
+	return ""
+}
+
+// numaParams is libxlDomainGetNumaParameters (virsh numatune): Xen's interleave-like placement over the
+// host's nodes.
+func (f *Facade) numaParams(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetNumaParametersArgs) (*libvirt.DomainGetNumaParametersRet, error) {
+	if bad := a.Flags &^ (affectLive | typedParamStringOK); bad != 0 {
+		return nil, rpc.ErrInvalidFlags(rpc.DomainLibxl, bad, "libxlDomainGetNumaParameters")
+	}
+	if a.Nparams > maxTypedParams {
+		return nil, rpc.NewError(rpc.CodeInternalError, rpc.DomainRPC, "nparams too large")
+	}
+	if _, err := f.activeDom(ctx, a.Dom); err != nil {
+		return nil, err
+	}
+	if a.Nparams <= 0 {
+		return &libvirt.DomainGetNumaParametersRet{Params: []libvirt.TypedParam{}, Nparams: numaNParams}, nil
+	}
+	host, err := f.HV.HostInfo(ctx)
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	nodes := "0"
+	if host.Nodes > 1 {
+		nodes = "0-" + strconv.Itoa(host.Nodes-1)
+	}
+	params := []libvirt.TypedParam{rpc.NewTypedParam(numaMode, rpc.TypedParamInt, numaInterleave)}
+	if a.Flags&typedParamStringOK != 0 {
+		params = append(params, rpc.NewTypedParam(numaNodeset, rpc.TypedParamString, nodes))
+	}
+	return &libvirt.DomainGetNumaParametersRet{Params: params[:min(len(params), int(a.Nparams))]}, nil
+}

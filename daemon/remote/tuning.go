@@ -1,0 +1,398 @@
+package remote
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"github.com/digitalocean/go-libvirt"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/virtxend/virtxend/api/domxml"
+	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/controllers"
+	"github.com/virtxend/virtxend/daemon/remote/rpc"
+	"github.com/virtxend/virtxend/libxl"
+)
+
+func init() { groups = append(groups, registerTuning) }
+
+// Where a change applies (virDomainModificationImpact, with the same values as VIR_DOMAIN_MEM_*,
+// VIR_DOMAIN_VCPU_* and VIR_DOMAIN_DEVICE_MODIFY_*), and the extra bits of the memory and vcpu calls.
+const (
+	affectLive   = 1 << 0
+	affectConfig = 1 << 1
+	memMaximum   = 1 << 2 // VIR_DOMAIN_MEM_MAXIMUM
+	vcpuMaximum  = 1 << 2 // VIR_DOMAIN_VCPU_MAXIMUM
+	// typedParamStringOK is VIR_TYPED_PARAM_STRING_OKAY: the caller accepts string parameters.
+	typedParamStringOK = 1 << 2
+)
+
+// registerTuning: memory and vcpus (setmem, setmaxmem, setvcpus, vcpuinfo, vcpupin), the scheduler
+// (schedinfo) and NUMA parameters (numatune).
+//
+// Declarative underneath: a change is written to the spec, the one desired state of the domain, and a live
+// change returns once the reconciler applied it to the running domain. A consequence of the one desired
+// state: a --config change of a running domain reaches the running domain as well for what the reconciler
+// applies live (memory, online vcpus, pins), where libvirt would change only the next boot. A --live change of
+// a persistent domain is not written to its NAME.xml, as in libvirt, but the store keeps no separate live
+// definition: after a daemon restart or SIGHUP the definition from NAME.xml is the desired state again and the
+// reconciler puts the running domain back to it.
+func registerTuning(f *Facade, p *rpc.Program) {
+	rpc.Register(p, rpc.ProcDomainSetMemoryFlags, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainSetMemoryFlagsArgs) (*struct{}, error) {
+		return nil, f.setMemory(ctx, a.Dom, a.Memory, a.Flags)
+	})
+	rpc.Register(p, rpc.ProcDomainSetMemory, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainSetMemoryArgs) (*struct{}, error) {
+		return nil, f.setMemory(ctx, a.Dom, a.Memory, affectLive)
+	})
+	rpc.Register(p, rpc.ProcDomainSetMaxMemory, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainSetMaxMemoryArgs) (*struct{}, error) {
+		return nil, f.setMemory(ctx, a.Dom, a.Memory, memMaximum)
+	})
+	rpc.Register(p, rpc.ProcDomainSetVcpusFlags, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainSetVcpusFlagsArgs) (*struct{}, error) {
+		return nil, f.setVcpus(ctx, a.Dom, a.Nvcpus, a.Flags)
+	})
+	rpc.Register(p, rpc.ProcDomainSetVcpus, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainSetVcpusArgs) (*struct{}, error) {
+		return nil, f.setVcpus(ctx, a.Dom, a.Nvcpus, affectLive)
+	})
+	rpc.Register(p, rpc.ProcDomainGetVcpusFlags, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetVcpusFlagsArgs) (*libvirt.DomainGetVcpusFlagsRet, error) {
+		n, err := f.vcpuCount(ctx, a.Dom, a.Flags)
+		return &libvirt.DomainGetVcpusFlagsRet{Num: n}, err
+	})
+	rpc.Register(p, rpc.ProcDomainGetMaxVcpus, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetMaxVcpusArgs) (*libvirt.DomainGetMaxVcpusRet, error) {
+		n, err := f.vcpuCount(ctx, a.Dom, affectLive|vcpuMaximum)
+		return &libvirt.DomainGetMaxVcpusRet{Num: n}, err
+	})
+	rpc.Register(p, rpc.ProcDomainGetVcpus, f.getVcpus)
+	rpc.Register(p, rpc.ProcDomainPinVcpuFlags, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainPinVcpuFlagsArgs) (*struct{}, error) {
+		return nil, f.pinVcpu(ctx, a.Dom, a.Vcpu, a.Cpumap, a.Flags)
+	})
+	rpc.Register(p, rpc.ProcDomainPinVcpu, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainPinVcpuArgs) (*struct{}, error) {
+		return nil, f.pinVcpu(ctx, a.Dom, a.Vcpu, a.Cpumap, affectLive)
+	})
+	rpc.Register(p, rpc.ProcDomainGetVcpuPinInfo, f.vcpuPinInfo)
+	registerScheduler(f, p)
+}
+
+// impact is where a change applies.
+type impact struct{ live, config bool }
+
+// modificationImpact is virDomainObjUpdateModificationImpact: neither flag means the running domain when it
+// runs, else its definition; a live change needs a running domain and a config change a persistent one.
+func modificationImpact(d *dom, flags uint32) (impact, error) {
+	im := impact{live: flags&affectLive != 0, config: flags&affectConfig != 0}
+	if !im.live && !im.config {
+		im.live, im.config = d.Active(), !d.Active()
+	}
+	if im.live && !d.Active() {
+		return im, rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainDomain, "domain is not running")
+	}
+	if im.config && !d.Persistent() {
+		return im, rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainDomain, "transient domains do not have any persistent config")
+	}
+	return im, nil
+}
+
+// changeableObj returns the object of a domain whose definition may be changed over RPC. Domain-0 and foreign
+// domains have none, and a domain from the drop-in directory belongs to its file.
+func (f *Facade) changeableObj(d *dom) (*v1alpha1.XenDomain, error) {
+	obj, err := managed(d)
+	if err != nil {
+		return nil, err
+	}
+	if obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindFile {
+		return nil, f.refuseFileEdit(d)
+	}
+	return obj, nil
+}
+
+// changeSpec applies edit to the definition of obj where im says: to the spec in the store, the desired state
+// the reconciler applies, and for a config change of a define also to the definition in its NAME.xml, which is
+// written first, once both edits are known to apply. The file's definition is edited from what the file holds,
+// so that live-only changes the spec carries do not reach it. The store's edit runs on the latest version of
+// the spec, again after a conflicting write. A live change returns once the reconciler applied the new spec to
+// the running domain.
+func (f *Facade) changeSpec(ctx context.Context, obj *v1alpha1.XenDomain, im impact, edit func(*v1alpha1.DomainSpec) error) error {
+	if im.config && obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindDefine && f.Defines != nil {
+		if err := edit(obj.Spec.Domain.DeepCopy()); err != nil {
+			return err
+		}
+		persisted := f.persistentSpec(obj)
+		if err := edit(persisted); err != nil {
+			return err
+		}
+		if err := f.Defines.Save(persisted); err != nil {
+			return rpc.Errorf(rpc.CodeOperationFailed, rpc.DomainLibxl, "cannot save the definition: %v", err)
+		}
+	}
+	written, err := f.update(ctx, obj, func(o *v1alpha1.XenDomain) error {
+		return edit(&o.Spec.Domain)
+	})
+	if err != nil || !im.live {
+		return err
+	}
+	return f.waitApplied(ctx, written)
+}
+
+// persistentSpec is the definition in the NAME.xml of the define o, completed as the defines store completes
+// it; the spec of o when the file does not hold the definition of that domain.
+func (f *Facade) persistentSpec(o *v1alpha1.XenDomain) *v1alpha1.DomainSpec {
+	name := domainName(o)
+	if data, err := os.ReadFile(f.Defines.Path(name)); err == nil {
+		spec, err := domxml.Parse(data)
+		if err == nil {
+			err = domxml.ApplyDefaults(spec, domxml.Defaults{HostArch: f.Facts.Arch})
+		}
+		if err == nil && spec.Name == name && strings.EqualFold(spec.UUID, domainUUID(o)) {
+			return spec
+		}
+	}
+	spec := o.Spec.Domain.DeepCopy()
+	if spec.Name == "" {
+		spec.Name = name
+	}
+	return spec
+}
+
+// waitApplied waits until the reconciler applied the spec of written to the running domain: it has seen that
+// generation and either reports an error or left its ownership marker, which records the spec it applied.
+func (f *Facade) waitApplied(ctx context.Context, written *v1alpha1.XenDomain) error {
+	var running bool
+	done, err := f.waitFor(ctx, written, func(o *v1alpha1.XenDomain) bool {
+		if o == nil {
+			return true
+		}
+		if o.Status.ObservedGeneration < written.Generation {
+			return false
+		}
+		if o.Status.LastError != "" {
+			return true
+		}
+		ob := f.Observer.Lookup(o.UID)
+		running = ob != nil
+		return ob == nil || (ob.Marker != nil && ob.Marker.SpecHash == controllers.SpecHash(&o.Spec.Domain))
+	})
+	switch {
+	case err != nil:
+		return err
+	case done == nil:
+		return rpc.NewError(rpc.CodeNoDomain, rpc.DomainLibxl, "")
+	case done.Status.LastError != "":
+		return rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl, "failed to change domain '%s': %s", domainName(done), done.Status.LastError)
+	case !running:
+		return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainDomain, "domain is not running")
+	}
+	return nil
+}
+
+// liveInfo is what the hypervisor says of a running domain now, or as last observed.
+func (f *Facade) liveInfo(ctx context.Context, d *dom) libxl.DomainInfo {
+	i := d.Obs.Info
+	if fresh, err := f.HV.DomainInfo(ctx, i.DomID); err == nil {
+		i = fresh
+	}
+	return i
+}
+
+// setMemory is libxlDomainSetMemoryFlags: the balloon target, or with memMaximum the memory ceiling.
+func (f *Facade) setMemory(ctx context.Context, w libvirt.Domain, newKiB uint64, flags uint32) error {
+	if bad := flags &^ (affectLive | affectConfig | memMaximum); bad != 0 {
+		return rpc.ErrInvalidFlags(rpc.DomainLibxl, bad, "libxlDomainSetMemoryFlags")
+	}
+	if newKiB == 0 {
+		return rpc.NewError(rpc.CodeInvalidArg, rpc.DomainLibxl, "memory must not be zero")
+	}
+	d, err := f.lookup(ctx, w)
+	if err != nil {
+		return err
+	}
+	obj, err := f.changeableObj(d)
+	if err != nil {
+		return err
+	}
+	im, err := modificationImpact(d, flags)
+	if err != nil {
+		return err
+	}
+	var live libxl.DomainInfo
+	if im.live {
+		live = f.liveInfo(ctx, d)
+	}
+	if flags&memMaximum != 0 {
+		if im.live && newKiB < live.TargetKiB {
+			return rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl,
+				"Failed to set maximum memory for domain '%d' with libxenlight: the memory target %d KiB is above it",
+				live.DomID, live.TargetKiB)
+		}
+		return f.changeSpec(ctx, obj, im, func(s *v1alpha1.DomainSpec) error {
+			cur := currentKiB(s)
+			s.Memory = kibQuantity(newKiB)
+			s.CurrentMemory = ptr(kibQuantity(min(cur, newKiB)))
+			return nil
+		})
+	}
+	if im.live && newKiB > live.MaxMemKiB {
+		return rpc.NewError(rpc.CodeInvalidArg, rpc.DomainLibxl, "cannot set memory higher than max memory")
+	}
+	return f.changeSpec(ctx, obj, im, func(s *v1alpha1.DomainSpec) error {
+		if !im.live && newKiB > kib(s.Memory.Value()) {
+			return rpc.NewError(rpc.CodeInvalidArg, rpc.DomainLibxl, "cannot set memory higher than max memory")
+		}
+		s.CurrentMemory = ptr(kibQuantity(newKiB))
+		return nil
+	})
+}
+
+// setVcpus is libxlDomainSetVcpusFlags: the online vcpus, or with vcpuMaximum (config only) the vcpu count.
+func (f *Facade) setVcpus(ctx context.Context, w libvirt.Domain, n, flags uint32) error {
+	if bad := flags &^ (affectLive | affectConfig | vcpuMaximum); bad != 0 {
+		return rpc.ErrInvalidFlags(rpc.DomainLibxl, bad, "libxlDomainSetVcpusFlags")
+	}
+	if flags&(affectLive|affectConfig) == 0 || flags&(vcpuMaximum|affectLive) == vcpuMaximum|affectLive {
+		return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl, "invalid flag combination: (0x%x)", flags)
+	}
+	if n == 0 {
+		return rpc.NewError(rpc.CodeInvalidArg, rpc.DomainLibxl, "nvcpus is zero")
+	}
+	d, err := f.lookup(ctx, w)
+	if err != nil {
+		return err
+	}
+	obj, err := f.changeableObj(d)
+	if err != nil {
+		return err
+	}
+	im := impact{live: flags&affectLive != 0, config: flags&affectConfig != 0}
+	if im.live && !d.Active() {
+		return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainLibxl, "cannot set vcpus on an inactive domain")
+	}
+	if im.config && !d.Persistent() {
+		return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainLibxl, "cannot change persistent config of a transient domain")
+	}
+	host, err := f.HV.HostInfo(ctx)
+	if err != nil || host.CPUs <= 0 {
+		return rpc.NewError(rpc.CodeInternalError, rpc.DomainLibxl, "could not determine max vcpus for the domain")
+	}
+	limit := uint32(host.CPUs)
+	if flags&vcpuMaximum == 0 {
+		defMax := vcpuMax(&obj.Spec.Domain)
+		if d.Active() {
+			defMax = uint32(f.liveInfo(ctx, d).MaxVcpus)
+		}
+		limit = min(limit, defMax)
+	}
+	if n > limit {
+		return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl,
+			"requested vcpus is greater than max allowable vcpus for the domain: %d > %d", n, limit)
+	}
+	return f.changeSpec(ctx, obj, im, func(s *v1alpha1.DomainSpec) error {
+		if flags&vcpuMaximum != 0 {
+			cur := min(vcpuCurrent(s), n)
+			if s.VCPU == nil {
+				s.VCPU = &v1alpha1.VCPU{}
+			}
+			s.VCPU.Count = n
+			setVcpuCurrent(s, cur)
+			return nil
+		}
+		if count := vcpuMax(s); n > count {
+			return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl,
+				"requested vcpus is greater than max allowable vcpus for the domain: %d > %d", n, count)
+		}
+		setVcpuCurrent(s, n)
+		return nil
+	})
+}
+
+// vcpuCount is libxlDomainGetVcpusFlags.
+func (f *Facade) vcpuCount(ctx context.Context, w libvirt.Domain, flags uint32) (int32, error) {
+	if bad := flags &^ (affectLive | affectConfig | vcpuMaximum); bad != 0 {
+		return 0, rpc.ErrInvalidFlags(rpc.DomainLibxl, bad, "libxlDomainGetVcpusFlags")
+	}
+	d, err := f.lookup(ctx, w)
+	if err != nil {
+		return 0, err
+	}
+	if flags&(affectLive|affectConfig) == 0 {
+		if d.Active() {
+			flags |= affectLive
+		} else {
+			flags |= affectConfig
+		}
+	}
+	if flags&affectLive != 0 && flags&affectConfig != 0 {
+		return 0, rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl, "invalid flag combination: (0x%x)", flags)
+	}
+	if flags&affectLive != 0 || d.Obj == nil {
+		if !d.Active() {
+			return 0, rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainLibxl, "Domain is not running")
+		}
+		i := f.liveInfo(ctx, d)
+		if flags&vcpuMaximum != 0 {
+			return int32(i.MaxVcpus), nil
+		}
+		return int32(i.OnlineVcpus), nil
+	}
+	if !d.Persistent() {
+		return 0, rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainLibxl, "domain is transient")
+	}
+	if flags&vcpuMaximum != 0 {
+		return int32(vcpuMax(&d.Obj.Spec.Domain)), nil
+	}
+	return int32(vcpuCurrent(&d.Obj.Spec.Domain)), nil
+}
+
+// kibQuantity is a quantity of kib KiB, as domxml writes memory sizes.
+func kibQuantity(kib uint64) resource.Quantity {
+	return *resource.NewQuantity(int64(kib)*1024, resource.BinarySI)
+}
+
+// currentKiB is the balloon target a spec asks for.
+func currentKiB(s *v1alpha1.DomainSpec) uint64 {
+	if s.CurrentMemory != nil && !s.CurrentMemory.IsZero() {
+		return min(kib(s.CurrentMemory.Value()), kib(s.Memory.Value()))
+	}
+	return kib(s.Memory.Value())
+}
+
+// vcpuMax is the vcpu count of a spec.
+func vcpuMax(s *v1alpha1.DomainSpec) uint32 {
+	if s.VCPU == nil || s.VCPU.Count == 0 {
+		return 1
+	}
+	return s.VCPU.Count
+}
+
+// vcpuCurrent is the number of vcpus a spec brings online.
+func vcpuCurrent(s *v1alpha1.DomainSpec) uint32 {
+	if s.VCPU != nil && s.VCPU.Current != nil && *s.VCPU.Current < vcpuMax(s) {
+		return *s.VCPU.Current
+	}
+	return vcpuMax(s)
+}
+
+// setVcpuCurrent sets the vcpus a spec brings online, in the form ApplyDefaults gives (none when all are), and
+// drops the pins of vcpus that no longer exist.
+func setVcpuCurrent(s *v1alpha1.DomainSpec, n uint32) {
+	if s.VCPU == nil {
+		s.VCPU = &v1alpha1.VCPU{Count: 1}
+	}
+	if n >= s.VCPU.Count {
+		s.VCPU.Current = nil
+	} else {
+		s.VCPU.Current = ptr(n)
+	}
+	if t := s.CPUTune; t != nil {
+		kept := t.VCPUPins[:0]
+		for _, p := range t.VCPUPins {
+			if p.VCPU < s.VCPU.Count {
+				kept = append(kept, p)
+			}
+		}
+		t.VCPUPins = kept
+		if len(kept) == 0 {
+			t.VCPUPins = nil
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
