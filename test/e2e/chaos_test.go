@@ -34,8 +34,9 @@ func TestKillDuringConvergence(t *testing.T) {
 	}
 	const rounds, files, defines = 20, 200, 100
 	i := newInstance(t)
-	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
-	t.Logf("seed-free run; failures print the round")
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewSource(seed))
+	t.Logf("random kill times from seed %d", seed)
 	for r := 0; r < rounds; r++ {
 		// Each round brings its share of new drop-in files and defines, and edits some earlier files.
 		for k := r * files / rounds; k < (r+1)*files/rounds; k++ {
