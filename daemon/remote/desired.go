@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/google/uuid"
@@ -46,20 +47,34 @@ func (f *Facade) update(ctx context.Context, obj *v1alpha1.XenDomain, mutate fun
 func (f *Facade) waitFor(ctx context.Context, obj *v1alpha1.XenDomain, cond func(*v1alpha1.XenDomain) bool) (*v1alpha1.XenDomain, error) {
 	ctx, cancel := f.ctxFor(ctx)
 	defer cancel()
+	w, err := f.watch(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	cur := &v1alpha1.XenDomain{}
+	switch err := f.Store.Get(ctx, client.ObjectKeyFromObject(obj), cur); {
+	case apierrors.IsNotFound(err):
+		cur = nil
+	case err != nil:
+		return nil, internalErr(err)
+	}
+	return f.waitOn(ctx, w, obj, cur, cond)
+}
+
+// watch opens a watch on the object named like obj: opened before a write, it sees every change after it.
+func (f *Facade) watch(ctx context.Context, obj *v1alpha1.XenDomain) (watch.Interface, error) {
 	key := client.ObjectKeyFromObject(obj)
 	w, err := f.Store.Watch(ctx, &v1alpha1.XenDomainList{}, client.InNamespace(key.Namespace),
 		client.MatchingFields{"metadata.name": key.Name})
 	if err != nil {
 		return nil, internalErr(err)
 	}
-	defer w.Stop()
-	cur := &v1alpha1.XenDomain{}
-	switch err := f.Store.Get(ctx, key, cur); {
-	case apierrors.IsNotFound(err):
-		cur = nil
-	case err != nil:
-		return nil, internalErr(err)
-	}
+	return w, nil
+}
+
+// waitOn waits on w, from the version cur, until cond holds.
+func (f *Facade) waitOn(ctx context.Context, w watch.Interface, obj, cur *v1alpha1.XenDomain, cond func(*v1alpha1.XenDomain) bool) (*v1alpha1.XenDomain, error) {
 	for {
 		if cond(cur) {
 			return cur, nil
@@ -84,20 +99,50 @@ func (f *Facade) waitFor(ctx context.Context, obj *v1alpha1.XenDomain, cond func
 	}
 }
 
-// act writes a one-shot lifecycle action on the object and waits for the reconciler's outcome.
+// pendingAction reports whether the object carries an action the reconciler has not reported yet.
+func pendingAction(o *v1alpha1.XenDomain) bool {
+	return o.Spec.Action != nil && (o.Status.LastAction == nil || o.Status.LastAction.ID != o.Spec.Action.ID)
+}
+
+// errActionPending makes update give way to an action in progress.
+var errActionPending = errors.New("an action is in progress")
+
+// act writes a one-shot lifecycle action on the object and waits for the reconciler's outcome. Like libvirt's
+// job lock, it first waits for an action another call started on the same domain.
 func (f *Facade) act(ctx context.Context, obj *v1alpha1.XenDomain, verb v1alpha1.ActionVerb, mutate func(*v1alpha1.XenDomain)) (*v1alpha1.XenDomain, error) {
+	ctx, cancel := f.ctxFor(ctx)
+	defer cancel()
 	id := uuid.NewString()
-	written, err := f.update(ctx, obj, func(o *v1alpha1.XenDomain) error {
-		if mutate != nil {
-			mutate(o)
-		}
-		o.Spec.Action = &v1alpha1.DomainAction{ID: id, Verb: verb}
-		return nil
-	})
+	// Watch first: the outcome of this action must be seen even if another action follows it at once.
+	w, err := f.watch(ctx, obj)
 	if err != nil {
 		return nil, err
 	}
-	done, err := f.waitFor(ctx, written, func(o *v1alpha1.XenDomain) bool {
+	defer w.Stop()
+	var written *v1alpha1.XenDomain
+	for {
+		var err error
+		written, err = f.update(ctx, obj, func(o *v1alpha1.XenDomain) error {
+			if pendingAction(o) {
+				return errActionPending
+			}
+			if mutate != nil {
+				mutate(o)
+			}
+			o.Spec.Action = &v1alpha1.DomainAction{ID: id, Verb: verb}
+			return nil
+		})
+		if !errors.Is(err, errActionPending) {
+			if err != nil {
+				return nil, err
+			}
+			break
+		}
+		if _, err := f.waitFor(ctx, obj, func(o *v1alpha1.XenDomain) bool { return o == nil || !pendingAction(o) }); err != nil {
+			return nil, err
+		}
+	}
+	done, err := f.waitOn(ctx, w, written, written, func(o *v1alpha1.XenDomain) bool {
 		return o == nil || (o.Status.LastAction != nil && o.Status.LastAction.ID == id)
 	})
 	if err != nil {

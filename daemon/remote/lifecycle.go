@@ -228,8 +228,12 @@ func (f *Facade) stop(ctx context.Context, w libvirt.Domain, verb v1alpha1.Actio
 	if err := notDom0(d); err != nil {
 		return err
 	}
-	if err := checkActive(d); err != nil {
-		return err
+	// While another action is in progress the domain may be down for a moment (a reset): the reconciler, in
+	// turn, decides whether this one finds it running, as libvirt checks once it holds the job.
+	if d.Obj == nil || !pendingAction(d.Obj) {
+		if err := checkActive(d); err != nil {
+			return err
+		}
 	}
 	obj, err := managed(d)
 	if err != nil {

@@ -290,3 +290,19 @@ func TestAutostart(t *testing.T) {
 		t.Fatalf("autostart link survived undefine: %v", err)
 	}
 }
+
+// TestConcurrentActionsQueue: two lifecycle calls on one domain at once both complete, one after the other, as
+// libvirt's job lock orders them; neither overwrites the other's action.
+func TestConcurrentActionsQueue(t *testing.T) {
+	e := newTxEnv(t)
+	d := e.add("q", "define", true)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- e.L.DomainReset(d, 0) }()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

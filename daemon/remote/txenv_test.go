@@ -3,7 +3,9 @@ package remote
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,7 +62,11 @@ func newTxEnv(t *testing.T) *txEnv {
 	facts.NUMANodes, facts.MaxCPUs = 1, 8
 	facts.CheckEmulator = func(string) error { return nil }
 	ctx, cancel := context.WithCancel(context.Background())
-	obs := controllers.NewObserver(hv, time.Hour, logr.Discard())
+	log := logr.Discard()
+	if os.Getenv("VIRTXEND_TEST_LOG") != "" {
+		log = logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.Level(-2)}))
+	}
+	obs := controllers.NewObserver(hv, time.Hour, log)
 	events := controllers.NewEventLog()
 	rec := &controllers.XenDomainReconciler{Client: st, HV: hv, Observer: obs, Events: events,
 		Build: func(spec *v1alpha1.DomainSpec) (*libxl.DomainConfig, func(), error) {
@@ -70,7 +76,7 @@ func newTxEnv(t *testing.T) *txEnv {
 			}
 			return res.Config, func() {}, nil
 		}}
-	c, err := rec.SetupLocal(store.Kind(st, &v1alpha1.XenDomain{}, nil, controllers.Predicate()), logr.Discard())
+	c, err := rec.SetupLocal(store.Kind(st, &v1alpha1.XenDomain{}, nil, controllers.Predicate()), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -158,6 +158,9 @@ func (f *Facade) domains(ctx context.Context) ([]*dom, error) {
 	for i := range list.Items {
 		obj := &list.Items[i]
 		d := &dom{Name: domainName(obj), UUID: domainUUID(obj), Obj: obj, Obs: byUID[obj.UID]}
+		if !obj.DeletionTimestamp.IsZero() && d.Obs == nil {
+			continue // being removed, and nothing left running: gone as far as clients are concerned
+		}
 		out = append(out, d)
 	}
 	sort.Slice(out, func(i, j int) bool {
