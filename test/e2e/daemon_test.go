@@ -268,3 +268,17 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+func TestPeerCredentialsLogged(t *testing.T) {
+	i := startInstance(t)
+	i.MustVirsh("list")
+	want := "uid=" + strconv.Itoa(os.Getuid())
+	i.Eventually("a client connection logged with its credentials", 5*time.Second, func() bool {
+		for _, line := range strings.Split(i.Log(), "\n") {
+			if strings.Contains(line, "client connected") && strings.Contains(line, "pid=") && strings.Contains(line, want) {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -251,7 +251,12 @@ func (c *Client) run() {
 		<-c.ctx.Done()
 		c.closeWith(context.Cause(c.ctx))
 	}()
-	c.log.V(1).Info("client connected", "readOnly", c.ReadOnly(), "peer", c.peer)
+	if c.peer != nil {
+		c.log.Info("client connected", "readOnly", c.ReadOnly(),
+			"pid", c.peer.PID, "uid", c.peer.UID, "gid", c.peer.GID)
+	} else {
+		c.log.Info("client connected", "readOnly", c.ReadOnly())
+	}
 	err := c.readLoop()
 	c.closeWith(err)
 	c.finish(err)
