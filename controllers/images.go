@@ -62,7 +62,7 @@ func (r *XenDomainReconciler) restore(ctx context.Context, s *scope, path string
 	if _, err := ReadSaveHeader(f); err != nil {
 		return fmt.Errorf("cannot read domain image '%s': %w", path, err)
 	}
-	m := newMarker(s.obj)
+	m := newMarker(s.obj, s.cfg)
 	id, err := r.HV.RestoreDomain(ctx, s.cfg, f, libxl.CreateOptions{
 		Paused: s.obj.Spec.Paused, Userdata: map[string][]byte{MarkerKey: m.encode()},
 	})

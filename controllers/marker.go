@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/libxl"
 )
 
 // MarkerKey is the libxl userdata key under which virtxend stores its ownership marker. libxl keeps userdata
@@ -29,6 +30,10 @@ type Marker struct {
 	Source string `json:"source,omitempty"`
 	// Paused is spec.paused as last applied.
 	Paused bool `json:"paused,omitempty"`
+	// Disks and Nics are the hot-pluggable devices the domain has as virtxend last applied them (disk vdevs, NIC
+	// MAC addresses); nil in markers of a version that did not record them, whose devices are left alone.
+	Disks []string `json:"disks,omitempty"`
+	Nics  []string `json:"nics,omitempty"`
 }
 
 // applied reports whether the marker records obj's current desired state. Generations restart at 1 when the
@@ -53,6 +58,21 @@ func decodeMarker(b []byte) (Marker, error) {
 	return m, nil
 }
 
+// deviceKeys lists the hot-pluggable devices of cfg by the keys libxl identifies them with.
+func deviceKeys(cfg *libxl.DomainConfig) (disks, nics []string) {
+	disks, nics = []string{}, []string{}
+	if cfg == nil {
+		return disks, nics
+	}
+	for _, d := range cfg.Disks {
+		disks = append(disks, d.Vdev)
+	}
+	for _, n := range cfg.Nics {
+		nics = append(nics, n.Mac)
+	}
+	return disks, nics
+}
+
 // SpecHash returns a short stable hash of a domain definition.
 func SpecHash(d *v1alpha1.DomainSpec) string {
 	b, _ := json.Marshal(d)
@@ -60,8 +80,11 @@ func SpecHash(d *v1alpha1.DomainSpec) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-func newMarker(obj *v1alpha1.XenDomain) Marker {
+func newMarker(obj *v1alpha1.XenDomain, cfg *libxl.DomainConfig) Marker {
+	disks, nics := deviceKeys(cfg)
 	return Marker{
+		Disks:      disks,
+		Nics:       nics,
 		UID:        obj.UID,
 		Name:       obj.Name,
 		Generation: obj.Generation,

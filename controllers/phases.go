@@ -333,6 +333,11 @@ func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error
 		}
 		r.Events.emit(s, EventResumed, DetailResumedUnpaused)
 	}
+	if changed {
+		if err := r.hotplug(ctx, s); err != nil {
+			return err
+		}
+	}
 	if changed && len(s.cfg.BInfo.VcpuHardAffinity) > 0 {
 		// Pins are not observed for drift; they are applied when the spec changes. libxl's cpu bitmaps span
 		// whole bytes: only the host's cpus are handed on.
@@ -385,7 +390,7 @@ func (w liveWant) diff(info libxl.DomainInfo) []string {
 }
 
 func (r *XenDomainReconciler) updateMarker(ctx context.Context, s *scope) error {
-	m := newMarker(s.obj)
+	m := newMarker(s.obj, s.cfg)
 	if err := r.HV.SetUserdata(ctx, s.dom.Info.DomID, MarkerKey, m.encode()); err != nil {
 		return fmt.Errorf("update ownership marker: %w", err)
 	}
@@ -467,7 +472,7 @@ func (r *XenDomainReconciler) start(ctx context.Context, s *scope, detail int) e
 	if other := r.Observer.LookupName(name); other != nil && (other.Marker == nil || other.Marker.UID != s.obj.UID) {
 		return fmt.Errorf("start domain %q: the name is in use by domain %d, which virtxend does not manage", name, other.Info.DomID)
 	}
-	m := newMarker(s.obj)
+	m := newMarker(s.obj, s.cfg)
 	id, err := r.HV.CreateDomain(ctx, s.cfg, libxl.CreateOptions{
 		Paused:   s.obj.Spec.Paused,
 		Userdata: map[string][]byte{MarkerKey: m.encode()},

@@ -74,8 +74,9 @@ func (f *Facade) changeDevice(ctx context.Context, w libvirt.Domain, xml string,
 		return err
 	}
 	if im.live {
-		return rpc.Errorf(rpc.CodeOperationUnsupported, rpc.DomainLibxl,
-			"live device %s is not supported by virtxend yet: use --config and restart the domain", op)
+		if err := liveDeviceSupported(dev, op); err != nil {
+			return err
+		}
 	}
 	defaults := domxml.Defaults{HostArch: f.Facts.Arch}
 	if op == opAttach && len(dev.Interfaces) == 1 && dev.Interfaces[0].MAC == "" {
@@ -86,7 +87,7 @@ func (f *Facade) changeDevice(ctx context.Context, w libvirt.Domain, xml string,
 		}
 		dev.Interfaces[0].MAC = mac
 	}
-	return f.changeSpec(ctx, obj, impact{config: true}, func(s *v1alpha1.DomainSpec) error {
+	edit := func(s *v1alpha1.DomainSpec) error {
 		switch op {
 		case opAttach:
 			return attachDevice(s, dev, defaults)
@@ -94,7 +95,48 @@ func (f *Facade) changeDevice(ctx context.Context, w libvirt.Domain, xml string,
 			return detachDevice(s, dev)
 		}
 		return updateDevice(s, dev, defaults)
-	})
+	}
+	if !im.live && d.Active() {
+		// --config on a running domain: its next start gets the device, the running domain does not.
+		return f.changePersistentOnly(obj, edit)
+	}
+	return f.changeSpec(ctx, obj, im, edit)
+}
+
+// liveDeviceSupported is libvirt's hot-plug matrix for the libxl driver, as far as virtxend implements it: disks
+// on the xen bus and network interfaces are attached and detached live (the reconciler does it); the rest only
+// through the persistent definition.
+func liveDeviceSupported(dev *v1alpha1.Devices, op deviceOp) error {
+	switch {
+	case op == opUpdate:
+		return rpc.Errorf(rpc.CodeOperationUnsupported, rpc.DomainLibxl,
+			"live device update is not supported by virtxend: use --config")
+	case len(dev.Disks) == 1:
+		if disk := dev.Disks[0]; disk.Device == "cdrom" || (disk.Target.Bus != "" && disk.Target.Bus != "xen") {
+			return rpc.Errorf(rpc.CodeConfigUnsupported, rpc.DomainLibxl,
+				"disk bus '%s' cannot be hotplugged.", disk.Target.Bus)
+		}
+		return nil
+	case len(dev.Interfaces) == 1:
+		return nil
+	}
+	return rpc.Errorf(rpc.CodeConfigUnsupported, rpc.DomainLibxl, "device type '%s' cannot be %sed live", deviceKind(dev), op)
+}
+
+// changePersistentOnly edits only the NAME.xml of a running define: the running domain keeps its devices and
+// the next start reads the definition again (see lifecycle.go's start).
+func (f *Facade) changePersistentOnly(obj *v1alpha1.XenDomain, edit func(*v1alpha1.DomainSpec) error) error {
+	if obj.Labels[v1alpha1.LabelSource] != v1alpha1.SourceKindDefine || f.Defines == nil {
+		return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainDomain, "transient domains do not have any persistent config")
+	}
+	persisted := f.persistentSpec(obj)
+	if err := edit(persisted); err != nil {
+		return err
+	}
+	if err := f.Defines.Save(persisted); err != nil {
+		return rpc.Errorf(rpc.CodeOperationFailed, rpc.DomainLibxl, "cannot save the definition: %v", err)
+	}
+	return nil
 }
 
 // xmlDecl matches an XML declaration before the device element.

@@ -67,7 +67,7 @@ func TestDevicesConfig(t *testing.T) {
 		t.Errorf("cdrom %+v", d)
 	}
 
-	// A running define: --config changes the definition only; --live is not done yet.
+	// A running define: --config changes the definition only; --live hot-plugs through the reconciler.
 	if err := e.L.DomainAttachDeviceFlags(web, txDiskXML, affectConfig); err != nil {
 		t.Fatal(err)
 	}
@@ -80,8 +80,9 @@ func TestDevicesConfig(t *testing.T) {
 		code libvirt.ErrorNumber
 		msg  string
 	}{
-		{"attach live", e.L.DomainAttachDevice(web, txNICXML), libvirt.ErrOperationUnsupported, "live device attach is not supported by virtxend yet"},
-		{"detach current", e.L.DomainDetachDeviceFlags(web, txDiskXML, 0), libvirt.ErrOperationUnsupported, "live device detach"},
+		// xvdb went to the definition only: the running domain has none to detach.
+		{"detach current", e.L.DomainDetachDeviceFlags(web, txDiskXML, 0), libvirt.ErrInvalidArg, "no target device xvdb"},
+		{"update live", e.L.DomainUpdateDeviceFlags(web, txNICXML, libvirt.DomainDeviceModifyLive), libvirt.ErrOperationUnsupported, "live device update"},
 		{"attach inactive live", e.L.DomainAttachDevice(off, txNICXML), libvirt.ErrOperationInvalid, "domain is not running"},
 		{"flags", e.L.DomainAttachDeviceFlags(off, txNICXML, 4), libvirt.ErrInvalidArg, "unsupported flags (0x4) in function libxlDomainAttachDeviceFlags"},
 		{"update disk", e.L.DomainUpdateDeviceFlags(web, txDiskXML, libvirt.DomainDeviceModifyConfig), libvirt.ErrInvalidArg, "this disk doesn't support update"},
@@ -94,6 +95,37 @@ func TestDevicesConfig(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { txWantErr(t, tc.err, tc.code, tc.msg) })
 	}
+}
+
+func TestDevicesLive(t *testing.T) {
+	e := newTxEnv(t)
+	web := e.add("web", "define", true)
+	nics := func() int {
+		cfg, err := e.HV.DomainConfig(e.info("web").DomID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(cfg.Nics)
+	}
+	before := nics()
+	if err := e.L.DomainAttachDevice(web, txNICXML); err != nil {
+		t.Fatal(err)
+	}
+	if nics() != before+1 {
+		t.Fatalf("attach-device did not reach the running domain: %d nics, had %d", nics(), before)
+	}
+	if xml, _ := os.ReadFile(e.Defines.Path("web")); strings.Contains(string(xml), "<interface") && before == 0 {
+		t.Errorf("a live-only attach reached NAME.xml:\n%s", xml)
+	}
+	mac := e.get("web").Spec.Domain.Devices.Interfaces[before].MAC
+	if err := e.L.DomainDetachDevice(web, "<interface type='bridge'><mac address='"+mac+"'/></interface>"); err != nil {
+		t.Fatal(err)
+	}
+	if nics() != before {
+		t.Fatalf("detach-device did not reach the running domain: %d nics", nics())
+	}
+	txWantErr(t, e.L.DomainAttachDevice(web, "<disk type='file' device='cdrom'><source file='/x.iso'/><target dev='hdc' bus='ide'/></disk>"),
+		libvirt.ErrConfigUnsupported, "cannot be hotplugged")
 }
 
 func TestDevicesOwnership(t *testing.T) {

@@ -117,7 +117,17 @@ func (f *Facade) create(ctx context.Context, w libvirt.Domain, flags uint32, api
 			return f.wireOf(ctx, d)
 		}
 	}
-	if _, err := f.act(ctx, obj, v1alpha1.VerbStart, func(o *v1alpha1.XenDomain) { o.Spec.Paused = paused }); err != nil {
+	// A define starts from its persistent definition, which --config changes made while it last ran.
+	var persisted *v1alpha1.DomainSpec
+	if obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindDefine && f.Defines != nil {
+		persisted = f.persistentSpec(obj)
+	}
+	if _, err := f.act(ctx, obj, v1alpha1.VerbStart, func(o *v1alpha1.XenDomain) {
+		o.Spec.Paused = paused
+		if persisted != nil {
+			o.Spec.Domain = *persisted.DeepCopy()
+		}
+	}); err != nil {
 		return libvirt.Domain{}, err
 	}
 	return f.wireOf(ctx, d)
