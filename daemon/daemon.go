@@ -171,6 +171,9 @@ func New(opts Options) (*Daemon, error) {
 		hv.Close()
 		return nil, errors.New("driving Xen needs root")
 	}
+	if l, ok := hv.(interface{ SetLogger(logr.Logger) }); ok {
+		l.SetLogger(log.WithName("libxl")) // libxenlight's own messages, under log_filters as "libxl"
+	}
 	d := &Daemon{Config: cfg, Libxl: lx, Log: log, HV: hv, Backend: backend, configPath: path, Logs: logs}
 	if err := d.wire(); err != nil {
 		hv.Close()
