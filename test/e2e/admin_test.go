@@ -174,13 +174,13 @@ func TestAdminLogSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(data), `msg="client connected"`) {
+	if !strings.Contains(string(data), `msg="client disconnected"`) {
 		t.Errorf("no protocol debug line in the file:\n%s", data)
 	}
 	if strings.Contains(string(data), "thread pool limits changed") {
 		t.Errorf("an admin info line passed the 3:admin filter:\n%s", data)
 	}
-	if strings.Contains(i.Log(), `msg="client connected"`) {
+	if strings.Contains(i.Log(), `msg="client disconnected"`) {
 		t.Errorf("a debug line reached the 2:stderr output:\n%s", tail(i.Log(), 10))
 	}
 	if !strings.Contains(i.Log(), "log outputs changed") {
