@@ -50,7 +50,13 @@ test-deps: ## Install what the tests need (Debian packages, when missing and roo
 
 .PHONY: test
 test: test-deps ## Install test dependencies and run the whole suite (unit, conformance, e2e on the simulated host).
-	$(GO) test -count=1 -timeout 15m $(GO_TEST_FLAGS) ./...
+	$(GO) test -race -count=1 -timeout 10m $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v /test/e2e)
+	$(GO) test -count=1 -tags xenlight -timeout 5m $(GO_TEST_FLAGS) ./libxl/xenlight/
+	$(GO) test -count=1 -timeout 15m $(GO_TEST_FLAGS) ./test/e2e/
+
+.PHONY: test-xen
+test-xen: ## Run the e2e suite on real Xen 4.17: a cached Debian dom0 image booted under QEMU (TCG), 10-40 min.
+	hack/xen/test-xen.sh
 
 .PHONY: bench
 bench: build ## Run the benchmarks and print their tables (the reconciler table takes about 90 s).
