@@ -2,6 +2,8 @@ package domxml
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"strings"
@@ -403,4 +405,36 @@ func randomMAC(r io.Reader) (string, error) {
 	}
 	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x",
 		xenMACPrefix[0], xenMACPrefix[1], xenMACPrefix[2], b[0], b[1], b[2]), nil
+}
+
+// SeededRand returns a deterministic byte stream (SHA-256 in counter mode over seed) for Defaults.Rand: a
+// definition read again and again (a drop-in file, a NAME.xml) gets the same implicit defaults, MAC addresses
+// included, every time. Seed it with something stable for the domain, such as its UUID.
+func SeededRand(seed string) io.Reader {
+	return &seededRand{seed: []byte("virtxend-defaults\x00" + seed)}
+}
+
+type seededRand struct {
+	seed []byte
+	ctr  uint64
+	buf  []byte
+}
+
+// Read fills p; it never fails.
+func (r *seededRand) Read(p []byte) (int, error) {
+	for n := 0; n < len(p); {
+		if len(r.buf) == 0 {
+			h := sha256.New()
+			h.Write(r.seed)
+			var c [8]byte
+			binary.BigEndian.PutUint64(c[:], r.ctr)
+			h.Write(c[:])
+			r.ctr++
+			r.buf = h.Sum(nil)
+		}
+		c := copy(p[n:], r.buf)
+		r.buf = r.buf[c:]
+		n += c
+	}
+	return len(p), nil
 }

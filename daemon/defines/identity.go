@@ -1,11 +1,8 @@
 package defines
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/google/uuid"
@@ -46,35 +43,4 @@ func validName(name string) error {
 		return fmt.Errorf("invalid domain name %q", name)
 	}
 	return nil
-}
-
-// seededRand is a deterministic byte stream (SHA-256 in counter mode) standing in for domxml.ApplyDefaults'
-// random source, so that a hand-written definition without MAC addresses gets the same ones on every load.
-type seededRand struct {
-	seed []byte
-	ctr  uint64
-	buf  []byte
-}
-
-func newSeededRand(seed string) io.Reader {
-	return &seededRand{seed: []byte("virtxend-defaults\x00" + seed)}
-}
-
-// Read fills p; it never fails.
-func (r *seededRand) Read(p []byte) (int, error) {
-	for n := 0; n < len(p); {
-		if len(r.buf) == 0 {
-			h := sha256.New()
-			h.Write(r.seed)
-			var c [8]byte
-			binary.BigEndian.PutUint64(c[:], r.ctr)
-			h.Write(c[:])
-			r.ctr++
-			r.buf = h.Sum(nil)
-		}
-		c := copy(p[n:], r.buf)
-		r.buf = r.buf[c:]
-		n += c
-	}
-	return len(p), nil
 }

@@ -267,7 +267,7 @@ func (s *Store) loadFile(name string) (*v1alpha1.XenDomain, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	d := s.opts.Defaults
-	d.Rand = newSeededRand(spec.UUID)
+	d.Rand = domxml.SeededRand(spec.UUID)
 	if err := domxml.ApplyDefaults(spec, d); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

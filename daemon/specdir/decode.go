@@ -257,7 +257,7 @@ func complete(in *v1alpha1.XenDomain, path string, defaults domxml.Defaults) (*v
 		return nil, fmt.Errorf("domain %q: spec.driftPolicy %q: want Enforce or Report", name, spec.DriftPolicy)
 	}
 	d := defaults
-	d.Rand = newSeededRand(spec.Domain.UUID)
+	d.Rand = domxml.SeededRand(spec.Domain.UUID)
 	if err := domxml.ApplyDefaults(&spec.Domain, d); err != nil {
 		return nil, fmt.Errorf("domain %q: %w", name, err)
 	}

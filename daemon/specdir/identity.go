@@ -1,10 +1,7 @@
 package specdir
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/google/uuid"
@@ -39,35 +36,4 @@ func domainUUID(o *v1alpha1.XenDomain) string {
 		return u
 	}
 	return string(o.UID)
-}
-
-// seededRand is a deterministic byte stream (SHA-256 in counter mode over a seed). It stands in for the random
-// source of domxml.ApplyDefaults so that implicit defaults (MAC addresses) are the same on every parse.
-type seededRand struct {
-	seed []byte
-	ctr  uint64
-	buf  []byte
-}
-
-func newSeededRand(seed string) io.Reader {
-	return &seededRand{seed: []byte("virtxend-defaults\x00" + seed)}
-}
-
-// Read fills p; it never fails.
-func (r *seededRand) Read(p []byte) (int, error) {
-	for n := 0; n < len(p); {
-		if len(r.buf) == 0 {
-			h := sha256.New()
-			h.Write(r.seed)
-			var c [8]byte
-			binary.BigEndian.PutUint64(c[:], r.ctr)
-			h.Write(c[:])
-			r.ctr++
-			r.buf = h.Sum(nil)
-		}
-		c := copy(p[n:], r.buf)
-		r.buf = r.buf[c:]
-		n += c
-	}
-	return len(p), nil
 }

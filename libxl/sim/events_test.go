@@ -11,10 +11,10 @@ import (
 // TestEventOverflow: 10,000 events into a subscriber that never reads; the writer never blocks, and the
 // subscriber finds the events that fit, then one EventOverflow.
 func TestEventOverflow(t *testing.T) {
-	hb := newHub(64)
+	hb := libxl.NewEventHub(64)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stalled, err := hb.subscribe(ctx)
+	stalled, err := hb.Subscribe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestEventOverflow(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := range 10000 {
-			hb.publish(libxl.Event{Type: libxl.EventStateChanged, DomID: libxl.DomID(i + 1)})
+			hb.Publish(libxl.Event{Type: libxl.EventStateChanged, DomID: libxl.DomID(i + 1)})
 		}
 	}()
 	select {
@@ -42,7 +42,7 @@ func TestEventOverflow(t *testing.T) {
 		t.Fatalf("last buffered event %+v, want overflow", ev)
 	}
 	// After the overflow, new events flow again.
-	hb.publish(libxl.Event{Type: libxl.EventDeath, DomID: 7})
+	hb.Publish(libxl.Event{Type: libxl.EventDeath, DomID: 7})
 	if ev := <-stalled; ev.Type != libxl.EventDeath {
 		t.Fatalf("after overflow: %+v", ev)
 	}

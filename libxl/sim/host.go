@@ -77,7 +77,7 @@ type Host struct {
 	opts   Options
 	static libxl.HostInfo
 	lock   *os.File
-	events *hub
+	events *libxl.EventHub
 
 	mu            sync.Mutex
 	closed        bool
@@ -109,7 +109,7 @@ func New(opts Options) (*Host, error) {
 	h := &Host{
 		opts:          opts,
 		lock:          lock,
-		events:        newHub(opts.EventBuffer),
+		events:        libxl.NewEventHub(opts.EventBuffer),
 		doms:          make(map[libxl.DomID]*domain),
 		names:         make(map[string]libxl.DomID),
 		bootID:        opts.BootID,
@@ -348,7 +348,7 @@ func (h *Host) Close() error {
 		}
 	}
 	h.mu.Unlock()
-	h.events.close()
+	h.events.Close()
 	if h.lock != nil {
 		return h.lock.Close() // releases the flock
 	}

@@ -60,7 +60,7 @@ func (h *Host) build(s buildSpec, opts libxl.CreateOptions) (*domain, error) {
 	}
 	h.doms[id] = d
 	h.names[d.name] = id
-	h.events.publish(d.event(libxl.EventCreated, now))
+	h.events.Publish(d.event(libxl.EventCreated, now))
 	return d, nil
 }
 
@@ -107,7 +107,7 @@ func (h *Host) destroy(d *domain) error {
 	}
 	delete(h.doms, d.id)
 	delete(h.names, d.name)
-	h.events.publish(d.event(libxl.EventDeath, now))
+	h.events.Publish(d.event(libxl.EventDeath, now))
 	return h.unpersist(d)
 }
 
@@ -194,7 +194,7 @@ func (h *Host) completeShutdown(d *domain, at time.Time) {
 func (h *Host) shutdown(d *domain, reason libxl.ShutdownReason, at time.Time) {
 	d.setState(libxl.StateShutdown, at)
 	d.reason = reason
-	h.events.publish(d.event(libxl.EventShutdown, at))
+	h.events.Publish(d.event(libxl.EventShutdown, at))
 	// A failed write leaves the change in memory; the next change of d retries it.
 	_ = h.persist(d)
 }
@@ -215,7 +215,7 @@ func (h *Host) PauseDomain(ctx context.Context, domid libxl.DomID) error {
 	now := h.now()
 	h.pauseShutdown(d, now)
 	d.setState(libxl.StatePaused, now)
-	h.events.publish(d.event(libxl.EventStateChanged, now))
+	h.events.Publish(d.event(libxl.EventStateChanged, now))
 	return h.persist(d)
 }
 
@@ -236,7 +236,7 @@ func (h *Host) UnpauseDomain(ctx context.Context, domid libxl.DomID) error {
 	now := h.now()
 	d.setState(libxl.StateRunning, now)
 	h.balloon(d)
-	h.events.publish(d.event(libxl.EventStateChanged, now))
+	h.events.Publish(d.event(libxl.EventStateChanged, now))
 	if p := d.pending; p != nil && p.Remaining == 0 {
 		h.completeShutdown(d, now)
 		return nil

@@ -209,7 +209,7 @@ func (h *Host) SaveDomain(ctx context.Context, domid libxl.DomID, f *os.File) er
 		_ = f.Truncate(start) // drop the partial image, keep what the caller wrote before it
 		return fmt.Errorf("save: domain %d: write %s: %w", domid, path, errors.Join(werr, perr))
 	}
-	h.events.publish(d.event(libxl.EventShutdown, h.now()))
+	h.events.Publish(d.event(libxl.EventShutdown, h.now()))
 	return h.destroy(d)
 }
 

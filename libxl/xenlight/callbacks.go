@@ -63,5 +63,5 @@ func vxGoDisaster(handle C.uintptr_t, typ C.int, msg *C.char, errnoval C.int) {
 	}
 	h.log().Error(err, "libxl event machinery disaster: domain events may have been lost",
 		"detail", C.GoString(msg), "eventType", int(typ))
-	h.events.lost(time.Now())
+	h.events.Lost(time.Now())
 }

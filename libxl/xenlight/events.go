@@ -89,7 +89,7 @@ func (h *Hypervisor) onEvent(r rawEvent) {
 	h.reg.mu.Unlock()
 	if ev, ok := r.translate(name, time.Now()); ok {
 		h.log().V(1).Info("domain event", "event", ev.Type, "domid", id, "domain", name, "reason", ev.Reason)
-		h.events.publish(ev)
+		h.events.Publish(ev)
 	}
 	if done != nil {
 		go h.disarm(done)
@@ -192,7 +192,7 @@ func (h *Hypervisor) scan(publish bool) {
 		}
 	}
 	for _, ev := range evs {
-		h.events.publish(ev)
+		h.events.Publish(ev)
 	}
 	for _, d := range fresh {
 		name := h.readName(d.id)
@@ -200,7 +200,7 @@ func (h *Hypervisor) scan(publish bool) {
 		if publish {
 			st, reason := d.flags.state()
 			h.log().V(1).Info("found a domain", "domid", d.id, "domain", name)
-			h.events.publish(libxl.Event{Type: libxl.EventCreated, DomID: d.id, UUID: d.uuid, Name: name,
+			h.events.Publish(libxl.Event{Type: libxl.EventCreated, DomID: d.id, UUID: d.uuid, Name: name,
 				State: st, Reason: reason, Time: now})
 		}
 	}

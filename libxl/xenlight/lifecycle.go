@@ -171,7 +171,7 @@ func (h *Hypervisor) finishBuild(id libxl.DomID, opts libxl.CreateOptions) error
 	if opts.Paused {
 		st = libxl.StatePaused
 	}
-	h.events.publish(libxl.Event{Type: libxl.EventCreated, DomID: id, UUID: d.uuid, Name: name, State: st,
+	h.events.Publish(libxl.Event{Type: libxl.EventCreated, DomID: id, UUID: d.uuid, Name: name, State: st,
 		Reason: libxl.ShutdownUnknown, Time: time.Now()})
 	return nil
 }
@@ -332,7 +332,7 @@ func (h *Hypervisor) setPause(ctx context.Context, domid libxl.DomID, pause bool
 	if pause {
 		st = libxl.StatePaused
 	}
-	h.events.publish(libxl.Event{Type: libxl.EventStateChanged, DomID: domid, UUID: d.uuid, Name: h.nameOf(domid),
+	h.events.Publish(libxl.Event{Type: libxl.EventStateChanged, DomID: domid, UUID: d.uuid, Name: h.nameOf(domid),
 		State: st, Reason: libxl.ShutdownUnknown, Time: time.Now()})
 	return nil
 }

@@ -94,7 +94,7 @@ type Hypervisor struct {
 	life   sync.RWMutex
 	closed atomic.Bool
 
-	events   *hub
+	events   *libxl.EventHub
 	balloon  sync.Mutex   // one dom0 balloon-down at a time
 	creating atomic.Int32 // creates and restores in flight: the scanner leaves unknown domids alone meanwhile
 
@@ -119,7 +119,7 @@ func New(opts Options) (*Hypervisor, error) {
 		opts.ScanInterval = DefaultScanInterval
 	}
 	h := &Hypervisor{
-		opts: opts, events: newHub(opts.EventBuffer),
+		opts: opts, events: libxl.NewEventHub(opts.EventBuffer),
 		reg: registry{doms: map[libxl.DomID]*watched{}}, wakeR: -1, wakeW: -1,
 		pumpDone: make(chan struct{}), reapDone: make(chan struct{}),
 	}
@@ -278,7 +278,7 @@ func (h *Hypervisor) Close() error {
 	<-h.pumpDone
 	h.life.Lock()
 	defer h.life.Unlock()
-	h.events.close()
+	h.events.Close()
 	h.release()
 	return nil
 }
