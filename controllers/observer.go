@@ -39,6 +39,9 @@ type Observer struct {
 	byUID   map[types.UID]libxl.DomID
 	synced  bool
 	syncCh  chan struct{}
+	// writes counts the reconciler's own records per domid: an event's reading that started before one of
+	// them may be older than it, and must not overwrite it.
+	writes map[libxl.DomID]uint64
 }
 
 // NewObserver returns an Observer of hv that re-lists every resync.
@@ -50,6 +53,7 @@ func NewObserver(hv libxl.Hypervisor, resync time.Duration, log logr.Logger) *Ob
 		hv: hv, resync: resync, log: log,
 		byDomID: map[libxl.DomID]*Observed{},
 		byUID:   map[types.UID]libxl.DomID{},
+		writes:  map[libxl.DomID]uint64{},
 		syncCh:  make(chan struct{}),
 	}
 }
@@ -97,6 +101,12 @@ func (o *Observer) Run(ctx context.Context) error {
 
 // Resync lists every domain and brings the cache up to date, notifying owners whose domain changed.
 func (o *Observer) Resync(ctx context.Context) error {
+	o.mu.RLock()
+	before := make(map[libxl.DomID]uint64, len(o.writes))
+	for id, n := range o.writes {
+		before[id] = n
+	}
+	o.mu.RUnlock()
 	infos, err := o.hv.ListDomains(ctx)
 	if err != nil {
 		return err
@@ -105,12 +115,15 @@ func (o *Observer) Resync(ctx context.Context) error {
 	var changed []types.UID
 	for _, info := range infos {
 		seen[info.DomID] = true
-		changed = append(changed, o.upsert(ctx, info)...)
+		n := before[info.DomID]
+		c, _ := o.upsertIf(ctx, info, n) // a domain the reconciler recorded meanwhile keeps its fresher record
+		changed = append(changed, c...)
 	}
 	o.mu.Lock()
 	for id, ob := range o.byDomID {
-		if !seen[id] {
+		if !seen[id] && o.writes[id] == before[id] { // not created by the reconciler after the listing
 			changed = append(changed, o.removeLocked(id, ob)...)
+			delete(o.writes, id)
 		}
 	}
 	first := !o.synced
@@ -135,24 +148,49 @@ func (o *Observer) handle(ctx context.Context, ev libxl.Event) {
 		if ob, ok := o.byDomID[ev.DomID]; ok {
 			changed = o.removeLocked(ev.DomID, ob)
 		}
+		delete(o.writes, ev.DomID) // the hypervisor says it is gone, and domids are not reused
 		o.mu.Unlock()
 		o.notify(changed)
 	default:
-		info, err := o.hv.DomainInfo(ctx, ev.DomID)
-		if errors.Is(err, libxl.ErrNoDomain) {
-			o.handle(ctx, libxl.Event{Type: libxl.EventDeath, DomID: ev.DomID})
-			return
+		for attempt := 0; attempt < 3; attempt++ {
+			before := o.writesOf(ev.DomID)
+			info, err := o.hv.DomainInfo(ctx, ev.DomID)
+			if errors.Is(err, libxl.ErrNoDomain) {
+				o.handle(ctx, libxl.Event{Type: libxl.EventDeath, DomID: ev.DomID})
+				return
+			}
+			if err != nil {
+				o.log.Error(err, "read domain after event", "domid", ev.DomID)
+				return
+			}
+			if changed, ok := o.upsertIf(ctx, info, before); ok {
+				o.notify(changed)
+				return
+			}
+			// The reconciler recorded this domain while it was being read: read it again.
 		}
-		if err != nil {
-			o.log.Error(err, "read domain after event", "domid", ev.DomID)
-			return
-		}
-		o.notify(o.upsert(ctx, info))
 	}
+}
+
+func (o *Observer) writesOf(id libxl.DomID) uint64 {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.writes[id]
+}
+
+// upsertIf is upsert unless the reconciler recorded the domain since before was read: then it reports false
+// and records nothing.
+func (o *Observer) upsertIf(ctx context.Context, info libxl.DomainInfo, before uint64) ([]types.UID, bool) {
+	return o.upsertChecked(ctx, info, &before)
 }
 
 // upsert records info, reading the marker of a domid not seen before, and returns the owners to notify.
 func (o *Observer) upsert(ctx context.Context, info libxl.DomainInfo) []types.UID {
+	changed, _ := o.upsertChecked(ctx, info, nil)
+	return changed
+}
+
+func (o *Observer) upsertChecked(ctx context.Context, info libxl.DomainInfo, before *uint64) ([]types.UID, bool) {
 	o.mu.RLock()
 	old, known := o.byDomID[info.DomID]
 	o.mu.RUnlock()
@@ -164,18 +202,21 @@ func (o *Observer) upsert(ctx context.Context, info libxl.DomainInfo) []types.UI
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if before != nil && o.writes[info.DomID] != *before {
+		return nil, false
+	}
 	if cur, ok := o.byDomID[info.DomID]; ok && cur.Marker != nil {
 		marker = cur.Marker // Record may have raced ahead of us with a newer marker
 		if sameObservation(cur.Info, info) {
-			return nil
+			return nil, true
 		}
 	}
 	o.byDomID[info.DomID] = &Observed{Info: info, Marker: marker}
 	if marker == nil {
-		return nil
+		return nil, true
 	}
 	o.byUID[marker.UID] = info.DomID
-	return []types.UID{marker.UID}
+	return []types.UID{marker.UID}, true
 }
 
 func (o *Observer) readMarker(ctx context.Context, id libxl.DomID) *Marker {
@@ -261,6 +302,7 @@ func (o *Observer) List() []Observed {
 func (o *Observer) Record(info libxl.DomainInfo, m *Marker) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.writes[info.DomID]++
 	if m == nil {
 		if cur, ok := o.byDomID[info.DomID]; ok {
 			m = cur.Marker
@@ -286,6 +328,7 @@ func (o *Observer) SetMarker(id libxl.DomID, m *Marker) {
 func (o *Observer) Forget(id libxl.DomID) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.writes[id]++
 	if ob, ok := o.byDomID[id]; ok {
 		o.removeLocked(id, ob)
 	}

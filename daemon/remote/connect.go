@@ -47,7 +47,7 @@ func openURI(name string) (string, error) {
 	}
 	scheme := strings.SplitN(u.Scheme, "+", 2)[0]
 	if scheme != "xen" {
-		return "", rpc.Errorf(rpc.CodeNoConnect, rpc.DomainNone, "no connection driver available for %s", name)
+		return "", rpc.NewError(rpc.CodeNoConnect, rpc.DomainNone, name) // "no connection driver available for NAME"
 	}
 	if u.Host != "" && u.Host != "localhost" {
 		return "", rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl, "libxenlight driver only supports local connections, not '%s'", name)

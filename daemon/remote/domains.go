@@ -50,14 +50,17 @@ func registerDomains(f *Facade, p *rpc.Program) {
 		return ret, nil
 	})
 	rpc.Register(p, rpc.ProcDomainLookupByID, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainLookupByIDArgs) (*libvirt.DomainLookupByIDRet, error) {
-		d, err := f.find(ctx, func(d *dom) bool { return d.Active() && d.ID() == a.ID })
+		d, err := f.byID(ctx, a.ID)
 		if err != nil {
 			return nil, err
 		}
 		return &libvirt.DomainLookupByIDRet{Dom: d.Wire()}, nil
 	})
 	rpc.Register(p, rpc.ProcDomainLookupByName, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainLookupByNameArgs) (*libvirt.DomainLookupByNameRet, error) {
-		d, err := f.find(ctx, func(d *dom) bool { return d.Name == a.Name })
+		d, err := f.byName(ctx, a.Name)
+		if err == nil && d == nil {
+			err = rpc.NewError(rpc.CodeNoDomain, rpc.DomainLibxl, "")
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -65,7 +68,10 @@ func registerDomains(f *Facade, p *rpc.Program) {
 	})
 	rpc.Register(p, rpc.ProcDomainLookupByUUID, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainLookupByUUIDArgs) (*libvirt.DomainLookupByUUIDRet, error) {
 		u := uuidString(a.UUID)
-		d, err := f.find(ctx, func(d *dom) bool { return d.UUID == u })
+		d, err := f.byUUID(ctx, u, "")
+		if err == nil && d == nil {
+			err = rpc.NewError(rpc.CodeNoDomain, rpc.DomainLibxl, "")
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -116,6 +122,17 @@ func registerDomains(f *Facade, p *rpc.Program) {
 		}
 		return &libvirt.DomainGetOsTypeRet{Type: osType(d)}, nil
 	})
+	rpc.Register(p, rpc.ProcDomainGetMessages, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetMessagesArgs) (*libvirt.DomainGetMessagesRet, error) {
+		// virDomainGetMessages: libvirt's libxl driver has no tainting or deprecation messages to report.
+		const known = 1<<0 | 1<<1 // VIR_DOMAIN_MESSAGE_DEPRECATION, VIR_DOMAIN_MESSAGE_TAINTING
+		if a.Flags&^known != 0 {
+			return nil, rpc.ErrInvalidFlags(rpc.DomainLibxl, a.Flags&^known, "libxlDomainGetMessages")
+		}
+		if _, err := f.lookup(ctx, a.Dom); err != nil {
+			return nil, err
+		}
+		return &libvirt.DomainGetMessagesRet{Msgs: []string{}}, nil
+	})
 	rpc.Register(p, rpc.ProcDomainGetMaxMemory, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetMaxMemoryArgs) (*libvirt.DomainGetMaxMemoryRet, error) {
 		d, err := f.lookup(ctx, a.Dom)
 		if err != nil {
@@ -123,6 +140,24 @@ func registerDomains(f *Facade, p *rpc.Program) {
 		}
 		return &libvirt.DomainGetMaxMemoryRet{Memory: f.info(ctx, d).MaxMem}, nil
 	})
+}
+
+// byID returns the running domain with this domid, or libvirt's plain "Domain not found".
+func (f *Facade) byID(ctx context.Context, id int32) (*dom, error) {
+	for _, o := range f.Observer.List() {
+		if int32(o.Info.DomID) != id {
+			continue
+		}
+		name := o.Info.Name
+		if o.Marker != nil {
+			name = o.Marker.Name
+		}
+		if d, err := f.byName(ctx, name); err != nil || (d != nil && d.ID() == id) {
+			return d, err
+		}
+		return f.find(ctx, func(d *dom) bool { return d.Active() && d.ID() == id })
+	}
+	return nil, rpc.NewError(rpc.CodeNoDomain, rpc.DomainLibxl, "")
 }
 
 // libvirt's virConnectListAllDomainsFlags.
@@ -250,12 +285,8 @@ func (f *Facade) info(ctx context.Context, d *dom) *libvirt.DomainGetInfoRet {
 
 func osType(d *dom) string {
 	if d.Obj != nil {
-		switch t := d.Obj.Spec.Domain.OS.Type; t {
-		case "linux":
-			return "xen"
-		case "":
-		default:
-			return t
+		if t := d.Obj.Spec.Domain.OS.Type; t != "" {
+			return t // as defined: libvirt reports "linux" for a definition that says linux
 		}
 	}
 	if d.Obs != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 	"github.com/google/uuid"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
@@ -172,10 +173,44 @@ func (f *Facade) domains(ctx context.Context) ([]*dom, error) {
 	return out, nil
 }
 
-// lookup finds the domain a call names, by UUID as libvirt's drivers do.
-func (f *Facade) lookup(ctx context.Context, w libvirt.Domain) (*dom, error) {
-	u := uuidString(w.UUID)
-	all, err := f.domains(ctx)
+// byName returns the domain with this name without listing them all: an object is stored under its domain's
+// name; Domain-0 and foreign domains are found on the hypervisor. It returns nil when there is none.
+func (f *Facade) byName(ctx context.Context, name string) (*dom, error) {
+	obj := &v1alpha1.XenDomain{}
+	err := f.Store.Get(ctx, types.NamespacedName{Namespace: v1alpha1.LocalNamespace, Name: name}, obj)
+	switch {
+	case err == nil:
+		if domainName(obj) != name {
+			return nil, nil
+		}
+		d := &dom{Name: name, UUID: domainUUID(obj), Obj: obj, Obs: f.Observer.Lookup(obj.UID)}
+		if !obj.DeletionTimestamp.IsZero() && d.Obs == nil {
+			return nil, nil // being removed, nothing left running
+		}
+		return d, nil
+	case !apierrors.IsNotFound(err):
+		return nil, internalErr(err)
+	}
+	if o := f.Observer.LookupName(name); o != nil && o.Marker == nil {
+		return &dom{Name: o.Info.Name, UUID: o.Info.UUID, Obs: o}, nil
+	}
+	return nil, nil
+}
+
+// byUUID returns the domain with this UUID, trying the cheap ways first: the name the caller gave, then the
+// running domain owned by the object whose UID is the UUID (objects are keyed by their domain's UUID).
+func (f *Facade) byUUID(ctx context.Context, u, nameHint string) (*dom, error) {
+	if nameHint != "" {
+		if d, err := f.byName(ctx, nameHint); err != nil || (d != nil && strings.EqualFold(d.UUID, u)) {
+			return d, err
+		}
+	}
+	if o := f.Observer.Lookup(types.UID(u)); o != nil && o.Marker != nil {
+		if d, err := f.byName(ctx, o.Marker.Name); err != nil || (d != nil && strings.EqualFold(d.UUID, u)) {
+			return d, err
+		}
+	}
+	all, err := f.domains(ctx) // renamed, foreign or inactive without a hint: look at everything
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +218,19 @@ func (f *Facade) lookup(ctx context.Context, w libvirt.Domain) (*dom, error) {
 		if strings.EqualFold(d.UUID, u) {
 			return d, nil
 		}
+	}
+	return nil, nil
+}
+
+// lookup finds the domain a call names, by UUID as libvirt's drivers do.
+func (f *Facade) lookup(ctx context.Context, w libvirt.Domain) (*dom, error) {
+	u := uuidString(w.UUID)
+	d, err := f.byUUID(ctx, u, w.Name)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		return d, nil
 	}
 	return nil, rpc.Errorf(rpc.CodeNoDomain, rpc.DomainLibxl, "no domain with matching uuid '%s' (%s)", u, w.Name)
 }
