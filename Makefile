@@ -62,6 +62,7 @@ test-xen: ## Run the e2e suite on real Xen 4.17: a cached Debian dom0 image boot
 bench: build ## Run the benchmarks and print their tables (the reconciler table takes about 90 s).
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) ./...
 	$(GO) run ./hack/bench/reconcile -binary $(BIN)/virtxend
+	$(GO) run ./hack/bench/rpc -binary $(BIN)/virtxend
 
 ##@ Installation
 

@@ -1,0 +1,316 @@
+// Command rpc measures virtxend's libvirt RPC server against a real libvirtd 9.0 in one run on the same machine,
+// and prints a table: cheap-call and DomainGetInfo round trips per second from 1 and 16 go-libvirt clients,
+// the time of `virsh list --all` over 1000 domains, and each daemon's resident memory with those domains.
+//
+//	go run ./hack/bench/rpc -binary bin/virtxend [-duration 3s] [-rounds 3] [-n 1000]
+//
+// The baseline is Debian's libvirtd serving its test:///default driver, which needs no hypervisor (FACTS.md):
+// run unprivileged (as nobody when the bench runs as root), so in session mode, from a temporary directory, with
+// n running domains defined through its socket. virtxend runs the simulated host with n running drop-in domains
+// of 8 MiB. Each measurement alternates between the two daemons, round after round, and the table reports the
+// median of the rounds: the machine is shared, so the load average is printed with it. When libvirtd is missing
+// and the bench runs as root it installs libvirt-daemon (the test driver is part of libvirt0) and libvirt-clients,
+// with policy-rc.d keeping Debian's scripts from starting a system libvirtd. Every process the bench starts is
+// ended when it ends, and dies with it if it is killed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+)
+
+func main() {
+	binary := flag.String("binary", "bin/virtxend", "the virtxend binary")
+	dur := flag.Duration("duration", 3*time.Second, "how long each call-rate measurement runs")
+	rounds := flag.Int("rounds", 3, "rounds of every measurement (the table shows their median)")
+	n := flag.Int("n", 1000, "domains in each daemon")
+	clients := flag.Int("clients", 16, "concurrent clients of the parallel measurements")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, config{binary: *binary, dur: *dur, rounds: max(*rounds, 1), n: *n, clients: *clients}); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	binary          string
+	dur             time.Duration
+	rounds, n       int
+	clients         int
+	virsh, libvirtd string
+}
+
+// daemon is one RPC server under measurement, with its clients connected.
+type daemon struct {
+	name    string
+	pid     int
+	version string             // what the table says of it
+	uri     string             // what virsh connects to
+	clients []*libvirt.Libvirt // clients[0] is also the control connection
+	doms    []libvirt.Domain   // the n domains, for DomainGetInfo
+}
+
+type row struct{ what, virtxend, libvirtd, ratio, target string }
+
+func run(ctx context.Context, cfg config) error {
+	cfg.virsh, cfg.libvirtd = "/usr/bin/virsh", "/usr/sbin/libvirtd"
+	if err := ensureLibvirt(cfg); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "virtxend-bench-rpc-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil { // libvirtd runs as nobody and must reach its directory
+		return err
+	}
+	load0 := loadAverage()
+
+	vx, stopVX, err := startVirtxend(ctx, cfg, dir)
+	if stopVX != nil {
+		defer stopVX()
+	}
+	if err != nil {
+		return fmt.Errorf("virtxend: %w", err)
+	}
+	lv, stopLV, err := startLibvirtd(ctx, cfg, dir)
+	if stopLV != nil {
+		defer stopLV()
+	}
+	if err != nil {
+		return fmt.Errorf("libvirtd: %w", err)
+	}
+	daemons := [2]*daemon{vx, lv}
+	time.Sleep(2 * time.Second) // let the start-up work drain
+	rssSetUp := [2]float64{rssMiB(vx.pid), rssMiB(lv.pid)}
+	rows, err := measureAll(ctx, cfg, daemons)
+	if err != nil {
+		return err
+	}
+	// Memory twice: once set up, and once both daemons have served the same calls.
+	for _, r := range []struct {
+		when string
+		v    [2]float64
+	}{{"set up", rssSetUp}, {"after the calls", [2]float64{rssMiB(vx.pid), rssMiB(lv.pid)}}} {
+		rows = append(rows, row{fmt.Sprintf("resident memory, %d domains, %s", cfg.n, r.when),
+			fmt.Sprintf("%.1f MiB", r.v[0]), fmt.Sprintf("%.1f MiB", r.v[1]), ratio(r.v[0], r.v[1]), "≤ 1×"})
+	}
+	for _, d := range daemons {
+		for _, l := range d.clients {
+			if err := l.Disconnect(); err != nil {
+				return fmt.Errorf("%s: disconnect: %w", d.name, err)
+			}
+		}
+	}
+	printTable(cfg, lv, rows, load0, loadAverage())
+	fmt.Printf("resident memory after the calls: %s; %s\n", rssSplit(vx), rssSplit(lv))
+	return nil
+}
+
+// call is one RPC a client makes of a daemon; k is a running count that calls about domains spread over them.
+type call func(d *daemon, l *libvirt.Libvirt, k int) error
+
+func cheapCall(_ *daemon, l *libvirt.Libvirt, _ int) error { _, err := l.ConnectGetType(); return err }
+
+func getInfoCall(d *daemon, l *libvirt.Libvirt, k int) error {
+	_, _, _, _, _, err := l.DomainGetInfo(d.doms[k%len(d.doms)])
+	return err
+}
+
+// measureAll makes the call-rate and virsh measurements. Each is made rounds × (virtxend, libvirtd),
+// alternating, so that a burst of load elsewhere on the machine does not fall on one daemon only; a row
+// holds the medians.
+func measureAll(ctx context.Context, cfg config, daemons [2]*daemon) ([]row, error) {
+	measure := func(what string, f func(*daemon) (float64, error)) ([2]float64, error) {
+		var got [2][]float64
+		for r := 0; r < cfg.rounds; r++ {
+			for k, d := range daemons {
+				if err := ctx.Err(); err != nil {
+					return [2]float64{}, err
+				}
+				v, err := f(d)
+				if err != nil {
+					return [2]float64{}, fmt.Errorf("%s, %s: %w", what, d.name, err)
+				}
+				got[k] = append(got[k], v)
+			}
+		}
+		return [2]float64{median(got[0]), median(got[1])}, nil
+	}
+	var rows []row
+	for _, m := range []struct {
+		what    string
+		clients int
+		call    call
+	}{
+		{"cheap calls (ConnectGetType), 1 client", 1, cheapCall},
+		{fmt.Sprintf("cheap calls (ConnectGetType), %d clients", cfg.clients), cfg.clients, cheapCall},
+		{fmt.Sprintf("DomainGetInfo among %d domains, 1 client", cfg.n), 1, getInfoCall},
+		{fmt.Sprintf("DomainGetInfo among %d domains, %d clients", cfg.n, cfg.clients), cfg.clients, getInfoCall},
+	} {
+		v, err := measure(m.what, func(d *daemon) (float64, error) { return callRate(d, m.clients, cfg.dur, m.call) })
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row{m.what, fmt.Sprintf("%.0f /s", v[0]), fmt.Sprintf("%.0f /s", v[1]), ratio(v[0], v[1]), "≥ 5×"})
+	}
+	list, err := measure("virsh list --all", func(d *daemon) (float64, error) { return virshList(ctx, cfg, d) })
+	if err != nil {
+		return nil, err
+	}
+	return append(rows, row{fmt.Sprintf("virsh list --all over %d domains", cfg.n), fmt.Sprintf("%.3f s", list[0]),
+		fmt.Sprintf("%.3f s", list[1]), ratio(list[0], list[1]), "≤ 0.5×"}), nil
+}
+
+// callRate makes call in a loop on the first clients of d's connections for dur and returns the calls per
+// second. Client k starts its count at k×7919, so that calls about domains spread over them.
+func callRate(d *daemon, clients int, dur time.Duration, c call) (float64, error) {
+	var stop atomic.Bool
+	var calls atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, clients)
+	start := time.Now()
+	for k, l := range d.clients[:clients] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 0
+			for !stop.Load() {
+				if err := c(d, l, k*7919+n); err != nil {
+					errs[k] = err
+					return
+				}
+				n++
+			}
+			calls.Add(int64(n))
+		}()
+	}
+	time.Sleep(dur)
+	stop.Store(true)
+	wg.Wait()
+	return float64(calls.Load()) / time.Since(start).Seconds(), errors.Join(errs...)
+}
+
+// virshList times one `virsh list --all` and checks it listed every domain.
+func virshList(ctx context.Context, cfg config, d *daemon) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cfg.virsh, "-c", d.uri, "list", "--all")
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "LIBVIRT_DEFAULT_URI=")
+	var out, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start).Seconds()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s", err, stderr.String())
+	}
+	if got := strings.Count(out.String(), " bench-"); got != cfg.n {
+		return 0, fmt.Errorf("virsh listed %d of the %d domains", got, cfg.n)
+	}
+	return took, nil
+}
+
+func printTable(cfg config, libvirtd *daemon, rows []row, load0, load1 string) {
+	fmt.Println()
+	fmt.Printf("RPC benchmark: virtxend (simulated host) against %s (test:///default, session mode), "+
+		"median of %d rounds, %s per call-rate measurement\n", libvirtd.version, cfg.rounds, cfg.dur)
+	fmt.Printf("machine: %d cores shared; load average %s at the start, %s at the end\n", runtime.NumCPU(), load0, load1)
+	fmt.Printf("| %-52s | %-12s | %-12s | %-7s | %-6s |\n", "measure", "virtxend", "libvirtd", "ratio", "target")
+	fmt.Printf("|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 54), strings.Repeat("-", 14), strings.Repeat("-", 14),
+		strings.Repeat("-", 9), strings.Repeat("-", 8))
+	for _, r := range rows {
+		fmt.Printf("| %-52s | %-12s | %-12s | %-7s | %-6s |\n", r.what, r.virtxend, r.libvirtd, r.ratio, r.target)
+	}
+}
+
+// ratio is virtxend's figure over libvirtd's, with two significant digits at least.
+func ratio(vx, lv float64) string {
+	r := vx / lv
+	if r < 0.1 {
+		return fmt.Sprintf("%.3f×", r)
+	}
+	return fmt.Sprintf("%.2f×", r)
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// loadAverage is the 1, 5 and 15 minute load averages, as uptime prints them.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], ", ")
+}
+
+// rssMiB is a process's resident memory.
+func rssMiB(pid int) float64 { return procStatusMiB(pid, "VmRSS") }
+
+// procStatusMiB is a figure of /proc/PID/status given in kB, in MiB.
+func procStatusMiB(pid int, key string) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, key+":"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				kib, _ := strconv.ParseFloat(f[0], 64)
+				return kib / 1024
+			}
+		}
+	}
+	return 0
+}
+
+// rssSplit says how much of a process's resident memory is file-backed (its binary and libraries) and how
+// much anonymous (its heap).
+func rssSplit(d *daemon) string {
+	return fmt.Sprintf("%s %.1f MiB file-backed, %.1f MiB anonymous", d.name,
+		procStatusMiB(d.pid, "RssFile"), procStatusMiB(d.pid, "RssAnon"))
+}
+
+// stopProcess ends a process the bench started, and its process group: SIGTERM, then SIGKILL after grace.
+func stopProcess(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
+	if cmd.Process == nil {
+		return
+	}
+	pid := cmd.Process.Pid
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-done
+	}
+}
