@@ -903,6 +903,7 @@ func sysinfoDrop() []string {
 //   - Commands libxl lacks (screenshot): the subtest requires libxl's NO_SUPPORT answer, not the trace's success.
 //   - E* traces were taken against a prototype that lacked some procedures (sysinfo, start, legacy events,
 //     NUM_OF_DOMAINS, domcapabilities): there the reference is libvirt's libxl driver, which implements them.
+//
 // whyOSType: for a Xen domain libvirt's parser turns the historical os type "linux" into "xen" (so does
 // domxml.ApplyDefaults); the traces come from the test driver, which keeps "linux".
 const whyOSType = "OS Type is xen: libvirt's parser reads a Xen domain's historical 'linux' as 'xen'; the test driver keeps it. "
