@@ -81,7 +81,7 @@ func (f *Facade) openConsole(ctx context.Context, call *rpc.Call, a *libvirt.Dom
 	if err != nil {
 		return rpc.Errorf(rpc.CodeSystemError, rpc.DomainLibxl, "Unable to open %s: %v", path, err)
 	}
-	if err := makeRaw(pty); err != nil {
+	if err := libxl.MakeRaw(pty); err != nil {
 		pty.Close()
 		return rpc.Errorf(rpc.CodeSystemError, rpc.DomainLibxl, "unable to set tty attributes of %s: %v", path, err)
 	}
@@ -217,29 +217,4 @@ func (s *consoleSession) end(key consoleKey, abort error) {
 		}
 		_ = s.st.Close()
 	})
-}
-
-// makeRaw puts a tty in raw mode (cfmakeraw), as libvirt does with a console pty it opens.
-func makeRaw(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	cerr := rc.Control(func(fd uintptr) {
-		var t *unix.Termios
-		if t, err = unix.IoctlGetTermios(int(fd), unix.TCGETS); err != nil {
-			return
-		}
-		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		t.Oflag &^= unix.OPOST
-		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		t.Cflag &^= unix.CSIZE | unix.PARENB
-		t.Cflag |= unix.CS8
-		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
-		err = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
-	})
-	if err == nil {
-		err = cerr
-	}
-	return err
 }

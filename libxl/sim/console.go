@@ -59,7 +59,7 @@ func openConsole() (*console, error) {
 		master.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if err := makeRaw(slave); err != nil {
+	if err := libxl.MakeRaw(slave); err != nil {
 		master.Close()
 		slave.Close()
 		return nil, fmt.Errorf("set %s raw: %w", path, err)
@@ -68,30 +68,6 @@ func openConsole() (*console, error) {
 	go c.writeLoop()
 	go c.echoLoop()
 	return c, nil
-}
-
-func makeRaw(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	cerr := rc.Control(func(fd uintptr) {
-		var t *unix.Termios
-		if t, err = unix.IoctlGetTermios(int(fd), unix.TCGETS); err != nil {
-			return
-		}
-		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		t.Oflag &^= unix.OPOST
-		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		t.Cflag &^= unix.CSIZE | unix.PARENB
-		t.Cflag |= unix.CS8
-		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
-		err = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
-	})
-	if err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // print queues guest output; it never blocks on the pty.
