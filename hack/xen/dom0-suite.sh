@@ -1,0 +1,729 @@
+#!/usr/bin/env bash
+# Usage: PROFILE=pv|pvh BUDGET=SECONDS hack/xen/dom0-suite.sh     (inside dom0: test-xen.sh ships it)
+#        hack/xen/dom0-suite.sh --list PROFILE                   (anywhere: the checks the profile runs)
+#
+# The e2e suite on a real Xen 4.17 host. It runs inside dom0 as root and reads the 9p share (/mnt/host):
+#   bin/virtxend        the daemon built with -tags xenlight (bin/BUILD_STATUS says why when it is absent)
+#   guest/guest-initrd.gz   the busybox initramfs of the test guests (their kernel is dom0's /vmlinuz)
+# and writes results/ there (outputs compared, tables, logs of virtxend and libvirtd).
+#
+# Profiles (the QEMU CPU model decides what Xen can do under TCG):
+#   pv    -cpu Nehalem: PV guests. virtxend: Domain-0 and the host, a PV guest's whole life through virsh
+#         (define, start, console, suspend, resume, save, restore, shutdown, destroy), a drop-in spec, SIGKILL
+#         and restart with guests kept, a foreign xl guest left alone; libvirtd (Debian's libvirt 9.0 libxl
+#         driver) side by side on the same guest; create-to-running timings of xl, virtxend and libvirtd.
+#   pvh   -cpu qemu64,+svm,+npt (HAP, so PVH; libvirt 9.0 cannot decode that CPU): a PVH guest's life.
+#
+# Prints "PASS name (s)" or "FAIL name: reason" per check (every planned check gets exactly one line: one
+# that cannot run, because what it needs failed or the budget is spent, FAILs saying so), the tables, and
+# "N passed, M failed". Exit status 0 only when every check passed.
+set -uo pipefail
+
+plan() {
+  case $1 in
+    pv) echo xen-toolstack xl-pv-boots \
+      vx-binary vx-start vx-capabilities vx-domain0-listed vx-domain0-memory vx-domain0-vcpus vx-nodeinfo \
+      vx-pv-define vx-pv-start vx-pv-boots vx-pv-console vx-pv-suspend vx-pv-resume vx-pv-save vx-pv-restore \
+      vx-pv-shutdown vx-pv-start-again vx-dropin-up vx-foreign-listed vx-sigkill-guests-survive \
+      vx-restart-adopts vx-foreign-left-alone vx-pv-destroy vx-pv-undefine \
+      lv-start cmp-libvirtd-guest cmp-virtxend-guest cmp-list cmp-dominfo cmp-dumpxml cmp-capabilities \
+      cmp-nodeinfo timing-xl timing-virtxend timing-libvirtd ;;
+    pvh) echo xen-toolstack xl-pvh-boots vx-binary vx-start vx-capabilities \
+      vx-pvh-define vx-pvh-start vx-pvh-boots vx-pvh-console vx-pvh-suspend vx-pvh-resume vx-pvh-save \
+      vx-pvh-restore vx-pvh-shutdown vx-pvh-destroy vx-pvh-undefine ;;
+    *) echo "unknown profile '$1' (pv or pvh)" >&2; return 2 ;;
+  esac
+}
+
+if [ "${1:-}" = --list ]; then plan "${2:-}" | tr ' ' '\n'; exit; fi
+[ "${1:-}" = "" ] || { sed -n '2,20p' "$0" >&2; exit 2; }
+
+PROFILE=${PROFILE:-pv}
+BUDGET=${BUDGET:-1800}
+TIMING_RUNS=${TIMING_RUNS:-5}
+SHARE_DIR=${SHARE_DIR:-/mnt/host}
+RES=$SHARE_DIR/results/$PROFILE
+GUESTDIR=/var/lib/xen/boot
+KERNEL=$GUESTDIR/vmlinuz
+INITRD=$GUESTDIR/guest-initrd.gz
+CMDLINE="console=hvc0 quiet xqhb=1"
+CONLOG=/var/log/xen/console
+VXBIN=/usr/local/sbin/virtxend
+VXD=/run/vxt # the private instance: virtxend must not take libvirtd's /run/libvirt sockets
+VX="xen+unix:///system?socket=$VXD/run/virtxend-sock"
+LV="xen:///system"
+RESYNC=5
+END=$(($(date +%s) + BUDGET))
+PLAN=$(plan "$PROFILE") || exit 2
+declare -A SEEN=() GATE=()
+PASSED=0 FAILED=0
+mkdir -p "$RES"
+OUT=$(mktemp)
+
+now() { date +%s%N; }
+secs() { local d=$(($(now) - $1)); printf '%d.%01d' $((d / 1000000000)) $((d % 1000000000 / 100000000)); }
+left() { echo $((END - $(date +%s))); }
+note() { echo "    $*"; }
+# fail REASON: inside a check (a subshell), say why it failed and end it
+fail() { echo "REASON: $*"; exit 1; }
+# put KEY VALUE / get KEY: state that outlives a check's subshell
+ST=$(mktemp -d)
+put() { printf '%s\n' "$2" > "$ST/$1"; }
+get() { cat "$ST/$1" 2>/dev/null; }
+
+# gate KEY REASON: checks whose name starts with KEY (or that need KEY, see gates_of) FAIL with REASON
+gate() { [ -n "${GATE[$1]:-}" ] || GATE[$1]=$2; }
+gates_of() {
+  local n=$1 k
+  for k in "${n%%-*}" "$(echo "$n" | cut -d- -f1-2)" "$(echo "$n" | cut -d- -f1-3)" "$n"; do
+    [ -n "${GATE[$k]:-}" ] && { echo "${GATE[$k]}"; return; }
+  done
+  case $n in
+    *virtxend*) [ -n "${GATE[vx]:-}" ] && { echo "${GATE[vx]}"; return; } ;;
+    *libvirtd*|cmp-*) [ -n "${GATE[lv]:-}" ] && { echo "${GATE[lv]}"; return; } ;;
+  esac
+  case $n in
+    cmp-libvirtd-guest) ;;
+    cmp-*|timing-virtxend) [ -n "${GATE[vx]:-}" ] && echo "${GATE[vx]}" ;;
+  esac
+}
+
+report() { # report NAME pass|fail [REASON]
+  SEEN[$1]=1
+  LAST_REASON=${3:-}
+  if [ "$2" = pass ]; then PASSED=$((PASSED + 1)); echo "PASS $1 ($3 s)"
+  else FAILED=$((FAILED + 1)); echo "FAIL $1: $3"; fi
+}
+
+# check NAME CMD...: runs CMD in a subshell, its output kept aside; PASS or FAIL
+check() {
+  local name=$1 g t0 rc reason
+  shift
+  case " $PLAN " in *" $name "*) ;; *) echo "suite bug: check $name is not in the $PROFILE plan" >&2 ;; esac
+  if [ "$(left)" -le 10 ]; then report "$name" fail "not run: the suite's time budget is spent"; return 1; fi
+  g=$(gates_of "$name")
+  if [ -n "$g" ]; then report "$name" fail "not run: $g"; return 1; fi
+  t0=$(now)
+  ("$@") > "$OUT" 2>&1
+  rc=$?
+  if [ $rc = 0 ]; then
+    report "$name" pass "$(secs "$t0")"
+    grep '^NOTE: ' "$OUT" | sed 's/^NOTE: /    /'
+    return 0
+  fi
+  reason=$(grep -m1 '^REASON: ' "$OUT" | sed 's/^REASON: //')
+  [ -n "$reason" ] || reason="exit $rc: $(grep -v '^\s*$' "$OUT" | tail -1 | cut -c1-200)"
+  report "$name" fail "$reason ($(secs "$t0") s)"
+  LAST_REASON=$reason
+  grep -v '^REASON: ' "$OUT" | tail -12 | sed 's/^/    | /'
+  return 1
+}
+
+# --- helpers ---------------------------------------------------------------------------------------------
+vsh() { timeout "${VT:-90}" virsh -c "$VX" "$@"; }
+lsh() { timeout "${VT:-90}" virsh -c "$LV" "$@"; }
+domid() { xl domid "$1" 2>/dev/null; }
+xstate() { xl list "$1" 2>/dev/null | awk 'NR==2 {print $5}'; }
+gone() { ! xl list "$1" >/dev/null 2>&1; }
+lines() { if [ -e "$CONLOG/guest-$1.log" ]; then wc -l < "$CONLOG/guest-$1.log"; else echo 0; fi; }
+until_ok() { # until_ok TIMEOUT CMD...: retry CMD every half second
+  local end=$(($(date +%s) + $1)); shift
+  while :; do
+    "$@" >/dev/null 2>&1 && return 0
+    [ "$(date +%s)" -lt "$end" ] || return 1
+    sleep 0.5
+  done
+}
+wait_console() { # wait_console NAME REGEX TIMEOUT [FROM_LINE]
+  local f=$CONLOG/guest-$1.log from=${4:-0}
+  if until_ok "$3" eval "tail -n +$((from + 1)) '$f' 2>/dev/null | grep -qE '$2'"; then return 0; fi
+  echo "console log $f:"; tail -5 "$f" 2>/dev/null
+  fail "no /$2/ on $1's console within $3 s"
+}
+heartbeat() { # heartbeat NAME: the guest's once-a-second heartbeat advances
+  local n; n=$(lines "$1")
+  until_ok 20 eval "[ \$(lines $1) -gt $n ]" || fail "$1's heartbeat does not advance"
+}
+no_heartbeat() {
+  local n; sleep 2; n=$(lines "$1"); sleep 4
+  [ "$(lines "$1")" -eq "$n" ] || fail "$1's heartbeat goes on while it should be paused"
+}
+vstate() { vsh domstate "$1" 2>/dev/null | head -1; }
+wait_vstate() { # wait_vstate URI NAME STATE TIMEOUT
+  until_ok "$4" eval "[ \"\$(timeout 60 virsh -c '$1' domstate '$2' 2>/dev/null | head -1)\" = '$3' ]" && return 0
+  fail "$2 is not '$3' after $4 s (virsh domstate: $(timeout 60 virsh -c "$1" domstate "$2" 2>&1 | head -1))"
+}
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
+ms2s() { awk -v m="$1" 'BEGIN {printf "%.2f", m/1000}'; }
+
+domain_xml() { # domain_xml NAME pv|pvh [UUID]
+  local type="<type arch='x86_64' machine='xenpv'>linux</type>" uuid=""
+  [ "$2" = pvh ] && type="<type arch='x86_64' machine='xenpvh'>xenpvh</type>"
+  [ -n "${3:-}" ] && uuid="<uuid>$3</uuid>"
+  cat <<EOF
+<domain type='xen'>
+  <name>$1</name>
+  $uuid
+  <memory unit='KiB'>131072</memory>
+  <currentMemory unit='KiB'>131072</currentMemory>
+  <vcpu placement='static'>1</vcpu>
+  <os>
+    $type
+    <kernel>$KERNEL</kernel>
+    <initrd>$INITRD</initrd>
+    <cmdline>$CMDLINE</cmdline>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <console type='pty'>
+      <target type='xen' port='0'/>
+    </console>
+  </devices>
+</domain>
+EOF
+}
+xl_cfg() { # xl_cfg NAME pv|pvh: the same guest for xl
+  cat <<EOF
+name = "$1"
+type = "$2"
+kernel = "$KERNEL"
+ramdisk = "$INITRD"
+extra = "$CMDLINE"
+memory = 128
+vcpus = 1
+on_poweroff = "destroy"
+on_reboot = "destroy"
+on_crash = "destroy"
+EOF
+}
+
+# --- the daemon ------------------------------------------------------------------------------------------
+vx_conf() {
+  mkdir -p "$VXD/run" "$VXD/domains.d" "$VXD/defines" "$VXD/state"
+  cat > "$VXD/virtxend.conf" <<EOF
+# written by hack/xen/dom0-suite.sh: a private instance on real Xen, beside Debian's libvirtd
+unix_sock_dir = "$VXD/run"
+hypervisor = "xen"
+domains_dir = "$VXD/domains.d"
+defines_dir = "$VXD/defines"
+state_dir = "$VXD/state"
+libxl_config_file = "$VXD/libxl.conf"
+resync_interval = $RESYNC
+log_level = 2
+EOF
+}
+vx_launch() {
+  echo "=== $(date -u +%T) virtxend start" >> "$VXD/virtxend.log"
+  setsid "$VXBIN" -f "$VXD/virtxend.conf" -p "$VXD/virtxend.pid" >> "$VXD/virtxend.log" 2>&1 < /dev/null &
+  put vxpid $!
+}
+vx_alive() { kill -0 "$(get vxpid || echo 0)" 2>/dev/null; }
+vx_wait() { # the socket answers within 90 s, the process stays up
+  local end=$(($(date +%s) + 90))
+  while :; do
+    vx_alive || { tail -8 "$VXD/virtxend.log"; fail "virtxend exited: $(grep -v '^\s*$' "$VXD/virtxend.log" | tail -1 | cut -c1-160)"; }
+    timeout 20 virsh -c "$VX" uri >/dev/null 2>&1 && return 0
+    [ "$(date +%s)" -lt "$end" ] || { tail -8 "$VXD/virtxend.log"; fail "virtxend's socket does not answer within 90 s"; }
+    sleep 0.5
+  done
+}
+vx_stop() {
+  local p; p=$(get vxpid)
+  vx_alive || return 0
+  kill -TERM "$p" 2>/dev/null
+  until_ok 30 eval "! kill -0 $p" || kill -KILL "$p" 2>/dev/null
+  sleep 0.5
+}
+
+# --- checks ----------------------------------------------------------------------------------------------
+t_toolstack() {
+  pgrep -f 'bin/o?xenstored' >/dev/null || fail "xenstored is not running"
+  pgrep -x xenconsoled >/dev/null || fail "xenconsoled is not running"
+  xl info > "$RES/xl-info.txt" || fail "xl info failed"
+  xl list || fail "xl list failed"
+  echo "NOTE: xen $(awk '/^xen_version/ {print $3}' "$RES/xl-info.txt"), virt_caps: $(awk -F': ' '/^virt_caps/ {print $2}' "$RES/xl-info.txt"), $(awk '/^nr_cpus/ {print $3}' "$RES/xl-info.txt") cpus, $(awk '/^total_memory/ {print $3}' "$RES/xl-info.txt") MiB"
+}
+t_xl_boots() { # t_xl_boots TYPE: the reference guest runs under plain xl
+  local n=xl$1
+  xl_cfg "$n" "$1" > "/tmp/$n.cfg"
+  rm -f "$CONLOG/guest-$n.log"
+  timeout 300 xl create "/tmp/$n.cfg" || fail "xl create failed"
+  wait_console "$n" GUEST-READY 300 || return 1
+  heartbeat "$n" || return 1
+  timeout 60 xl destroy "$n" || fail "xl destroy failed"
+}
+
+t_binary() {
+  if [ ! -x "$SHARE_DIR/bin/virtxend" ]; then
+    fail "no daemon: $(cat "$SHARE_DIR/bin/BUILD_STATUS" 2>/dev/null || echo 'bin/virtxend missing in the share')"
+  fi
+  install -m 0755 "$SHARE_DIR/bin/virtxend" "$VXBIN" || fail "cannot install the binary"
+  if ldd "$VXBIN" | grep -q 'not found'; then ldd "$VXBIN"; fail "libraries missing in dom0: $(ldd "$VXBIN" | awk '/not found/ {print $1}' | tr '\n' ' ')"; fi
+  ldd "$VXBIN" | grep -q libxenlight || fail "the binary does not link libxenlight (not built with -tags xenlight)"
+  echo "NOTE: $(ldd "$VXBIN" | awk '/libxen/ {print $1}' | tr '\n' ' ')"
+}
+t_start() {
+  vx_conf
+  vx_launch
+  vx_wait || return 1
+  vsh version > "$RES/vx-version.txt" 2>&1 || { cat "$RES/vx-version.txt"; fail "virsh version failed"; }
+  grep -q 'Running hypervisor: Xen 4\.17' "$RES/vx-version.txt" || { cat "$RES/vx-version.txt"; fail "virsh version does not report Xen 4.17"; }
+  echo "NOTE: $(grep 'Running hypervisor' "$RES/vx-version.txt")"
+}
+t_capabilities() {
+  vsh capabilities > "$RES/vx-capabilities.xml" || fail "virsh capabilities failed"
+  grep -q '<os_type>xen</os_type>' "$RES/vx-capabilities.xml" || fail "capabilities have no <os_type>xen</os_type>"
+  echo "NOTE: guests: $(grep -o '<os_type>[a-z]*</os_type>' "$RES/vx-capabilities.xml" | sed 's/<[^>]*>//g' | sort | uniq -c | tr -s ' ' | tr '\n' ',')"
+}
+t_domain0_listed() {
+  vsh list --all | tee "$RES/vx-list0.txt"
+  awk '$1 == "0" && $2 == "Domain-0" && $3 == "running"' "$RES/vx-list0.txt" | grep -q . \
+    || fail "virsh list has no running Domain-0 with Id 0"
+}
+t_domain0_memory() {
+  local xl_mib used
+  xl_mib=$(xl list 0 | awk 'NR==2 {print $3}')
+  vsh dominfo Domain-0 | tee "$RES/vx-dominfo0.txt" || fail "virsh dominfo Domain-0 failed"
+  used=$(awk -F': *' '/^Used memory/ {print $2+0}' "$RES/vx-dominfo0.txt")
+  within "$used" $((xl_mib * 1024)) || fail "Used memory ${used} KiB, xl says ${xl_mib} MiB"
+  echo "NOTE: Used memory $used KiB; xl list: $xl_mib MiB"
+}
+t_domain0_vcpus() {
+  local xl_v v
+  xl_v=$(xl list 0 | awk 'NR==2 {print $4}')
+  v=$(awk -F': *' '/^CPU\(s\)/ {print $2+0}' "$RES/vx-dominfo0.txt")
+  [ "$v" = "$xl_v" ] || fail "CPU(s) $v, xl says $xl_v vcpus"
+}
+within() { # within A B: A and B differ by at most 2%
+  awk -v a="$1" -v b="$2" 'BEGIN {d = a - b; if (d < 0) d = -d; exit !(b > 0 && d * 50 <= b)}'
+}
+t_nodeinfo() {
+  local mem cpus xl_mem xl_cpus
+  vsh nodeinfo | tee "$RES/vx-nodeinfo.txt" || fail "virsh nodeinfo failed"
+  mem=$(awk -F': *' '/^Memory size/ {print $2+0}' "$RES/vx-nodeinfo.txt")
+  cpus=$(awk -F': *' '/^CPU\(s\)/ {print $2+0}' "$RES/vx-nodeinfo.txt")
+  xl_mem=$(awk '/^total_memory/ {print $3}' "$RES/xl-info.txt")
+  xl_cpus=$(awk '/^nr_cpus/ {print $3}' "$RES/xl-info.txt")
+  [ "$cpus" = "$xl_cpus" ] || fail "CPU(s) $cpus, xl info says nr_cpus $xl_cpus"
+  within "$mem" $((xl_mem * 1024)) || fail "Memory size $mem KiB, xl info says total_memory $xl_mem MiB"
+}
+
+# the life of a guest through virtxend: NAME TYPE set by lifecycle()
+t_define() {
+  domain_xml "$G" "$GT" > "/tmp/$G.xml"
+  vsh define "/tmp/$G.xml" || fail "virsh define failed"
+  [ "$(vstate "$G")" = "shut off" ] || fail "defined domain is '$(vstate "$G")', not 'shut off'"
+}
+t_start_guest() {
+  rm -f "$CONLOG/guest-$G.log"
+  VT=300 vsh start "$G" || fail "virsh start failed"
+  [ "$(vstate "$G")" = running ] || fail "domstate is '$(vstate "$G")' after virsh start"
+  domid "$G" >/dev/null || fail "xl list does not show $G"
+  echo "NOTE: domid $(domid "$G")"
+}
+t_boots() { wait_console "$G" GUEST-READY 300 && heartbeat "$G"; }
+t_console() {
+  local marker="CONS$RANDOM" f="$RES/console-$G.txt"
+  # virsh console needs a terminal: script(1) gives it one. Type a command, read its output, then Ctrl-].
+  # shellcheck disable=SC2016 # the guest's shell expands it
+  { sleep 6; printf '\r'; sleep 1; printf 'echo $((6*7))-%s\r' "$marker"; sleep 6; printf '\035'; } \
+    | timeout 60 script -q -e -c "virsh -c '$VX' console $G --force" /dev/null > "$f" 2>&1
+  grep -aq 'HB [0-9]' "$f" || { tail -c 600 "$f"; fail "no guest output (heartbeat) through virsh console"; }
+  if grep -aq "42-$marker" "$f"; then echo "NOTE: console output seen, and a command typed on it ran"
+  else echo "NOTE: console output seen; the command typed on it did not echo back"; fi
+}
+t_suspend() {
+  vsh suspend "$G" || fail "virsh suspend failed"
+  [ "$(vstate "$G")" = paused ] || fail "domstate '$(vstate "$G")' after suspend"
+  case $(xstate "$G") in *p*) ;; *) fail "xl shows state '$(xstate "$G")', not paused" ;; esac
+  no_heartbeat "$G"
+}
+t_resume() {
+  vsh resume "$G" || fail "virsh resume failed"
+  [ "$(vstate "$G")" = running ] || fail "domstate '$(vstate "$G")' after resume"
+  heartbeat "$G"
+}
+t_save() {
+  rm -f "/var/tmp/$G.save"
+  VT=300 vsh save "$G" "/var/tmp/$G.save" || fail "virsh save failed"
+  [ -s "/var/tmp/$G.save" ] || fail "no save file"
+  gone "$G" || fail "xl still lists $G after save"
+  [ "$(vstate "$G")" = "shut off" ] || fail "domstate '$(vstate "$G")' after save"
+  echo "NOTE: save file $(stat -c %s "/var/tmp/$G.save") bytes"
+}
+t_restore() {
+  VT=300 vsh restore "/var/tmp/$G.save" || fail "virsh restore failed"
+  [ "$(vstate "$G")" = running ] || fail "domstate '$(vstate "$G")' after restore"
+  heartbeat "$G" || return 1
+  rm -f "/var/tmp/$G.save"
+}
+t_shutdown() {
+  vsh shutdown "$G" || fail "virsh shutdown failed"
+  wait_vstate "$VX" "$G" "shut off" 180 || return 1
+  gone "$G" || fail "xl still lists $G"
+  grep -q GUEST-SHUTDOWN "$CONLOG/guest-$G.log" && echo "NOTE: the guest ran its shutdown path"
+  return 0
+}
+t_destroy() {
+  vsh destroy "$G" || fail "virsh destroy failed"
+  [ "$(vstate "$G")" = "shut off" ] || fail "domstate '$(vstate "$G")' after destroy"
+  until_ok 30 gone "$G" || fail "xl still lists $G after destroy"
+}
+t_undefine() {
+  vsh undefine "$G" || fail "virsh undefine failed"
+  vsh domstate "$G" >/dev/null 2>&1 && fail "$G still known after undefine"
+  return 0
+}
+# ensure_running: before a step that needs the guest up (shutdown, destroy) when an earlier step left it down,
+# start it and wait for its userspace. Under TCG a guest kernel now and then dies early in boot (Xen reports a
+# triple fault for PVH): then it is started once more, and the output says so.
+ensure_running() {
+  local try from
+  [ -z "$(gates_of "vx-$GT-start")" ] || return 0
+  [ "$(vstate "$G")" = running ] && return 0
+  for try in 1 2; do
+    from=$(lines "$G")
+    VT=300 vsh start "$G" >/dev/null 2>&1
+    if (wait_console "$G" GUEST-READY 300 "$from") >/dev/null 2>&1 && [ "$(vstate "$G")" = running ]; then return 0; fi
+    note "$G did not come up for the next step (try $try: $(vstate "$G")); xl dmesg: $(xl dmesg | grep -E "d$(domid "$G" || echo X)v|Triple fault" | tail -1)"
+    [ "$(vstate "$G")" = running ] && VT=60 vsh destroy "$G" >/dev/null 2>&1
+  done
+}
+
+t_dropin() {
+  cat > "$VXD/domains.d/vxdrop.yaml" <<EOF
+apiVersion: virtxend.io/v1alpha1
+kind: XenDomain
+metadata:
+  name: vxdrop
+spec:
+  runStrategy: Always
+  domain:
+    memory: 128Mi
+    vcpu: {count: 1}
+    os: {type: xen, kernel: $KERNEL, initrd: $INITRD, cmdline: "$CMDLINE"}
+    onPoweroff: destroy
+    onReboot: restart
+    onCrash: destroy
+EOF
+  rm -f "$CONLOG/guest-vxdrop.log"
+  until_ok 240 eval "[ \"\$(vstate vxdrop)\" = running ]" || fail "the drop-in spec's domain is not running after 240 s ($(vstate vxdrop))"
+  domid vxdrop >/dev/null || fail "xl does not list vxdrop"
+  wait_console vxdrop GUEST-READY 300
+}
+t_foreign_listed() {
+  xl_cfg xlfor pv > /tmp/xlfor.cfg
+  rm -f "$CONLOG/guest-xlfor.log"
+  timeout 300 xl create /tmp/xlfor.cfg || fail "xl create failed"
+  put for_id "$(domid xlfor)"
+  until_ok $((RESYNC * 4 + 30)) eval 'vsh list --all | grep -qw xlfor' || fail "virsh list does not show the xl guest"
+  vsh list --all
+}
+t_sigkill() {
+  local PV_ID DROP_ID p
+  PV_ID=$(domid "$G"); DROP_ID=$(domid vxdrop); p=$(get vxpid)
+  put pv_id "$PV_ID"; put drop_id "$DROP_ID"
+  [ -n "$PV_ID" ] || fail "$G is not running before the kill"
+  kill -KILL "$p" || fail "cannot kill virtxend"
+  until_ok 10 eval "! kill -0 $p" || fail "virtxend survives SIGKILL"
+  sleep 2
+  [ "$(domid "$G")" = "$PV_ID" ] || fail "$G: domid $(domid "$G"), was $PV_ID"
+  [ -z "$DROP_ID" ] || [ "$(domid vxdrop)" = "$DROP_ID" ] || fail "vxdrop: domid $(domid vxdrop), was $DROP_ID"
+  heartbeat "$G" || return 1
+  echo "NOTE: $G domid $PV_ID, vxdrop domid ${DROP_ID:-none}: still running without the daemon"
+}
+t_restart() {
+  local PV_ID DROP_ID
+  PV_ID=$(get pv_id); DROP_ID=$(get drop_id)
+  [ -n "$PV_ID" ] || fail "no domid recorded before the kill"
+  vx_launch
+  vx_wait
+  until_ok 60 eval "[ \"\$(vstate $G)\" = running ]" || fail "$G is '$(vstate "$G")' after the restart"
+  [ "$(vsh domid "$G" | head -1)" = "$PV_ID" ] || fail "virsh domid $G: $(vsh domid "$G" | head -1), was $PV_ID"
+  if [ -n "${DROP_ID:-}" ]; then
+    [ "$(vsh domid vxdrop | head -1)" = "$DROP_ID" ] || fail "virsh domid vxdrop: $(vsh domid vxdrop | head -1), was $DROP_ID"
+  fi
+  sleep $((RESYNC * 2 + 2)) # two resyncs after the restart: nothing is re-created or restarted
+  [ "$(domid "$G")" = "$PV_ID" ] || fail "$G now has domid $(domid "$G"), was $PV_ID"
+  [ -z "${DROP_ID:-}" ] || [ "$(domid vxdrop)" = "$DROP_ID" ] || fail "vxdrop now has domid $(domid vxdrop), was $DROP_ID"
+  heartbeat "$G"
+}
+t_foreign_alone() {
+  local FOR_ID; FOR_ID=$(get for_id)
+  [ -n "$FOR_ID" ] || fail "the xl guest never ran"
+  [ "$(domid xlfor)" = "$FOR_ID" ] || fail "xlfor: domid '$(domid xlfor)', was $FOR_ID"
+  case $(xstate xlfor) in *p*|*s*|*c*|*d*) fail "xlfor is in state $(xstate xlfor)" ;; esac
+  vsh list --all | grep -qw xlfor || fail "virsh no longer lists xlfor"
+  heartbeat xlfor
+}
+
+# --- side by side with libvirtd ----------------------------------------------------------------------------
+CMP_UUID=5d3a3b6e-1c0f-4e2b-9a77-0c1d2e3f4a5b
+t_lv_start() {
+  systemctl start libvirtd || fail "systemctl start libvirtd failed"
+  until_ok 120 lsh uri || { journalctl -u libvirtd --no-pager | tail -8; fail "libvirtd does not answer on $LV"; }
+  lsh version | tee "$RES/lv-version.txt"
+}
+cmp_guest() { # cmp_guest SIDE URI: the same guest defined and started through that daemon; outputs captured
+  local side=$1 uri=$2 c
+  domain_xml cmppv pv "$CMP_UUID" > /tmp/cmppv.xml
+  gone cmppv || timeout 60 xl destroy cmppv # left by the other side's failed run
+  rm -f "$CONLOG/guest-cmppv.log"
+  timeout 90 virsh -c "$uri" define /tmp/cmppv.xml || fail "$side: virsh define failed"
+  timeout 300 virsh -c "$uri" start cmppv || fail "$side: virsh start failed"
+  wait_console cmppv GUEST-READY 300 || return 1
+  for c in "list --all" "dominfo cmppv" "dumpxml cmppv" capabilities nodeinfo; do
+    # shellcheck disable=SC2086 # the command is words
+    timeout 90 virsh -c "$uri" $c > "$RES/cmp-$side-${c%% *}.txt" 2>&1
+    echo $? > "$RES/cmp-$side-${c%% *}.rc"
+  done
+  timeout 90 virsh -c "$uri" destroy cmppv || fail "$side: virsh destroy failed"
+  timeout 90 virsh -c "$uri" undefine cmppv || fail "$side: virsh undefine failed"
+  until_ok 30 gone cmppv || fail "$side: xl still lists cmppv"
+}
+facts() { # facts CMD FILE: what must agree between the two daemons
+  local f=$2 i n
+  case $1 in
+    list) awk 'NR > 2 && NF {$1 = ""; sub(/^ /, ""); print}' "$f" | sort ;;
+    dominfo) grep -E '^(Name|UUID|OS Type|State|CPU\(s\)|Max memory|Used memory|Persistent|Autostart):' "$f" | tr -s ' ' ;;
+    nodeinfo) tr -s ' ' < "$f" ;;
+    dumpxml)
+      for x in 'string(/domain/@type)' 'string(/domain/name)' 'string(/domain/uuid)' \
+        'concat(/domain/memory, " ", /domain/memory/@unit)' 'concat(/domain/currentMemory, " ", /domain/currentMemory/@unit)' \
+        'string(/domain/vcpu)' 'concat(/domain/os/type, " ", /domain/os/type/@arch, " ", /domain/os/type/@machine)' \
+        'string(/domain/os/kernel)' 'string(/domain/os/initrd)' 'string(/domain/os/cmdline)' \
+        'concat(/domain/on_poweroff, " ", /domain/on_reboot, " ", /domain/on_crash)' \
+        'concat(count(/domain/devices/console), " console ", /domain/devices/console/@type, " ", /domain/devices/console/target/@type)'; do
+        printf '%s = %s\n' "$x" "$(xmllint --xpath "$x" "$f" 2>/dev/null)"
+      done ;;
+    capabilities)
+      echo "host arch $(xmllint --xpath 'string(/capabilities/host/cpu/arch)' "$f" 2>/dev/null)"
+      n=$(xmllint --xpath 'count(/capabilities/guest)' "$f" 2>/dev/null || echo 0)
+      for ((i = 1; i <= n; i++)); do
+        echo "guest $(xmllint --xpath "concat(/capabilities/guest[$i]/os_type, ' ', /capabilities/guest[$i]/arch/@name, ' ', /capabilities/guest[$i]/arch/wordsize)" "$f")"
+      done | sort ;;
+  esac
+}
+t_cmp() { # t_cmp CMD: both daemons answered, and the facts that must agree do
+  local c=$1 lv=$RES/cmp-libvirtd-$1.txt vx=$RES/cmp-virtxend-$1.txt
+  [ "$(cat "$RES/cmp-libvirtd-$c.rc" 2>/dev/null)" = 0 ] || fail "libvirtd did not answer: $(head -c 200 "$lv" 2>/dev/null)"
+  [ "$(cat "$RES/cmp-virtxend-$c.rc" 2>/dev/null)" = 0 ] || fail "virtxend did not answer: $(head -c 200 "$vx" 2>/dev/null)"
+  facts "$c" "$lv" > "$RES/facts-libvirtd-$c.txt"
+  facts "$c" "$vx" > "$RES/facts-virtxend-$c.txt"
+  if ! diff "$RES/facts-libvirtd-$c.txt" "$RES/facts-virtxend-$c.txt" > "$RES/facts-diff-$c.txt"; then
+    cat "$RES/facts-diff-$c.txt"
+    fail "facts differ: $(grep -c '^[<>]' "$RES/facts-diff-$c.txt") lines (< libvirtd, > virtxend): $(grep -m2 '^[<>]' "$RES/facts-diff-$c.txt" | tr '\n' ' ' | cut -c1-160)"
+  fi
+}
+print_comparison() {
+  local c lvf vxf d
+  echo
+  echo "== side by side: Debian's libvirtd 9.0 (libxl driver) and virtxend on the same dom0, the same guest (cmppv, PV, 128 MiB)"
+  for c in list dominfo dumpxml capabilities nodeinfo; do
+    local lvf=$RES/cmp-libvirtd-$c.txt vxf=$RES/cmp-virtxend-$c.txt
+    [ -e "$lvf" ] || [ -e "$vxf" ] || continue
+    echo "---- virsh $c: libvirtd (rc $(cat "$RES/cmp-libvirtd-$c.rc" 2>/dev/null))"
+    cat "$lvf" 2>/dev/null
+    echo "---- virsh $c: virtxend (rc $(cat "$RES/cmp-virtxend-$c.rc" 2>/dev/null))"
+    cat "$vxf" 2>/dev/null
+    echo "---- differences (diff -u libvirtd virtxend)"
+    diff -u --label libvirtd --label virtxend "$lvf" "$vxf"
+  done
+  {
+    echo
+    echo "== comparison table: libvirtd vs virtxend, same guest (answer: output lines; diff: differing lines; facts: what must agree)"
+    printf '| %-12s | %-16s | %-16s | %-6s | %-24s |\n' command libvirtd virtxend diff facts
+    printf '|%s|%s|%s|%s|%s|\n' -------------- ------------------ ------------------ -------- --------------------------
+    for c in list dominfo dumpxml capabilities nodeinfo; do
+      local lvf=$RES/cmp-libvirtd-$c.txt vxf=$RES/cmp-virtxend-$c.txt
+      d=-
+      [ -e "$lvf" ] && [ -e "$vxf" ] && d=$(diff "$lvf" "$vxf" | grep -c '^[<>]')
+      local fl="-" a b
+      if [ -e "$RES/facts-diff-$c.txt" ]; then
+        if [ -s "$RES/facts-diff-$c.txt" ]; then fl="differ ($(grep -c '^[<>]' "$RES/facts-diff-$c.txt") lines)"; else fl=same; fi
+      fi
+      a=$(answer libvirtd "$c"); b=$(answer virtxend "$c")
+      printf '| %-12s | %-16s | %-16s | %-6s | %-24s |\n' "$c" "$a" "$b" "$d" "$fl"
+    done
+  } | tee "$RES/comparison-table.txt"
+}
+answer() { # answer SIDE CMD: "ok (N lines)" or "error"
+  local f=$RES/cmp-$1-$2
+  if [ ! -e "$f.rc" ]; then echo "not run"
+  elif [ "$(cat "$f.rc")" = 0 ]; then echo "ok ($(wc -l < "$f.txt") lines)"
+  else echo "error (rc $(cat "$f.rc"))"; fi
+}
+
+# --- timing --------------------------------------------------------------------------------------------------
+times_of() { [ -e "$ST/times-$1" ] && grep . "$ST/times-$1"; }
+time_create() { # time_create PATH NAME: one create-to-running (ms, appended to $ST/times-PATH), then destroy
+  local path=$1 n=$2 t0 ms
+  case $path in
+    xl) xl_cfg "$n" pv > "/tmp/$n.cfg"; t0=$(now); timeout 300 xl create -q "/tmp/$n.cfg" >/dev/null || fail "xl create failed" ;;
+    virtxend) domain_xml "$n" pv > "/tmp/$n.xml"; t0=$(now); VT=300 vsh create "/tmp/$n.xml" >/dev/null || fail "virsh create (virtxend) failed" ;;
+    libvirtd) domain_xml "$n" pv > "/tmp/$n.xml"; t0=$(now); VT=300 lsh create "/tmp/$n.xml" >/dev/null || fail "virsh create (libvirtd) failed" ;;
+  esac
+  ms=$((($(now) - t0) / 1000000))
+  case $(xstate "$n") in r*|-b*|------) ;; *) fail "$n is '$(xstate "$n")' right after create" ;; esac
+  echo "$ms" >> "$ST/times-$path"
+  case $path in
+    xl) timeout 60 xl destroy "$n" ;;
+    virtxend) vsh destroy "$n" >/dev/null ;;
+    libvirtd) lsh destroy "$n" >/dev/null ;;
+  esac
+  until_ok 60 gone "$n" || fail "$n still there after destroy"
+}
+run_timing() { # rounds of xl, virtxend, libvirtd, interleaved so that load falls on all three alike
+  local r p t0
+  for ((r = 1; r <= TIMING_RUNS; r++)); do
+    # what a virsh call costs by itself here (process start, connect, one call): part of every virsh create
+    if [ -z "$(gates_of timing-virtxend)" ]; then
+      t0=$(now); vsh domid Domain-0 >/dev/null 2>&1 && echo $((($(now) - t0) / 1000000)) >> "$ST/times-roundtrip"
+    fi
+    for p in xl virtxend libvirtd; do
+      [ -e "$ST/tfail-$p" ] && continue
+      [ -z "$(gates_of "timing-$p")" ] || continue
+      [ "$(left)" -gt 60 ] || { put "tfail-$p" "the suite's time budget was spent after $((r - 1)) runs"; continue; }
+      if ! (time_create "$p" "tm-${p:0:2}") > "$OUT.t" 2>&1; then
+        put "tfail-$p" "run $r: $(grep -m1 '^REASON: ' "$OUT.t" | sed 's/^REASON: //')"
+        cleanup_guests
+      fi
+    done
+  done
+}
+t_timing() {
+  local n; n=$(times_of "$1" | wc -l)
+  [ ! -e "$ST/tfail-$1" ] || fail "$(get "tfail-$1")"
+  [ "$n" -ge "$TIMING_RUNS" ] || fail "only $n of $TIMING_RUNS runs"
+  echo "NOTE: runs (ms): $(times_of "$1" | tr '\n' ' ')"
+}
+print_timing() {
+  local p med min max xl_med label ratio vals
+  xl_med=$(times_of xl | median)
+  {
+    echo
+    echo "== timing: create to running, the small PV guest (128 MiB, 1 vCPU, busybox initramfs), median of $TIMING_RUNS, seconds"
+    printf '| %-26s | %-4s | %-7s | %-7s | %-7s | %-7s |\n' path runs median min max "vs xl"
+    printf '|%s|%s|%s|%s|%s|%s|\n' ---------------------------- ------ --------- --------- --------- ---------
+    for p in xl virtxend libvirtd; do
+      case $p in xl) label="xl create" ;; virtxend) label="virsh create (virtxend)" ;; libvirtd) label="virsh create (libvirtd)" ;; esac
+      vals=$(times_of "$p")
+      if [ -z "$vals" ]; then printf '| %-26s | %-4s | %-7s | %-7s | %-7s | %-7s |\n' "$label" 0 - - - -; continue; fi
+      med=$(echo "$vals" | median); min=$(echo "$vals" | sort -n | head -1); max=$(echo "$vals" | sort -n | tail -1)
+      ratio=-
+      [ "${xl_med:-0}" -gt 0 ] && ratio=$(awk -v a="$med" -v b="$xl_med" 'BEGIN {printf "%.2fx", a/b}')
+      printf '| %-26s | %-4s | %-7s | %-7s | %-7s | %-7s |\n' "$label" "$(echo "$vals" | wc -l)" "$(ms2s "$med")" "$(ms2s "$min")" "$(ms2s "$max")" "$ratio"
+    done
+    vals=$(times_of roundtrip)
+    [ -z "$vals" ] || echo "a virsh call by itself (virsh domid Domain-0 on virtxend): median $(ms2s "$(echo "$vals" | median)") s, part of each virsh create"
+    vals=$(times_of virtxend)
+    if [ -n "$vals" ] && [ "${xl_med:-0}" -gt 0 ]; then
+      med=$(echo "$vals" | median)
+      ratio=$(awk -v a="$med" -v b="$xl_med" 'BEGIN {printf "%.2fx", a/b}')
+      if awk -v a="$med" -v b="$xl_med" 'BEGIN {exit !(a <= 1.1 * b)}'; then
+        echo "goal, virtxend within 1.1x of xl create: met ($ratio)"
+      else
+        echo "goal, virtxend within 1.1x of xl create: MISSED ($ratio)"
+      fi
+    else
+      echo "goal, virtxend within 1.1x of xl create: not measured"
+    fi
+  } | tee "$RES/timing-table.txt"
+}
+
+cleanup_guests() { # destroy every guest but Domain-0
+  local d
+  for d in $(xl list | awk 'NR > 2 {print $1}'); do timeout 60 xl destroy "$d" >/dev/null 2>&1; done
+}
+
+# --- the run -----------------------------------------------------------------------------------------------
+echo "== dom0 $(uname -r); profile $PROFILE; budget ${BUDGET}s; $(date -u)"
+mkdir -p "$GUESTDIR" "$CONLOG"
+if ! cp -L /vmlinuz "$KERNEL" || ! cp "$SHARE_DIR/guest/guest-initrd.gz" "$INITRD"; then
+  gate xl "the guest kernel or initramfs is missing"
+  gate vx "the guest kernel or initramfs is missing"
+  gate cmp "the guest kernel or initramfs is missing"
+  gate timing "the guest kernel or initramfs is missing"
+fi
+pgrep -a xenconsoled | grep -q -- --log=guest || echo "    warning: xenconsoled does not log guest consoles"
+
+check xen-toolstack t_toolstack || gate xl "the Xen toolstack is not working"
+if [ "$PROFILE" = pv ]; then GT=pv; else GT=pvh; fi
+check "xl-$GT-boots" t_xl_boots "$GT"
+
+check vx-binary t_binary || gate vx "no usable daemon (vx-binary: $LAST_REASON)"
+check vx-start t_start || gate vx "virtxend did not start (vx-start: $LAST_REASON)"
+check vx-capabilities t_capabilities
+
+if [ "$PROFILE" = pv ]; then
+  check vx-domain0-listed t_domain0_listed
+  check vx-domain0-memory t_domain0_memory || gate vx-domain0-vcpus "virsh dominfo Domain-0 failed"
+  check vx-domain0-vcpus t_domain0_vcpus
+  check vx-nodeinfo t_nodeinfo
+fi
+
+G=vx$GT
+check "vx-$GT-define" t_define || gate "vx-$GT" "the guest could not be defined (vx-$GT-define)"
+check "vx-$GT-start" t_start_guest || gate "vx-$GT" "the guest did not start (vx-$GT-start)"
+check "vx-$GT-boots" t_boots
+check "vx-$GT-console" t_console
+check "vx-$GT-suspend" t_suspend
+[ "$(vstate "$G")" = paused ] && vsh resume "$G" >/dev/null 2>&1
+check "vx-$GT-resume" t_resume
+check "vx-$GT-save" t_save || gate "vx-$GT-restore" "save failed"
+check "vx-$GT-restore" t_restore
+ensure_running
+check "vx-$GT-shutdown" t_shutdown
+
+if [ "$PROFILE" = pv ]; then
+  check vx-pv-start-again t_start_guest
+  check vx-dropin-up t_dropin
+  check vx-foreign-listed t_foreign_listed
+  if ! check vx-sigkill-guests-survive t_sigkill && ! vx_alive; then
+    vx_launch; (vx_wait) >/dev/null 2>&1
+  fi
+  check vx-restart-adopts t_restart
+  check vx-foreign-left-alone t_foreign_alone
+fi
+ensure_running
+check "vx-$GT-destroy" t_destroy
+check "vx-$GT-undefine" t_undefine
+
+if [ "$PROFILE" = pv ]; then
+  # leave only Domain-0 and a fresh daemon for the comparison and the timings
+  rm -f "$VXD/domains.d/vxdrop.yaml"
+  vx_stop
+  cleanup_guests
+  if [ -z "${GATE[vx]:-}" ]; then
+    vx_launch
+    (vx_wait) > "$OUT" 2>&1 || gate vx "virtxend did not start again: $(grep -m1 REASON "$OUT")"
+  fi
+  check lv-start t_lv_start || gate lv "libvirtd did not start (lv-start: $LAST_REASON)"
+  check cmp-libvirtd-guest cmp_guest libvirtd "$LV"
+  check cmp-virtxend-guest cmp_guest virtxend "$VX"
+  for c in list dominfo dumpxml capabilities nodeinfo; do check "cmp-$c" t_cmp "$c"; done
+  print_comparison
+  echo
+  echo "== timing runs ($TIMING_RUNS rounds of xl, virtxend, libvirtd)"
+  run_timing
+  check timing-xl t_timing xl
+  check timing-virtxend t_timing virtxend
+  check timing-libvirtd t_timing libvirtd
+  print_timing
+fi
+
+# every planned check gets a line
+for n in $PLAN; do
+  [ -n "${SEEN[$n]:-}" ] || report "$n" fail "not run: $(g=$(gates_of "$n"); echo "${g:-not reached}")"
+done
+vx_stop
+cp "$VXD/virtxend.log" "$RES/virtxend.log" 2>/dev/null
+journalctl -u libvirtd --no-pager > "$RES/libvirtd.log" 2>/dev/null
+xl dmesg > "$RES/xl-dmesg.txt" 2>/dev/null
+cp -r "$CONLOG" "$RES/console-logs" 2>/dev/null
+cleanup_guests
+rm -rf "$OUT" "$OUT.t" "$ST"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
