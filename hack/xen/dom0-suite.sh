@@ -134,11 +134,43 @@ until_ok() { # until_ok TIMEOUT CMD...: retry CMD every half second
     sleep 0.5
   done
 }
-wait_console() { # wait_console NAME REGEX TIMEOUT [FROM_LINE]
-  local f=$CONLOG/guest-$1.log from=${4:-0}
-  if until_ok "$3" eval "tail -n +$((from + 1)) '$f' 2>/dev/null | grep -qE '$2'"; then return 0; fi
-  echo "console log $f:"; tail -5 "$f" 2>/dev/null
+console_wait() { # console_wait NAME REGEX TIMEOUT [FROM_LINE]: 0 seen, 1 timeout, 2 the domain went away
+  local f=$CONLOG/guest-$1.log from=${4:-0} end=$(($(date +%s) + $3)) away=0
+  while :; do
+    tail -n +$((from + 1)) "$f" 2>/dev/null | grep -qE "$2" && return 0
+    if gone "$1"; then away=$((away + 1)); else away=0; fi
+    [ "$away" -lt 6 ] || return 2
+    [ "$(date +%s)" -lt "$end" ] || return 1
+    sleep 0.5
+  done
+}
+wait_console() { # wait_console NAME REGEX TIMEOUT [FROM_LINE]: fails unless REGEX shows on the console
+  local rc
+  console_wait "$@"; rc=$?
+  [ $rc = 0 ] && return 0
+  echo "console log $CONLOG/guest-$1.log:"; tail -5 "$CONLOG/guest-$1.log" 2>/dev/null
+  echo "xl dmesg:"; xl dmesg | grep -E 'Triple fault|crash|fault' | tail -3
+  [ $rc = 2 ] && fail "$1 went away before /$2/ showed on its console"
   fail "no /$2/ on $1's console within $3 s"
+}
+# boots NAME START_CMD...: the guest reaches userspace. Under TCG's nested SVM a PVH guest's kernel now and
+# then triple-faults early in boot, with xl as with virtxend (measured: 2 of 13 xl creates, 3 of 13 virtxend
+# starts): when Xen reports exactly that, the guest is started once more, and the output says so.
+boots() {
+  local n=$1 id rc
+  shift
+  id=$(domid "$n")
+  console_wait "$n" GUEST-READY 300; rc=$?
+  if [ $rc = 2 ] && [ -n "$id" ] && xl dmesg | grep -qE " d${id}v[0-9]+ Triple fault"; then
+    echo "NOTE: $n (domid $id) triple-faulted early in boot (Xen: $(xl dmesg | grep -m1 -E " d${id}v[0-9]+ Triple fault" | sed 's/^(XEN) //')); started once more"
+    "$@" >/dev/null || fail "starting $n again failed"
+  elif [ $rc != 0 ]; then
+    echo "console log $CONLOG/guest-$n.log:"; tail -5 "$CONLOG/guest-$n.log" 2>/dev/null
+    echo "xl dmesg:"; xl dmesg | grep -E 'Triple fault|crash|fault' | tail -3
+    [ $rc = 2 ] && fail "$n went away before reaching userspace"
+    fail "no GUEST-READY on $n's console within 300 s"
+  fi
+  wait_console "$n" GUEST-READY 300
 }
 heartbeat() { # heartbeat NAME: the guest's once-a-second heartbeat advances
   local n; n=$(lines "$1")
@@ -250,7 +282,7 @@ t_xl_boots() { # t_xl_boots TYPE: the reference guest runs under plain xl
   xl_cfg "$n" "$1" > "/tmp/$n.cfg"
   rm -f "$CONLOG/guest-$n.log"
   timeout 300 xl create "/tmp/$n.cfg" || fail "xl create failed"
-  wait_console "$n" GUEST-READY 300 || return 1
+  boots "$n" timeout 300 xl create "/tmp/$n.cfg"
   heartbeat "$n" || return 1
   timeout 60 xl destroy "$n" || fail "xl destroy failed"
 }
@@ -323,7 +355,7 @@ t_start_guest() {
   domid "$G" >/dev/null || fail "xl list does not show $G"
   echo "NOTE: domid $(domid "$G")"
 }
-t_boots() { wait_console "$G" GUEST-READY 300 && heartbeat "$G"; }
+t_boots() { boots "$G" vsh start "$G"; heartbeat "$G"; }
 t_console() {
   local marker="CONS$RANDOM" f="$RES/console-$G.txt"
   # virsh console needs a terminal: script(1) gives it one. Type a command, read its output, then Ctrl-].
