@@ -71,10 +71,7 @@ func fromDevices(l *libvirtxml.DomainDeviceList) (*v1alpha1.Devices, error) {
 			return nil, err
 		}
 		if t := c.Target; t != nil {
-			chr.Target = &v1alpha1.ChardevTarget{Type: t.Type}
-			if t.Port != nil {
-				chr.Target.Port = u32(*t.Port)
-			}
+			chr.Target = chardevTarget(t.Type, t.Port)
 		}
 		d.Serials = append(d.Serials, *chr)
 	}
@@ -84,10 +81,7 @@ func fromDevices(l *libvirtxml.DomainDeviceList) (*v1alpha1.Devices, error) {
 			return nil, err
 		}
 		if t := c.Target; t != nil {
-			chr.Target = &v1alpha1.ChardevTarget{Type: t.Type}
-			if t.Port != nil {
-				chr.Target.Port = u32(*t.Port)
-			}
+			chr.Target = chardevTarget(t.Type, t.Port)
 		}
 		d.Parallels = append(d.Parallels, *chr)
 	}
@@ -97,10 +91,7 @@ func fromDevices(l *libvirtxml.DomainDeviceList) (*v1alpha1.Devices, error) {
 			return nil, err
 		}
 		if t := c.Target; t != nil {
-			chr.Target = &v1alpha1.ChardevTarget{Type: t.Type}
-			if t.Port != nil {
-				chr.Target.Port = u32(*t.Port)
-			}
+			chr.Target = chardevTarget(t.Type, t.Port)
 		}
 		d.Consoles = append(d.Consoles, *chr)
 	}
@@ -553,4 +544,13 @@ func fromHostdev(x *libvirtxml.DomainHostdev) (*v1alpha1.Hostdev, error) {
 		return nil, unsupportedf("hostdev without a supported type (pci or usb)")
 	}
 	return h, nil
+}
+
+// chardevTarget is the <target type port> of a serial, parallel or console device.
+func chardevTarget(typ string, port *uint) *v1alpha1.ChardevTarget {
+	t := &v1alpha1.ChardevTarget{Type: typ}
+	if port != nil {
+		t.Port = u32(*port)
+	}
+	return t
 }
