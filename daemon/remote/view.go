@@ -7,12 +7,12 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 	"github.com/google/uuid"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/controllers"
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
+	"github.com/virtxend/virtxend/daemon/store"
 	"github.com/virtxend/virtxend/libxl"
 )
 
@@ -21,7 +21,8 @@ import (
 type dom struct {
 	Name string
 	UUID string
-	// Obj is the desired state; nil for Domain-0 and foreign domains.
+	// Obj is the desired state; nil for Domain-0 and foreign domains. It is the store's own object, shared with
+	// every reader (store.Shared): never modify it; managed gives a copy to change.
 	Obj *v1alpha1.XenDomain
 	// Obs is the domain on the hypervisor; nil when it is not running.
 	Obs *controllers.Observed
@@ -141,13 +142,13 @@ func statusState(s v1alpha1.DomainState) int32 {
 // domains returns every domain: the objects (with their domains when running), Domain-0, and foreign domains,
 // Domain-0 first, then by name.
 func (f *Facade) domains(ctx context.Context) ([]*dom, error) {
-	list := &v1alpha1.XenDomainList{}
-	if err := f.Store.List(ctx, list); err != nil {
+	objs, err := store.SharedList[*v1alpha1.XenDomain](f.Store, v1alpha1.LocalNamespace)
+	if err != nil {
 		return nil, internalErr(err)
 	}
 	observed := f.Observer.List()
 	byUID := make(map[types.UID]*controllers.Observed, len(observed))
-	out := make([]*dom, 0, len(list.Items)+1)
+	out := make([]*dom, 0, len(objs)+1)
 	for i := range observed {
 		o := &observed[i]
 		if o.Marker != nil {
@@ -156,8 +157,7 @@ func (f *Facade) domains(ctx context.Context) ([]*dom, error) {
 		}
 		out = append(out, &dom{Name: o.Info.Name, UUID: o.Info.UUID, Obs: o})
 	}
-	for i := range list.Items {
-		obj := &list.Items[i]
+	for _, obj := range objs {
 		d := &dom{Name: domainName(obj), UUID: domainUUID(obj), Obj: obj, Obs: byUID[obj.UID]}
 		if !obj.DeletionTimestamp.IsZero() && d.Obs == nil {
 			continue // being removed, and nothing left running: gone as far as clients are concerned
@@ -175,11 +175,12 @@ func (f *Facade) domains(ctx context.Context) ([]*dom, error) {
 
 // byName returns the domain with this name without listing them all: an object is stored under its domain's
 // name; Domain-0 and foreign domains are found on the hypervisor. It returns nil when there is none.
-func (f *Facade) byName(ctx context.Context, name string) (*dom, error) {
-	obj := &v1alpha1.XenDomain{}
-	err := f.Store.Get(ctx, types.NamespacedName{Namespace: v1alpha1.LocalNamespace, Name: name}, obj)
+func (f *Facade) byName(_ context.Context, name string) (*dom, error) {
+	obj, err := store.Shared[*v1alpha1.XenDomain](f.Store, types.NamespacedName{Namespace: v1alpha1.LocalNamespace, Name: name})
 	switch {
-	case err == nil:
+	case err != nil:
+		return nil, internalErr(err)
+	case obj != nil:
 		if domainName(obj) != name {
 			return nil, nil
 		}
@@ -188,8 +189,6 @@ func (f *Facade) byName(ctx context.Context, name string) (*dom, error) {
 			return nil, nil // being removed, nothing left running
 		}
 		return d, nil
-	case !apierrors.IsNotFound(err):
-		return nil, internalErr(err)
 	}
 	if o := f.Observer.LookupName(name); o != nil && o.Marker == nil {
 		return &dom{Name: o.Info.Name, UUID: o.Info.UUID, Obs: o}, nil
@@ -257,7 +256,7 @@ func notDom0(d *dom) error {
 	return nil
 }
 
-// managed returns the object of a domain virtxend manages, refusing Domain-0 and foreign domains.
+// managed returns a copy of the object of a domain virtxend manages, refusing Domain-0 and foreign domains.
 func managed(d *dom) (*v1alpha1.XenDomain, error) {
 	if err := notDom0(d); err != nil {
 		return nil, err
@@ -266,7 +265,7 @@ func managed(d *dom) (*v1alpha1.XenDomain, error) {
 		return nil, rpc.Errorf(rpc.CodeOperationInvalid, rpc.DomainLibxl,
 			"domain '%s' was not started by virtxend and is left alone (use xl to manage it)", d.Name)
 	}
-	return d.Obj, nil
+	return d.Obj.DeepCopy(), nil
 }
 
 // checkActive is virDomainObjCheckActive.
