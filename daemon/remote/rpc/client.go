@@ -98,7 +98,6 @@ func newClient(ctx context.Context, srv *Server, nc net.Conn, readOnly bool) *Cl
 		connected:       time.Now(),
 		transport:       transportOf(nc),
 		peer:            peerCred(nc),
-		out:             newOutQueue(srv.opts.MaxQueuedEventBytes),
 		slots:           make(chan struct{}, srv.opts.MaxClientRequests),
 		writerDone:      make(chan struct{}),
 		closed:          make(chan struct{}),
@@ -106,6 +105,7 @@ func newClient(ctx context.Context, srv *Server, nc net.Conn, readOnly bool) *Cl
 		values:          make(map[any]any),
 		streams:         make(map[streamKey]*Stream),
 	}
+	c.out = newOutQueue(srv.opts.MaxQueuedEventBytes, nc, func(err error) { c.closeWith(err) })
 	c.readOnly.Store(readOnly)
 	c.lastRecv.Store(time.Now().UnixNano())
 	c.log = logr.FromContextOrDiscard(ctx).WithValues("server", srv.opts.Name, "client", c.id)
@@ -245,7 +245,7 @@ func (c *Client) SendEvent(prog uint32, proc int32, msg any) error {
 func (c *Client) run() {
 	go func() {
 		defer close(c.writerDone)
-		c.out.writeLoop(c.nc, func(err error) { c.closeWith(err) })
+		c.out.writeLoop()
 	}()
 	go func() {
 		<-c.ctx.Done()

@@ -133,7 +133,7 @@ func (c *Client) reply(call *Call, out []byte, err error) {
 	for _, st := range call.streams {
 		st.accepting.Store(err == nil)
 	}
-	sent := c.out.push(outItem{buf: out, kind: pushReply, done: done}) == nil
+	sent := c.out.pushWrite(outItem{buf: out, kind: pushReply, done: done}) == nil
 	for _, st := range call.streams {
 		if err == nil && sent {
 			st.activate()

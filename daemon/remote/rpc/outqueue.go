@@ -37,26 +37,70 @@ type outItem struct {
 	event bool
 }
 
-// outQueue is a client's outgoing packets, written in order by one writer goroutine so that concurrent replies,
-// events and stream data never interleave.
+// outQueue is a client's outgoing packets, written in order by one writer at a time so that concurrent replies,
+// events and stream data never interleave. The writer is the queue's writer goroutine (writeLoop) or, when the
+// connection is idle, the goroutine of a call whose reply was just queued (pushWrite).
 type outQueue struct {
 	eventLimit int
+	nc         net.Conn
+	onError    func(error) // called once a write failed
 
 	mu         sync.Mutex
 	items      []outItem
 	bytes      int
 	eventBytes int
 	closed     bool
-	wake       chan struct{} // the writer waits on it
-	room       chan struct{} // closed and replaced whenever bytes leave the queue
+	writing    bool          // a writer holds the connection: it writes until the queue is empty
+	wake       chan struct{} // the writer goroutine waits on it
+	room       chan struct{} // closed when bytes leave the queue, for waitRoom; nil while nobody waits
+	spare      []outItem     // an emptied items array, reused by the next batch
+	bufs       net.Buffers   // the writer's writev vector, reused
 }
 
-func newOutQueue(eventLimit int) *outQueue {
-	return &outQueue{eventLimit: eventLimit, wake: make(chan struct{}, 1), room: make(chan struct{})}
+func newOutQueue(eventLimit int, nc net.Conn, onError func(error)) *outQueue {
+	return &outQueue{eventLimit: eventLimit, nc: nc, onError: onError, wake: make(chan struct{}, 1)}
 }
 
-// push queues it. It fails when the queue is closed or, for an event, full; it.done then runs at once.
+// push queues it for the writer goroutine. It fails when the queue is closed or, for an event, full; it.done then
+// runs at once. It never waits for the client.
 func (q *outQueue) push(it outItem) error {
+	if err := q.enqueue(it); err != nil {
+		return err
+	}
+	q.signal()
+	return nil
+}
+
+// pushWrite queues a call's reply like push and, when no writer holds the connection, writes the queue on the
+// calling goroutine: the reply leaves without a hand-off to the writer goroutine, the cheapest round trip. It may
+// wait for the client to read; the caller is the call's own goroutine, whose request slot is held until its reply
+// is written anyway.
+func (q *outQueue) pushWrite(it outItem) error {
+	if err := q.enqueue(it); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	if q.writing || q.closed {
+		q.mu.Unlock()
+		q.signal() // the writer that holds the connection writes it; a closed queue already ran it.done
+		return nil
+	}
+	q.writing = true
+	q.mu.Unlock()
+	q.drain()
+	return nil
+}
+
+// signal wakes the writer goroutine.
+func (q *outQueue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue adds it to the queue, or runs it.done and fails when the queue is closed or, for an event, full.
+func (q *outQueue) enqueue(it outItem) error {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -75,10 +119,6 @@ func (q *outQueue) push(it outItem) error {
 	q.items = append(q.items, it)
 	q.bytes += len(it.buf)
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
 	return nil
 }
 
@@ -94,6 +134,9 @@ func (q *outQueue) waitRoom(cancel <-chan struct{}) error {
 			q.mu.Unlock()
 			return nil
 		}
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
 		room := q.room
 		q.mu.Unlock()
 		select {
@@ -101,25 +144,6 @@ func (q *outQueue) waitRoom(cancel <-chan struct{}) error {
 		case <-cancel:
 			return ErrClientClosed
 		}
-	}
-}
-
-// take waits for packets and removes them all from the queue; it returns nil once the queue is closed.
-func (q *outQueue) take() []outItem {
-	for {
-		q.mu.Lock()
-		if q.closed {
-			q.mu.Unlock()
-			return nil
-		}
-		if len(q.items) > 0 {
-			items := q.items
-			q.items = nil
-			q.mu.Unlock()
-			return items
-		}
-		q.mu.Unlock()
-		<-q.wake
 	}
 }
 
@@ -154,10 +178,7 @@ func (q *outQueue) close() {
 	q.items = nil
 	q.signalRoomLocked()
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
+	q.signal()
 	for _, it := range items {
 		runDone(it)
 	}
@@ -165,8 +186,10 @@ func (q *outQueue) close() {
 
 // signalRoomLocked wakes the stream writers waiting in waitRoom.
 func (q *outQueue) signalRoomLocked() {
-	close(q.room)
-	q.room = make(chan struct{})
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
 }
 
 func runDone(it outItem) {
@@ -175,23 +198,62 @@ func runDone(it outItem) {
 	}
 }
 
-// writeLoop writes queued packets to nc until the queue closes or a write fails; batches go out in one writev.
-func (q *outQueue) writeLoop(nc net.Conn, onError func(error)) {
+// writeLoop is the writer goroutine: whenever packets wait and no other writer holds the connection, it takes the
+// connection and writes them. It returns once the queue is closed or a write failed.
+func (q *outQueue) writeLoop() {
 	for {
-		items := q.take()
-		if items == nil {
+		q.mu.Lock()
+		for !q.closed && (q.writing || len(q.items) == 0) {
+			q.mu.Unlock()
+			<-q.wake
+			q.mu.Lock()
+		}
+		if q.closed {
+			q.mu.Unlock()
 			return
 		}
-		bufs := make(net.Buffers, len(items))
-		for i, it := range items {
-			bufs[i] = it.buf
+		q.writing = true
+		q.mu.Unlock()
+		if !q.drain() {
+			return
 		}
-		_, err := bufs.WriteTo(nc)
+	}
+}
+
+// drain is the writer holding the connection: it writes the queued packets, a batch in one writev, until the queue
+// is empty, and then lets go of the connection. It reports false when the queue closed or a write failed (which
+// closes the queue and reports the error).
+func (q *outQueue) drain() bool {
+	for {
+		q.mu.Lock()
+		if q.closed || len(q.items) == 0 {
+			q.writing = false
+			closed := q.closed
+			q.mu.Unlock()
+			return !closed
+		}
+		items := q.items
+		q.items, q.spare = q.spare, nil
+		q.mu.Unlock()
+		vec := q.bufs[:0]
+		for _, it := range items {
+			vec = append(vec, it.buf)
+		}
+		bufs := vec // WriteTo consumes bufs; vec keeps the array
+		_, err := bufs.WriteTo(q.nc)
+		clear(vec)
+		q.bufs = vec[:0]
 		q.written(items)
+		clear(items)
+		q.mu.Lock()
+		if q.spare == nil && cap(items) <= 64 {
+			q.spare = items[:0]
+		}
+		q.mu.Unlock()
 		if err != nil {
-			onError(err)
+			q.onError(err)
 			q.close()
-			return
+			return false
 		}
 	}
 }
