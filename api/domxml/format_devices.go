@@ -194,7 +194,12 @@ func formatInterface(w *writer, n *v1alpha1.Interface) {
 }
 
 func formatChardev(w *writer, kind string, c *v1alpha1.Chardev) {
-	w.elem(kind, []attr{ak("type", c.Type)}, func(w *writer) {
+	attrs := []attr{ak("type", c.Type)}
+	if c.Type == "pty" && len(c.Sources) > 0 {
+		// Only a running domain's pty has a path (Parse drops it): libvirt repeats it as tty.
+		attrs = append(attrs, a("tty", c.Sources[0].Path))
+	}
+	w.elem(kind, attrs, func(w *writer) {
 		for _, s := range c.Sources {
 			w.empty("source", a("mode", s.Mode), a("host", s.Host), a("service", s.Service), a("path", s.Path))
 		}

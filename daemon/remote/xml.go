@@ -139,7 +139,38 @@ func (f *Facade) liveSpec(ctx context.Context, d *dom, spec *v1alpha1.DomainSpec
 			spec.Devices.Interfaces[i].Target = fmt.Sprintf("vif%d.%d", info.DomID, i)
 		}
 	}
+	f.livePtys(ctx, info.DomID, &spec.Devices)
 	return spec
+}
+
+// livePtys gives the pty consoles and serial ports of a running domain the paths of their ptys, as libvirt's
+// libxlConsoleCallback does once a domain started: a console whose target is a serial port is that serial port.
+func (f *Facade) livePtys(ctx context.Context, domid libxl.DomID, devs *v1alpha1.Devices) {
+	set := func(c *v1alpha1.Chardev, kind libxl.ConsoleKind) {
+		if c.Type != "pty" {
+			return
+		}
+		port := 0
+		if c.Target != nil && c.Target.Port != nil {
+			port = int(*c.Target.Port)
+		}
+		if path, err := f.HV.ConsolePath(ctx, domid, kind, port); err == nil && path != "" {
+			c.Sources = []v1alpha1.ChardevSource{{Path: path}}
+		}
+	}
+	for i := range devs.Serials {
+		set(&devs.Serials[i], libxl.ConsoleSerial)
+	}
+	for i := range devs.Consoles {
+		c := &devs.Consoles[i]
+		if i == 0 && c.Target != nil && c.Target.Type == "serial" && len(devs.Serials) > 0 {
+			if c.Type == "pty" && devs.Serials[0].Type == "pty" {
+				c.Sources = devs.Serials[0].Sources
+			}
+			continue
+		}
+		set(c, libxl.ConsolePV)
+	}
 }
 
 // bareXML describes a domain virtxend holds no definition of: Domain-0 as libxlAddDom0 makes it, or a domain

@@ -38,11 +38,15 @@ func TestGetXMLDesc(t *testing.T) {
 	if !strings.Contains(live, "<domain type='xen' id='"+strconv.Itoa(int(d.ID))+"'>") {
 		t.Fatalf("live XML lacks the domain id %d:\n%s", d.ID, live)
 	}
+	// The console's pty, as libvirt shows it for a running domain (and never in a definition).
+	if !strings.Contains(live, "<console type='pty' tty='/dev/pts/") || !strings.Contains(live, "<source path='/dev/pts/") {
+		t.Fatalf("live XML lacks the console's pty:\n%s", live)
+	}
 	if spec, id, err := domxml.ParseLive([]byte(live)); err != nil || id != int(d.ID) || spec.Name != "web" {
 		t.Fatalf("live XML does not parse back: %v (id %d)\n%s", err, id, live)
 	}
 	again, err := e.L.DomainGetXMLDesc(d, libvirt.DomainXMLInactive)
-	if err != nil || strings.Contains(again, " id=") {
+	if err != nil || strings.Contains(again, " id=") || strings.Contains(again, "tty=") {
 		t.Fatalf("--inactive of a running domain: %v\n%s", err, again)
 	}
 	if _, err := e.L.DomainGetXMLDesc(d, libvirt.DomainXMLUpdateCPU); err == nil {
