@@ -14,7 +14,7 @@ func init() { groups = append(groups, registerDomains) }
 
 // registerDomains: listing, lookup and the state of domains.
 func registerDomains(f *Facade, p *rpc.Program) {
-	rpc.Register(p, rpc.ProcConnectListAllDomains, f.listAllDomains)
+	rpc.Register(p, rpc.ProcConnectListAllDomains, f.listAllDomains, rpc.Inline())
 	rpc.Register(p, rpc.ProcConnectNumOfDomains, func(ctx context.Context, _ *rpc.Call, _ *struct{}) (*libvirt.ConnectNumOfDomainsRet, error) {
 		ds, err := f.filtered(ctx, func(d *dom) bool { return d.Active() })
 		return &libvirt.ConnectNumOfDomainsRet{Num: int32(len(ds))}, err
@@ -55,7 +55,7 @@ func registerDomains(f *Facade, p *rpc.Program) {
 			return nil, err
 		}
 		return &libvirt.DomainLookupByIDRet{Dom: d.Wire()}, nil
-	})
+	}, rpc.Inline())
 	rpc.Register(p, rpc.ProcDomainLookupByName, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainLookupByNameArgs) (*libvirt.DomainLookupByNameRet, error) {
 		d, err := f.byName(ctx, a.Name)
 		if err == nil && d == nil {
@@ -65,7 +65,7 @@ func registerDomains(f *Facade, p *rpc.Program) {
 			return nil, err
 		}
 		return &libvirt.DomainLookupByNameRet{Dom: d.Wire()}, nil
-	})
+	}, rpc.Inline())
 	rpc.Register(p, rpc.ProcDomainLookupByUUID, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainLookupByUUIDArgs) (*libvirt.DomainLookupByUUIDRet, error) {
 		u := uuidString(a.UUID)
 		d, err := f.byUUID(ctx, u, "")
@@ -76,7 +76,7 @@ func registerDomains(f *Facade, p *rpc.Program) {
 			return nil, err
 		}
 		return &libvirt.DomainLookupByUUIDRet{Dom: d.Wire()}, nil
-	})
+	}, rpc.Inline())
 	rpc.Register(p, rpc.ProcDomainGetState, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetStateArgs) (*libvirt.DomainGetStateRet, error) {
 		if err := noFlags(a.Flags, "libxlDomainGetState"); err != nil {
 			return nil, err
@@ -87,28 +87,28 @@ func registerDomains(f *Facade, p *rpc.Program) {
 		}
 		s, r := d.State()
 		return &libvirt.DomainGetStateRet{State: s, Reason: r}, nil
-	})
+	}, rpc.Inline())
 	rpc.Register(p, rpc.ProcDomainGetInfo, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetInfoArgs) (*libvirt.DomainGetInfoRet, error) {
 		d, err := f.lookup(ctx, a.Dom)
 		if err != nil {
 			return nil, err
 		}
 		return f.info(ctx, d), nil
-	})
+	}, rpc.Inline())
 	rpc.Register(p, rpc.ProcDomainIsActive, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainIsActiveArgs) (*libvirt.DomainIsActiveRet, error) {
 		d, err := f.lookup(ctx, a.Dom)
 		if err != nil {
 			return nil, err
 		}
 		return &libvirt.DomainIsActiveRet{Active: boolInt(d.Active())}, nil
-	})
+	}, rpc.Inline())
 	rpc.Register(p, rpc.ProcDomainIsPersistent, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainIsPersistentArgs) (*libvirt.DomainIsPersistentRet, error) {
 		d, err := f.lookup(ctx, a.Dom)
 		if err != nil {
 			return nil, err
 		}
 		return &libvirt.DomainIsPersistentRet{Persistent: boolInt(d.Persistent())}, nil
-	})
+	}, rpc.Inline())
 	rpc.Register(p, rpc.ProcDomainIsUpdated, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainIsUpdatedArgs) (*libvirt.DomainIsUpdatedRet, error) {
 		if _, err := f.lookup(ctx, a.Dom); err != nil {
 			return nil, err

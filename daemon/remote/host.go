@@ -33,7 +33,7 @@ var dmiDir = "/sys/class/dmi/id"
 func registerHost(f *Facade, p *rpc.Program) {
 	rpc.Register(p, rpc.ProcConnectGetType, func(context.Context, *rpc.Call, *struct{}) (*libvirt.ConnectGetTypeRet, error) {
 		return &libvirt.ConnectGetTypeRet{Type: DriverType}, nil
-	})
+	}, rpc.Inline())
 	rpc.Register(p, rpc.ProcConnectGetVersion, func(ctx context.Context, _ *rpc.Call, _ *struct{}) (*libvirt.ConnectGetVersionRet, error) {
 		info, err := f.hostInfo(ctx)
 		if err != nil {
@@ -43,7 +43,7 @@ func registerHost(f *Facade, p *rpc.Program) {
 	})
 	rpc.Register(p, rpc.ProcConnectGetLibVersion, func(context.Context, *rpc.Call, *struct{}) (*libvirt.ConnectGetLibVersionRet, error) {
 		return &libvirt.ConnectGetLibVersionRet{LibVer: LibVersion}, nil
-	})
+	}, rpc.Inline())
 	rpc.Register(p, rpc.ProcConnectGetHostname, func(ctx context.Context, _ *rpc.Call, _ *struct{}) (*libvirt.ConnectGetHostnameRet, error) {
 		info, err := f.hostInfo(ctx)
 		if err != nil {

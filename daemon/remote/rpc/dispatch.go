@@ -63,6 +63,10 @@ func (c *Client) handlePacket(h Header, body []byte) error {
 		go c.reply(&Call{Client: c, Header: h}, nil, errUnknownProgram(h))
 		return nil
 	}
+	if _, e, _ := p.lookup(h.Procedure); e != nil && e.info.Inline {
+		c.dispatch(p, h, body) // no goroutine to start and wake: the reply leaves before the next read
+		return nil
+	}
 	go c.dispatch(p, h, body)
 	return nil
 }

@@ -17,7 +17,9 @@
 //
 // Each client gets a reader goroutine and a writer goroutine; each call runs in its own goroutine, at most
 // Options.MaxClientRequests per client, after which that client is not read until a reply has been written
-// (libvirt's max_client_requests). A call is checked in libvirt's order:
+// (libvirt's max_client_requests). Procedures registered Inline (lookups, state: handlers that only read memory)
+// run on the reader goroutine instead, and a reply is written by its call's goroutine when nothing else is being
+// written: the common round trip then involves no goroutine hand-off. A call is checked in libvirt's order:
 //
 //	unknown program or version      CodeRPC "Cannot find program N version V"
 //	procedure outside the protocol  CodeRPC "unknown procedure: N"

@@ -47,7 +47,7 @@ func (f *testFacade) program() *Program {
 	})
 	Register(p, ProcConnectGetType, func(context.Context, *Call, *struct{}) (*libvirt.ConnectGetTypeRet, error) {
 		return &libvirt.ConnectGetTypeRet{Type: "Xen"}, nil
-	})
+	}, Inline())
 	Register(p, ProcConnectGetVersion, func(context.Context, *Call, *struct{}) (*libvirt.ConnectGetVersionRet, error) {
 		return &libvirt.ConnectGetVersionRet{HvVer: 4017000}, nil
 	})
@@ -71,7 +71,7 @@ func (f *testFacade) program() *Program {
 	})
 	Register(p, ProcDomainGetState, func(context.Context, *Call, *libvirt.DomainGetStateArgs) (*libvirt.DomainGetStateRet, error) {
 		panic("boom")
-	})
+	}, Inline()) // a panic on the reading goroutine must not end the connection either
 	Register(p, ProcDomainGetSchedulerParameters, func(context.Context, *Call, *libvirt.DomainGetSchedulerParametersArgs) (*libvirt.DomainGetSchedulerParametersRet, error) {
 		return &libvirt.DomainGetSchedulerParametersRet{Params: []libvirt.TypedParam{
 			NewTypedParam("weight", TypedParamUint, 256),

@@ -21,6 +21,9 @@ type ProcInfo struct {
 	PreOpen bool
 	// Priority marks libvirt's high-priority procedures (informational: every call gets its own goroutine).
 	Priority bool
+	// Inline serves the procedure on the goroutine that reads the connection instead of a goroutine of its own:
+	// the cheapest round trip, for handlers that only read memory and never wait (see the Inline option).
+	Inline bool
 	// Message marks a server-to-client event message, which a client cannot call.
 	Message bool
 }
@@ -40,6 +43,11 @@ func ReadOnlyOK(ok bool) ProcOption { return func(i *ProcInfo) { i.ReadOnlyOK = 
 
 // PreOpen overrides whether the procedure is allowed before the connection is opened.
 func PreOpen(ok bool) ProcOption { return func(i *ProcInfo) { i.PreOpen = ok } }
+
+// Inline serves the procedure on the connection's reading goroutine. Only for handlers that return at once,
+// whatever happens elsewhere (they read memory, take no lock held across slow work and wait for nothing): while
+// one runs, that client's next packets are not read.
+func Inline() ProcOption { return func(i *ProcInfo) { i.Inline = true } }
 
 type procEntry struct {
 	info   ProcInfo

@@ -194,6 +194,24 @@ func TestConcurrentRequestsPerClient(t *testing.T) {
 	}
 }
 
+// An inline procedure is answered on the reading goroutine, and so ahead of a slow call of the same client that
+// is still running on its own goroutine.
+func TestInlineCallPassesASlowOne(t *testing.T) {
+	ts := startServer(t, Options{}, ListenerOpts{})
+	r := dialRaw(t, ts.path)
+	r.open(0)
+	r.start(ProgramRemote, ProcConnectGetHostname, struct{}{}) // blocks in the handler until told
+	<-ts.facade.inFlight
+	r.start(ProgramRemote, ProcConnectGetType, struct{}{})
+	if h, _ := r.mustRecv(); h.Status != StatusOK || h.Procedure != ProcConnectGetType {
+		t.Fatalf("first reply %s, want CONNECT_GET_TYPE's", h)
+	}
+	ts.facade.block <- struct{}{}
+	if h, _ := r.mustRecv(); h.Status != StatusOK || h.Procedure != ProcConnectGetHostname {
+		t.Fatalf("second reply %s, want CONNECT_GET_HOSTNAME's", h)
+	}
+}
+
 // TestStalledClientDoesNotBlockOthers has one client call without ever reading and another flood-free client
 // work normally; then it drops a client that does not read its events, without SendEvent ever blocking.
 func TestStalledClientDoesNotBlockOthers(t *testing.T) {
