@@ -1,6 +1,9 @@
 // Command rpc measures virtxend's libvirt RPC server against a real libvirtd 9.0 in one run on the same machine,
 // and prints a table: cheap-call and DomainGetInfo round trips per second from 1 and 16 go-libvirt clients,
-// the time of `virsh list --all` over 1000 domains, and each daemon's resident memory with those domains.
+// the time of `virsh list --all` over 1000 domains, and each daemon's resident memory with those domains. Below
+// the table it prints the floor of the machine (a bare ping-pong between two processes: one-client call rates
+// cannot beat it) and the fixed cost of any virsh command (virsh version), which bound the one-client rows and
+// virsh list.
 //
 //	go run ./hack/bench/rpc -binary bin/virtxend [-duration 3s] [-rounds 3] [-n 1000]
 //
@@ -41,6 +44,13 @@ func main() {
 	n := flag.Int("n", 1000, "domains in each daemon")
 	clients := flag.Int("clients", 16, "concurrent clients of the parallel measurements")
 	flag.Parse()
+	if path := os.Getenv(echoEnv); path != "" {
+		if err := serveEcho(path); err != nil {
+			fmt.Fprintln(os.Stderr, "bench echo:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, config{binary: *binary, dur: *dur, rounds: max(*rounds, 1), n: *n, clients: *clients}); err != nil {
@@ -105,6 +115,16 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	floor, err := pingPongFloor(ctx, dir, cfg.dur)
+	if err != nil {
+		return fmt.Errorf("round-trip floor: %w", err)
+	}
+	var startup [2]float64
+	for k, d := range daemons {
+		if startup[k], err = virshStartup(ctx, cfg, d); err != nil {
+			return fmt.Errorf("virsh version, %s: %w", d.name, err)
+		}
+	}
 	// Memory twice: once set up, and once both daemons have served the same calls.
 	for _, r := range []struct {
 		when string
@@ -122,6 +142,10 @@ func run(ctx context.Context, cfg config) error {
 	}
 	printTable(cfg, lv, rows, load0, loadAverage())
 	fmt.Printf("resident memory after the calls: %s; %s\n", rssSplit(vx), rssSplit(lv))
+	fmt.Printf("floor of this machine: a bare 28-byte ping-pong between two processes over a Unix socket does "+
+		"%.0f round trips/s, one at a time\n", floor)
+	fmt.Printf("virsh version (start, connect, the calls every command makes): %.3f s against virtxend, %.3f s against libvirtd\n",
+		startup[0], startup[1])
 	return nil
 }
 
