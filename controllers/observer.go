@@ -274,6 +274,18 @@ func (o *Observer) Lookup(uid types.UID) *Observed {
 	return &ob
 }
 
+// LookupShared is Lookup without the copy, for hot read paths: the result is the observer's own record, which is
+// never modified (a new reading replaces it), so it stays a consistent snapshot; the caller must not modify it.
+func (o *Observer) LookupShared(uid types.UID) *Observed {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	id, ok := o.byUID[uid]
+	if !ok {
+		return nil
+	}
+	return o.byDomID[id]
+}
+
 // LookupName returns any domain (owned or not) that carries name, or nil.
 func (o *Observer) LookupName(name string) *Observed {
 	o.mu.RLock()

@@ -24,7 +24,8 @@ type dom struct {
 	// Obj is the desired state; nil for Domain-0 and foreign domains. It is the store's own object, shared with
 	// every reader (store.Shared): never modify it; managed gives a copy to change.
 	Obj *v1alpha1.XenDomain
-	// Obs is the domain on the hypervisor; nil when it is not running.
+	// Obs is the domain on the hypervisor; nil when it is not running. It may be the observer's own record
+	// (Observer.LookupShared): never modify it.
 	Obs *controllers.Observed
 }
 
@@ -184,7 +185,7 @@ func (f *Facade) byName(_ context.Context, name string) (*dom, error) {
 		if domainName(obj) != name {
 			return nil, nil
 		}
-		d := &dom{Name: name, UUID: domainUUID(obj), Obj: obj, Obs: f.Observer.Lookup(obj.UID)}
+		d := &dom{Name: name, UUID: domainUUID(obj), Obj: obj, Obs: f.Observer.LookupShared(obj.UID)}
 		if !obj.DeletionTimestamp.IsZero() && d.Obs == nil {
 			return nil, nil // being removed, nothing left running
 		}

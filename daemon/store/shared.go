@@ -49,10 +49,8 @@ func SharedList[T client.Object](s *Store, namespace string) ([]T, error) {
 // kindOfType returns the kindStore whose objects are of the pointer type typ.
 func (s *Store) kindOfType(typ reflect.Type) (*kindStore, error) {
 	if typ.Kind() == reflect.Pointer {
-		for _, ks := range s.kinds {
-			if ks.typ == typ.Elem() {
-				return ks, nil
-			}
+		if ks := s.byType[typ.Elem()]; ks != nil {
+			return ks, nil
 		}
 	}
 	return nil, fmt.Errorf("%s is not a stored kind", typ)

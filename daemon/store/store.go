@@ -48,8 +48,10 @@ type Store struct {
 	now         func() time.Time
 	watchBuffer int
 
-	// kinds is filled by New and read-only afterwards; the kindStores' contents are guarded by mu.
-	kinds map[schema.GroupVersionKind]*kindStore
+	// kinds is filled by New and read-only afterwards, and so is byType (the same kinds by their struct type);
+	// the kindStores' contents are guarded by mu.
+	kinds  map[schema.GroupVersionKind]*kindStore
+	byType map[reflect.Type]*kindStore
 
 	mu sync.RWMutex
 	rv uint64 // the resourceVersion of the last write, to any kind
@@ -88,6 +90,7 @@ func New(scheme *runtime.Scheme, opts Options) (*Store, error) {
 		now:         opts.Now,
 		watchBuffer: opts.WatchBuffer,
 		kinds:       map[schema.GroupVersionKind]*kindStore{},
+		byType:      map[reflect.Type]*kindStore{},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -123,6 +126,11 @@ func New(scheme *runtime.Scheme, opts Options) (*Store, error) {
 		plural, _ := meta.UnsafeGuessKindToResource(gvk)
 		ks.resource = plural.GroupResource()
 		s.kinds[gvk] = ks
+		if _, dup := s.byType[typ]; dup {
+			s.byType[typ] = nil // one type under several kinds: Shared cannot tell which is meant
+		} else {
+			s.byType[typ] = ks
+		}
 		if !seen[gvk.GroupVersion()] {
 			seen[gvk.GroupVersion()] = true
 			gvs = append(gvs, gvk.GroupVersion())
