@@ -338,6 +338,19 @@ func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error
 			return err
 		}
 	}
+	if w := s.cfg.BInfo.SchedParams.Weight; changed && w > 0 {
+		// Like pins, the weight is not observed for drift; a spec change applies it to the running domain.
+		cur, err := r.HV.SchedParams(ctx, id)
+		if err != nil {
+			return fmt.Errorf("read scheduler parameters: %w", err)
+		}
+		if cur.Weight != w {
+			cur.Weight = w
+			if err := r.HV.SetSchedParams(ctx, id, cur); err != nil {
+				return fmt.Errorf("set scheduler weight: %w", err)
+			}
+		}
+	}
 	if changed && len(s.cfg.BInfo.VcpuHardAffinity) > 0 {
 		// Pins are not observed for drift; they are applied when the spec changes. libxl's cpu bitmaps span
 		// whole bytes: only the host's cpus are handed on.

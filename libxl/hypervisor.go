@@ -48,6 +48,11 @@ type Hypervisor interface {
 	PinVcpu(ctx context.Context, domid DomID, vcpu int, cpus []int) error
 	// VcpuInfo reports each vcpu of a domain.
 	VcpuInfo(ctx context.Context, domid DomID) ([]VcpuInfo, error)
+	// SchedParams reports a domain's credit-scheduler parameters (libxl_domain_sched_params_get).
+	SchedParams(ctx context.Context, domid DomID) (SchedParams, error)
+	// SetSchedParams sets them on a running domain (libxl_domain_sched_params_set); the other parameters of the
+	// domain's scheduler keep their values.
+	SetSchedParams(ctx context.Context, domid DomID, p SchedParams) error
 
 	// SaveDomain writes the domain's memory and config to f, from its current offset, and destroys the domain
 	// (libxl_domain_suspend onto an fd). The caller may have written its own header first, as libvirt does.
@@ -205,6 +210,20 @@ type DomainInfo struct {
 	// Created is when the domain was built (used to tell a re-created domain from the old one).
 	Created time.Time
 }
+
+// SchedParams are a domain's parameters under Xen's credit scheduler.
+type SchedParams struct {
+	// Weight is the domain's share of the cpus against other domains: 1 to 65535, Xen's default 256.
+	Weight int
+	// Cap is the most cpu time the domain may use, in percent of one cpu; 0 for no cap.
+	Cap int
+}
+
+// DefaultSchedWeight is the credit scheduler's weight of a domain created without one.
+const DefaultSchedWeight = 256
+
+// MaxSchedWeight is the largest credit-scheduler weight.
+const MaxSchedWeight = 65535
 
 // VcpuInfo is one vcpu of a domain.
 type VcpuInfo struct {

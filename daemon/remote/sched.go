@@ -8,16 +8,15 @@ import (
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
+	"github.com/virtxend/virtxend/libxl"
 )
 
 // The credit scheduler's parameters (VIR_DOMAIN_SCHEDULER_WEIGHT, VIR_DOMAIN_SCHEDULER_CAP) and their number
-// (XEN_SCHED_CREDIT_NPARAM). defaultWeight is Xen's weight for a domain without <shares>.
+// (XEN_SCHED_CREDIT_NPARAM).
 const (
-	schedWeight   = "weight"
-	schedCap      = "cap"
-	schedNParams  = 2
-	defaultWeight = 256
-	maxWeight     = 65535
+	schedWeight  = "weight"
+	schedCap     = "cap"
+	schedNParams = 2
 )
 
 // The NUMA parameters libxl reports (VIR_DOMAIN_NUMA_MODE, VIR_DOMAIN_NUMA_NODESET); Xen's placement is close
@@ -33,9 +32,9 @@ const (
 // REMOTE_DOMAIN_NUMA_PARAMETERS_MAX).
 const maxTypedParams = 16
 
-// registerScheduler: virsh schedinfo and numatune. Xen runs the credit scheduler; a domain's weight is
-// <cputune><shares> of its spec, which the hypervisor port applies when the domain starts: it has no call to
-// change the weight of a running domain, so a new weight takes effect at the next start.
+// registerScheduler: virsh schedinfo and numatune. Xen runs the credit scheduler; the weight and cap shown are
+// the running domain's, read from the hypervisor. A domain's weight is <cputune><shares> of its spec: setting it
+// changes the spec, and the reconciler applies it to the running domain (libxl_domain_sched_params_set).
 func registerScheduler(f *Facade, p *rpc.Program) {
 	rpc.Register(p, rpc.ProcDomainGetSchedulerType, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetSchedulerTypeArgs) (*libvirt.DomainGetSchedulerTypeRet, error) {
 		if _, err := f.activeDom(ctx, a.Dom); err != nil {
@@ -72,7 +71,7 @@ func (f *Facade) activeDom(ctx context.Context, w libvirt.Domain) (*dom, error) 
 	return d, nil
 }
 
-// schedParams is libxlDomainGetSchedulerParametersFlags: the weight and cap (no cap) of a running domain.
+// schedParams is libxlDomainGetSchedulerParametersFlags: the weight and cap of a running domain.
 func (f *Facade) schedParams(ctx context.Context, w libvirt.Domain, nparams int32, flags uint32) ([]libvirt.TypedParam, error) {
 	if bad := flags &^ typedParamStringOK; bad != 0 {
 		return nil, rpc.ErrInvalidFlags(rpc.DomainLibxl, bad, "libxlDomainGetSchedulerParametersFlags")
@@ -84,13 +83,14 @@ func (f *Facade) schedParams(ctx context.Context, w libvirt.Domain, nparams int3
 	if err != nil {
 		return nil, err
 	}
-	weight := uint32(defaultWeight)
-	if d.Obj != nil && d.Obj.Spec.Domain.CPUTune != nil && d.Obj.Spec.Domain.CPUTune.Shares != nil {
-		weight = *d.Obj.Spec.Domain.CPUTune.Shares
+	sp, err := f.HV.SchedParams(ctx, d.Obs.Info.DomID)
+	if err != nil {
+		return nil, rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl,
+			"Failed to get scheduler parameters for domain '%d' with scheduler 'credit': %v", d.ID(), err)
 	}
 	params := []libvirt.TypedParam{
-		rpc.NewTypedParam(schedWeight, rpc.TypedParamUint, weight),
-		rpc.NewTypedParam(schedCap, rpc.TypedParamUint, uint32(0)),
+		rpc.NewTypedParam(schedWeight, rpc.TypedParamUint, uint32(sp.Weight)),
+		rpc.NewTypedParam(schedCap, rpc.TypedParamUint, uint32(sp.Cap)),
 	}
 	return params[:max(0, min(int(nparams), schedNParams))], nil
 }
@@ -122,8 +122,8 @@ func (f *Facade) setSchedParams(ctx context.Context, w libvirt.Domain, params []
 		case p.Field == schedCap && v != 0:
 			return rpc.NewError(rpc.CodeArgumentUnsupported, rpc.DomainLibxl,
 				"a scheduler cap is not supported by virtxend: only cap 0 (no cap) can be set")
-		case p.Field == schedWeight && (v == 0 || v > maxWeight):
-			return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl, "scheduler weight %d is out of range [1, %d]", v, maxWeight)
+		case p.Field == schedWeight && (v == 0 || v > libxl.MaxSchedWeight):
+			return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl, "scheduler weight %d is out of range [1, %d]", v, libxl.MaxSchedWeight)
 		case p.Field == schedWeight:
 			weight = ptr(v)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
+	"github.com/virtxend/virtxend/libxl"
 )
 
 func TestTuningMemory(t *testing.T) {
@@ -215,6 +216,10 @@ func TestTuningScheduler(t *testing.T) {
 	}
 	if params, _ := e.L.DomainGetSchedulerParametersFlags(web, 1, 0); len(params) != 1 || params[0].Value.I != uint32(512) {
 		t.Errorf("parameters %+v", params)
+	}
+	// Applied to the running domain, not only to its next start.
+	if sp, err := e.HV.SchedParams(e.ctx, libxl.DomID(web.ID)); err != nil || sp.Weight != 512 {
+		t.Errorf("the hypervisor has %+v, %v; want weight 512", sp, err)
 	}
 	for _, tc := range []struct {
 		name   string

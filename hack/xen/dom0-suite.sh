@@ -23,14 +23,14 @@ plan() {
   case $1 in
     pv) echo xen-toolstack xl-pv-boots \
       vx-binary vx-start vx-capabilities vx-domain0-listed vx-domain0-memory vx-domain0-vcpus vx-nodeinfo \
-      vx-pv-define vx-pv-start vx-pv-boots vx-pv-console vx-pv-suspend vx-pv-resume vx-pv-save vx-pv-restore \
-      vx-pv-shutdown vx-pv-start-again vx-dropin-up vx-foreign-listed vx-sigkill-guests-survive \
+      vx-pv-define vx-pv-start vx-pv-boots vx-pv-console vx-pv-suspend vx-pv-resume vx-pv-schedinfo vx-pv-save \
+      vx-pv-restore vx-pv-shutdown vx-pv-start-again vx-dropin-up vx-foreign-listed vx-sigkill-guests-survive \
       vx-restart-adopts vx-foreign-left-alone vx-pv-destroy vx-pv-undefine \
       lv-start cmp-libvirtd-guest cmp-virtxend-guest cmp-list cmp-dominfo cmp-dumpxml cmp-capabilities \
       cmp-nodeinfo timing-xl timing-virtxend timing-libvirtd ;;
     pvh) echo xen-toolstack xl-pvh-boots vx-binary vx-start vx-capabilities \
-      vx-pvh-define vx-pvh-start vx-pvh-boots vx-pvh-console vx-pvh-suspend vx-pvh-resume vx-pvh-save \
-      vx-pvh-restore vx-pvh-shutdown vx-pvh-destroy vx-pvh-undefine ;;
+      vx-pvh-define vx-pvh-start vx-pvh-boots vx-pvh-console vx-pvh-suspend vx-pvh-resume vx-pvh-schedinfo \
+      vx-pvh-save vx-pvh-restore vx-pvh-shutdown vx-pvh-destroy vx-pvh-undefine ;;
     *) echo "unknown profile '$1' (pv or pvh)" >&2; return 2 ;;
   esac
 }
@@ -377,6 +377,12 @@ t_resume() {
   [ "$(vstate "$G")" = running ] || fail "domstate '$(vstate "$G")' after resume"
   heartbeat "$G"
 }
+t_schedinfo() { # a new weight reaches the running domain at once, as libxlDomainSetSchedulerParametersFlags does
+  vsh schedinfo "$G" --set weight=512 >/dev/null || fail "virsh schedinfo --set weight=512 failed"
+  local w; w=$(xl sched-credit -d "$G" 2>/dev/null | awk 'NR==2 {print $3}')
+  [ "$w" = 512 ] || fail "xl sched-credit shows weight '$w' after schedinfo --set weight=512"
+  vsh schedinfo "$G" | grep -q '^weight *: 512$' || fail "virsh schedinfo does not show weight 512"
+}
 t_save() {
   rm -f "/var/tmp/$G.save"
   VT=300 vsh save "$G" "/var/tmp/$G.save" || fail "virsh save failed"
@@ -704,6 +710,7 @@ check "vx-$GT-console" t_console
 check "vx-$GT-suspend" t_suspend
 [ "$(vstate "$G")" = paused ] && vsh resume "$G" >/dev/null 2>&1
 check "vx-$GT-resume" t_resume
+check "vx-$GT-schedinfo" t_schedinfo
 check "vx-$GT-save" t_save || gate "vx-$GT-restore" "save failed"
 check "vx-$GT-restore" t_restore
 ensure_running

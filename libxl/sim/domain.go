@@ -45,6 +45,7 @@ type domain struct {
 
 	online   []bool  // per vcpu, len = max vcpus
 	affinity [][]int // per vcpu; nil means every host cpu
+	sched    libxl.SchedParams
 	vcpuTime []time.Duration
 	// runSince is when the domain last started running; zero unless StateRunning. CPU time accrued since then
 	// is not yet folded into vcpuTime.
@@ -168,6 +169,7 @@ type buildSpec struct {
 	typ               libxl.DomainType
 	maxKiB, targetKiB uint64
 	online            []bool
+	sched             libxl.SchedParams
 	config            json.RawMessage
 	devices           []device
 }
@@ -223,6 +225,13 @@ func resolveConfig(cfg *libxl.DomainConfig) (buildSpec, error) {
 		return s, fmt.Errorf("domain %q: max_vcpus %d out of range 1..%d for a %s guest: %w",
 			s.name, maxV, limit, s.typ, libxl.ErrInvalid)
 	}
+	s.sched = libxl.SchedParams{Weight: libxl.DefaultSchedWeight, Cap: max(b.SchedParams.Cap, 0)}
+	switch w := b.SchedParams.Weight; {
+	case w > libxl.MaxSchedWeight:
+		return s, fmt.Errorf("domain %q: scheduler weight %d out of range 1..%d: %w", s.name, w, libxl.MaxSchedWeight, libxl.ErrInvalid)
+	case w > 0:
+		s.sched.Weight = w
+	}
 	s.online = make([]bool, maxV)
 	if len(b.AvailVcpus) == 0 {
 		for i := range s.online {
@@ -271,6 +280,7 @@ func newDomain(id libxl.DomID, s buildSpec, now time.Time, paused bool) *domain 
 		curKiB:     s.targetKiB,
 		online:     s.online,
 		affinity:   make([][]int, len(s.online)),
+		sched:      s.sched,
 		vcpuTime:   make([]time.Duration, len(s.online)),
 		created:    now,
 		devices:    s.devices,
@@ -298,6 +308,7 @@ func newDom0(opts Options, booted time.Time) *domain {
 		curKiB:    opts.Dom0MemKiB,
 		online:    make([]bool, opts.CPUs),
 		affinity:  make([][]int, opts.CPUs),
+		sched:     libxl.SchedParams{Weight: libxl.DefaultSchedWeight},
 		vcpuTime:  make([]time.Duration, opts.CPUs),
 		created:   booted,
 	}

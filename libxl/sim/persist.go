@@ -50,6 +50,8 @@ type domainRecord struct {
 	Online     []bool               `json:"vcpu_online"`
 	// Affinity holds the pinned vcpus only; the others may run anywhere.
 	Affinity     map[int][]int     `json:"vcpu_affinity,omitempty"`
+	SchedWeight  int               `json:"sched_weight,omitempty"` // 0 in older files: the default
+	SchedCap     int               `json:"sched_cap,omitempty"`
 	VcpuTime     []time.Duration   `json:"vcpu_time_ns"`
 	RunningSince time.Time         `json:"running_since,omitzero"`
 	Created      time.Time         `json:"created"`
@@ -71,6 +73,8 @@ func (d *domain) record() domainRecord {
 		TargetKiB:    d.targetKiB,
 		CurrentKiB:   d.curKiB,
 		Online:       d.online,
+		SchedWeight:  d.sched.Weight,
+		SchedCap:     d.sched.Cap,
 		VcpuTime:     d.vcpuTime,
 		RunningSince: d.runSince,
 		Created:      d.created,
@@ -110,12 +114,16 @@ func (r *domainRecord) domain() (*domain, error) {
 		curKiB:    r.CurrentKiB,
 		online:    r.Online,
 		affinity:  make([][]int, n),
+		sched:     libxl.SchedParams{Weight: r.SchedWeight, Cap: r.SchedCap},
 		vcpuTime:  r.VcpuTime,
 		runSince:  r.RunningSince,
 		created:   r.Created,
 		userdata:  r.Userdata,
 		devices:   r.Devices,
 		pending:   r.Pending,
+	}
+	if d.sched.Weight == 0 {
+		d.sched.Weight = libxl.DefaultSchedWeight
 	}
 	for i, a := range r.Affinity {
 		if i < 0 || i >= n {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -306,5 +307,46 @@ func TestSyncedState(t *testing.T) {
 	defer h2.Close()
 	if st := mustInfo(t, h2, id).State; st != libxl.StatePaused {
 		t.Fatalf("state %s", st)
+	}
+}
+
+// The credit-scheduler weight a domain was built with, or was given later, is what the host reports, before and
+// after a daemon restart; out-of-range values are refused.
+func TestSchedParams(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	h1, err := New(testOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := mustCreate(t, h1, cfg("plain", 1024, 1), libxl.CreateOptions{})
+	weighted := cfg("weighted", 1024, 1)
+	weighted.BInfo.SchedParams.Weight = 1024
+	heavy := mustCreate(t, h1, weighted, libxl.CreateOptions{})
+	if p, err := h1.SchedParams(ctx, plain); err != nil || p != (libxl.SchedParams{Weight: libxl.DefaultSchedWeight}) {
+		t.Fatalf("plain: %+v, %v", p, err)
+	}
+	if p, _ := h1.SchedParams(ctx, heavy); p.Weight != 1024 {
+		t.Fatalf("weighted: %+v", p)
+	}
+	if err := h1.SetSchedParams(ctx, plain, libxl.SchedParams{Weight: 512, Cap: 50}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []libxl.SchedParams{{Weight: 0}, {Weight: 65536}, {Weight: 256, Cap: -1}} {
+		if err := h1.SetSchedParams(ctx, plain, bad); !errors.Is(err, libxl.ErrInvalid) {
+			t.Errorf("SetSchedParams(%+v) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	if _, err := h1.SchedParams(ctx, 999); !errors.Is(err, libxl.ErrNoDomain) {
+		t.Errorf("SchedParams of a missing domain: %v", err)
+	}
+	h1.Close()
+	h2, err := New(testOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close()
+	if p, err := h2.SchedParams(ctx, plain); err != nil || p != (libxl.SchedParams{Weight: 512, Cap: 50}) {
+		t.Fatalf("after a restart: %+v, %v", p, err)
 	}
 }

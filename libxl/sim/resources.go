@@ -119,6 +119,40 @@ func (h *Host) PinVcpu(ctx context.Context, domid libxl.DomID, vcpu int, cpus []
 	return h.persist(d)
 }
 
+// SchedParams reports a domain's credit-scheduler weight and cap.
+func (h *Host) SchedParams(ctx context.Context, domid libxl.DomID) (libxl.SchedParams, error) {
+	if err := h.lockCtx(ctx); err != nil {
+		return libxl.SchedParams{}, err
+	}
+	defer h.mu.Unlock()
+	d, err := h.get(domid)
+	if err != nil {
+		return libxl.SchedParams{}, err
+	}
+	return d.sched, nil
+}
+
+// SetSchedParams sets a running domain's credit-scheduler weight (1..65535) and cap (percent of a cpu, 0 for
+// none), as Xen's credit scheduler checks them.
+func (h *Host) SetSchedParams(ctx context.Context, domid libxl.DomID, p libxl.SchedParams) error {
+	if p.Weight < 1 || p.Weight > libxl.MaxSchedWeight {
+		return fmt.Errorf("set scheduler parameters: domain %d: weight %d out of range 1..%d: %w", domid, p.Weight, libxl.MaxSchedWeight, libxl.ErrInvalid)
+	}
+	if p.Cap < 0 {
+		return fmt.Errorf("set scheduler parameters: domain %d: cap %d: %w", domid, p.Cap, libxl.ErrInvalid)
+	}
+	if err := h.lockCtx(ctx); err != nil {
+		return err
+	}
+	defer h.mu.Unlock()
+	d, err := h.get(domid)
+	if err != nil {
+		return err
+	}
+	d.sched = p
+	return h.persist(d)
+}
+
 // VcpuInfo reports each vcpu: online or not, its affinity (every host cpu unless pinned), the cpu it last ran
 // on, and its CPU time, which grows with wall time while the domain runs and the vcpu is online.
 func (h *Host) VcpuInfo(ctx context.Context, domid libxl.DomID) ([]libxl.VcpuInfo, error) {

@@ -98,6 +98,40 @@ func (h *Hypervisor) PinVcpu(ctx context.Context, domid libxl.DomID, vcpu int, c
 	return nil
 }
 
+// SchedParams reports a domain's credit-scheduler weight and cap (libxl_domain_sched_params_get).
+func (h *Hypervisor) SchedParams(ctx context.Context, domid libxl.DomID) (libxl.SchedParams, error) {
+	if err := h.begin(ctx); err != nil {
+		return libxl.SchedParams{}, err
+	}
+	defer h.end()
+	if _, err := h.info(domid); err != nil {
+		return libxl.SchedParams{}, err
+	}
+	var weight, capPct C.int
+	if rc := C.vx_sched_get(h.ctx, C.uint32_t(domid), &weight, &capPct); rc != 0 {
+		return libxl.SchedParams{}, fmt.Errorf("scheduler parameters of domain %d: %w", domid, h.fail("libxl_domain_sched_params_get", rc, domid))
+	}
+	return libxl.SchedParams{Weight: int(weight), Cap: int(capPct)}, nil
+}
+
+// SetSchedParams sets a running domain's credit-scheduler weight and cap (libxl_domain_sched_params_set).
+func (h *Hypervisor) SetSchedParams(ctx context.Context, domid libxl.DomID, p libxl.SchedParams) error {
+	if p.Weight < 1 || p.Weight > libxl.MaxSchedWeight || p.Cap < 0 {
+		return fmt.Errorf("set scheduler parameters: domain %d: weight %d, cap %d: %w", domid, p.Weight, p.Cap, libxl.ErrInvalid)
+	}
+	if err := h.begin(ctx); err != nil {
+		return err
+	}
+	defer h.end()
+	if _, err := h.info(domid); err != nil {
+		return err
+	}
+	if rc := C.vx_sched_set(h.ctx, C.uint32_t(domid), C.int(p.Weight), C.int(p.Cap)); rc != 0 {
+		return fmt.Errorf("set scheduler parameters of domain %d: %w", domid, h.fail("libxl_domain_sched_params_set", rc, domid))
+	}
+	return nil
+}
+
 // VcpuInfo reports each vcpu of a domain (libxl_list_vcpu).
 func (h *Hypervisor) VcpuInfo(ctx context.Context, domid libxl.DomID) ([]libxl.VcpuInfo, error) {
 	if err := h.begin(ctx); err != nil {

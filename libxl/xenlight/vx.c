@@ -345,3 +345,34 @@ int vx_pin_vcpu(libxl_ctx *ctx, uint32_t domid, uint32_t vcpu, const int *cpus, 
     libxl_bitmap_dispose(&map);
     return rc;
 }
+
+int vx_sched_get(libxl_ctx *ctx, uint32_t domid, int *weight, int *cap)
+{
+    libxl_domain_sched_params p;
+    int rc;
+
+    libxl_domain_sched_params_init(&p);
+    rc = libxl_domain_sched_params_get(ctx, domid, &p);
+    if (!rc) {
+        *weight = p.weight;
+        *cap = p.cap;
+    }
+    libxl_domain_sched_params_dispose(&p);
+    return rc;
+}
+
+int vx_sched_set(libxl_ctx *ctx, uint32_t domid, int weight, int cap)
+{
+    libxl_domain_sched_params p;
+    int rc;
+
+    libxl_domain_sched_params_init(&p);
+    rc = libxl_domain_sched_params_get(ctx, domid, &p);
+    if (!rc) {
+        p.weight = weight;
+        p.cap = cap;
+        rc = libxl_domain_sched_params_set(ctx, domid, &p);
+    }
+    libxl_domain_sched_params_dispose(&p);
+    return rc;
+}

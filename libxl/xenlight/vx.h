@@ -58,5 +58,9 @@ void vx_strv_free(char **v, int n);
 
 int vx_set_vcpus(libxl_ctx *ctx, uint32_t domid, int max_vcpus, int online);
 int vx_pin_vcpu(libxl_ctx *ctx, uint32_t domid, uint32_t vcpu, const int *cpus, int ncpus);
+/* The credit scheduler's weight and cap of a domain: get, and set keeping the other parameters (as libvirt's
+ * libxlDomainSetSchedulerParametersFlags does, through libxl_domain_sched_params_get/_set). */
+int vx_sched_get(libxl_ctx *ctx, uint32_t domid, int *weight, int *cap);
+int vx_sched_set(libxl_ctx *ctx, uint32_t domid, int weight, int cap);
 
 #endif
