@@ -120,6 +120,8 @@ type HostInfo struct {
 	FreeKiB      uint64
 	// HVM reports whether the CPU can run HVM guests (vmx or svm).
 	HVM bool
+	// Scheduler is Xen's CPU scheduler (libxl_get_scheduler): credit, credit2, arinc653, rtds, null.
+	Scheduler string
 	// BootID changes at every host boot (autostart runs once per boot).
 	BootID string
 }

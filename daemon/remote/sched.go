@@ -32,15 +32,28 @@ const (
 // REMOTE_DOMAIN_NUMA_PARAMETERS_MAX).
 const maxTypedParams = 16
 
-// registerScheduler: virsh schedinfo and numatune. Xen runs the credit scheduler; the weight and cap shown are
-// the running domain's, read from the hypervisor. A domain's weight is <cputune><shares> of its spec: setting it
+// registerScheduler: virsh schedinfo and numatune. The scheduler is the host's (Xen 4.17 defaults to credit2);
+// as in libvirt, credit and credit2 have a weight and a cap, the others no parameters. The weight and cap shown
+// are the running domain's, read from the hypervisor. A domain's weight is <cputune><shares> of its spec: setting it
 // changes the spec, and the reconciler applies it to the running domain (libxl_domain_sched_params_set).
 func registerScheduler(f *Facade, p *rpc.Program) {
 	rpc.Register(p, rpc.ProcDomainGetSchedulerType, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetSchedulerTypeArgs) (*libvirt.DomainGetSchedulerTypeRet, error) {
-		if _, err := f.activeDom(ctx, a.Dom); err != nil {
+		d, err := f.activeDom(ctx, a.Dom)
+		if err != nil {
 			return nil, err
 		}
-		return &libvirt.DomainGetSchedulerTypeRet{Type: "credit", Nparams: schedNParams}, nil
+		info, err := f.hostInfo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		switch info.Scheduler {
+		case "credit", "credit2":
+			return &libvirt.DomainGetSchedulerTypeRet{Type: info.Scheduler, Nparams: schedNParams}, nil
+		case "sedf", "arinc653":
+			return &libvirt.DomainGetSchedulerTypeRet{Type: info.Scheduler}, nil
+		}
+		return nil, rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl,
+			"Failed to get scheduler id for domain '%d' with libxenlight", d.ID())
 	})
 	rpc.Register(p, rpc.ProcDomainGetSchedulerParameters, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetSchedulerParametersArgs) (*libvirt.DomainGetSchedulerParametersRet, error) {
 		params, err := f.schedParams(ctx, a.Dom, a.Nparams, 0)
@@ -57,6 +70,18 @@ func registerScheduler(f *Facade, p *rpc.Program) {
 		return nil, f.setSchedParams(ctx, a.Dom, a.Params, a.Flags)
 	})
 	rpc.Register(p, rpc.ProcDomainGetNumaParameters, f.numaParams)
+}
+
+// creditScheduler refuses, as libvirt does, the scheduler parameters of a host whose scheduler has none.
+func (f *Facade) creditScheduler(ctx context.Context) error {
+	info, err := f.hostInfo(ctx)
+	if err != nil {
+		return err
+	}
+	if info.Scheduler != "credit" && info.Scheduler != "credit2" {
+		return rpc.NewError(rpc.CodeInternalError, rpc.DomainLibxl, "Only 'credit' and 'credit2' schedulers are supported")
+	}
+	return nil
 }
 
 // activeDom looks up a domain that must be running.
@@ -83,10 +108,13 @@ func (f *Facade) schedParams(ctx context.Context, w libvirt.Domain, nparams int3
 	if err != nil {
 		return nil, err
 	}
+	if err := f.creditScheduler(ctx); err != nil {
+		return nil, err
+	}
 	sp, err := f.HV.SchedParams(ctx, d.Obs.Info.DomID)
 	if err != nil {
 		return nil, rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl,
-			"Failed to get scheduler parameters for domain '%d' with scheduler 'credit': %v", d.ID(), err)
+			"Failed to get scheduler parameters for domain '%d' with libxenlight", d.ID())
 	}
 	params := []libvirt.TypedParam{
 		rpc.NewTypedParam(schedWeight, rpc.TypedParamUint, uint32(sp.Weight)),
@@ -113,6 +141,9 @@ func (f *Facade) setSchedParams(ctx context.Context, w libvirt.Domain, params []
 		return err
 	}
 	if err := checkActive(d); err != nil {
+		return err
+	}
+	if err := f.creditScheduler(ctx); err != nil {
 		return err
 	}
 	var weight *uint32

@@ -212,6 +212,7 @@ func hostStatic(o Options, bootID string) libxl.HostInfo {
 		CPUs:         o.CPUs,
 		TotalKiB:     o.TotalMemKiB,
 		HVM:          true,
+		Scheduler:    "credit",
 		BootID:       bootID,
 	}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {

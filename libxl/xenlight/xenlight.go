@@ -221,6 +221,9 @@ func (h *Hypervisor) readStatic() error {
 	s.CPUMHz = uint32(pi.cpu_khz / 1000)
 	s.TotalKiB = uint64(pi.total_pages) * h.pageKiB
 	s.HVM = bool(pi.cap_hvm)
+	if sched := C.libxl_get_scheduler(h.ctx); sched >= 0 {
+		s.Scheduler = C.GoString(C.libxl_scheduler_to_string(C.libxl_scheduler(sched)))
+	}
 	s.Hostname, _ = os.Hostname()
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		s.BootID = strings.TrimSpace(string(b))

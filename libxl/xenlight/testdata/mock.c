@@ -6,7 +6,8 @@
  * 4-cpu, 4 GiB host running Xen 4.17.3. Domain-0 is always there; the guests are the lines "domid state" (0
  * running, 1 paused, 2 dying) of the file $VXMOCK_DOMAINS, read at every call, so that a test can make guests
  * appear, pause, die and vanish.
- * The domain death watch is stubbed (it would need a real xenstore): it hands out dummy generators.
+ * The domain death watch is stubbed (it would need a real xenstore): it hands out dummy generators. The host
+ * runs credit2, Xen 4.17's default; scheduler parameters are one weight and cap shared by every domain.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -157,3 +158,24 @@ int libxl_evenable_domain_death(libxl_ctx *ctx, uint32_t domid, libxl_ev_user us
 }
 
 void libxl_evdisable_domain_death(libxl_ctx *ctx, libxl_evgen_domain_death *evgen) {}
+
+int libxl_get_scheduler(libxl_ctx *ctx) { return LIBXL_SCHEDULER_CREDIT2; }
+
+static int sched_weight = 256, sched_cap = 0;
+
+int libxl_domain_sched_params_get(libxl_ctx *ctx, uint32_t domid, libxl_domain_sched_params *p)
+{
+    p->sched = LIBXL_SCHEDULER_CREDIT2;
+    p->weight = sched_weight;
+    p->cap = sched_cap;
+    return 0;
+}
+
+int libxl_domain_sched_params_set(libxl_ctx *ctx, uint32_t domid, const libxl_domain_sched_params *p)
+{
+    if (p->sched != LIBXL_SCHEDULER_CREDIT2 || p->weight < 1 || p->weight > 65535)
+        return ERROR_INVAL;
+    sched_weight = p->weight;
+    sched_cap = p->cap;
+    return 0;
+}
