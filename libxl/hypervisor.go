@@ -3,6 +3,7 @@ package libxl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 )
@@ -219,6 +220,14 @@ type SchedParams struct {
 	Weight int
 	// Cap is the most cpu time the domain may use, in percent of one cpu; 0 for no cap.
 	Cap int
+}
+
+// Check refuses parameters Xen's credit schedulers reject, wrapping ErrInvalid.
+func (p SchedParams) Check() error {
+	if p.Weight < 1 || p.Weight > MaxSchedWeight || p.Cap < 0 {
+		return fmt.Errorf("scheduler weight %d (1..%d), cap %d (0 or more): %w", p.Weight, MaxSchedWeight, p.Cap, ErrInvalid)
+	}
+	return nil
 }
 
 // DefaultSchedWeight is the credit scheduler's weight of a domain created without one.

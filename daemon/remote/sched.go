@@ -46,10 +46,10 @@ func registerScheduler(f *Facade, p *rpc.Program) {
 		if err != nil {
 			return nil, err
 		}
-		switch info.Scheduler {
-		case "credit", "credit2":
+		switch {
+		case schedHasParams(info.Scheduler):
 			return &libvirt.DomainGetSchedulerTypeRet{Type: info.Scheduler, Nparams: schedNParams}, nil
-		case "sedf", "arinc653":
+		case info.Scheduler == "sedf", info.Scheduler == "arinc653":
 			return &libvirt.DomainGetSchedulerTypeRet{Type: info.Scheduler}, nil
 		}
 		return nil, rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl,
@@ -72,13 +72,16 @@ func registerScheduler(f *Facade, p *rpc.Program) {
 	rpc.Register(p, rpc.ProcDomainGetNumaParameters, f.numaParams)
 }
 
+// schedHasParams reports whether libvirt's libxl driver offers a weight and a cap under the scheduler.
+func schedHasParams(scheduler string) bool { return scheduler == "credit" || scheduler == "credit2" }
+
 // creditScheduler refuses, as libvirt does, the scheduler parameters of a host whose scheduler has none.
 func (f *Facade) creditScheduler(ctx context.Context) error {
 	info, err := f.hostInfo(ctx)
 	if err != nil {
 		return err
 	}
-	if info.Scheduler != "credit" && info.Scheduler != "credit2" {
+	if !schedHasParams(info.Scheduler) {
 		return rpc.NewError(rpc.CodeInternalError, rpc.DomainLibxl, "Only 'credit' and 'credit2' schedulers are supported")
 	}
 	return nil

@@ -135,17 +135,14 @@ func (h *Host) SchedParams(ctx context.Context, domid libxl.DomID) (libxl.SchedP
 // SetSchedParams sets a running domain's credit-scheduler weight (1..65535) and cap (percent of a cpu, 0 for
 // none), as Xen's credit scheduler checks them.
 func (h *Host) SetSchedParams(ctx context.Context, domid libxl.DomID, p libxl.SchedParams) error {
-	if p.Weight < 1 || p.Weight > libxl.MaxSchedWeight {
-		return fmt.Errorf("set scheduler parameters: domain %d: weight %d out of range 1..%d: %w", domid, p.Weight, libxl.MaxSchedWeight, libxl.ErrInvalid)
-	}
-	if p.Cap < 0 {
-		return fmt.Errorf("set scheduler parameters: domain %d: cap %d: %w", domid, p.Cap, libxl.ErrInvalid)
+	if err := p.Check(); err != nil {
+		return fmt.Errorf("set scheduler parameters: domain %d: %w", domid, err)
 	}
 	if err := h.lockCtx(ctx); err != nil {
 		return err
 	}
 	defer h.mu.Unlock()
-	d, err := h.get(domid)
+	d, err := h.liveDomain(domid, "set scheduler parameters")
 	if err != nil {
 		return err
 	}

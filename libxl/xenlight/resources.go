@@ -116,14 +116,14 @@ func (h *Hypervisor) SchedParams(ctx context.Context, domid libxl.DomID) (libxl.
 
 // SetSchedParams sets a running domain's credit-scheduler weight and cap (libxl_domain_sched_params_set).
 func (h *Hypervisor) SetSchedParams(ctx context.Context, domid libxl.DomID, p libxl.SchedParams) error {
-	if p.Weight < 1 || p.Weight > libxl.MaxSchedWeight || p.Cap < 0 {
-		return fmt.Errorf("set scheduler parameters: domain %d: weight %d, cap %d: %w", domid, p.Weight, p.Cap, libxl.ErrInvalid)
+	if err := p.Check(); err != nil {
+		return fmt.Errorf("set scheduler parameters: domain %d: %w", domid, err)
 	}
 	if err := h.begin(ctx); err != nil {
 		return err
 	}
 	defer h.end()
-	if _, err := h.info(domid); err != nil {
+	if _, err := h.live("set scheduler parameters", domid); err != nil {
 		return err
 	}
 	if rc := C.vx_sched_set(h.ctx, C.uint32_t(domid), C.int(p.Weight), C.int(p.Cap)); rc != 0 {

@@ -63,18 +63,18 @@ func (c *Client) handlePacket(h Header, body []byte) error {
 		go c.reply(&Call{Client: c, Header: h}, nil, errUnknownProgram(h))
 		return nil
 	}
-	if _, e, _ := p.lookup(h.Procedure); e != nil && e.info.Inline {
-		c.dispatch(p, h, body) // no goroutine to start and wake: the reply leaves before the next read
+	info, entry, known := p.lookup(h.Procedure)
+	if entry != nil && info.Inline {
+		c.dispatch(p, h, body, info, entry, known) // no goroutine to start and wake: the reply leaves before the next read
 		return nil
 	}
-	go c.dispatch(p, h, body)
+	go c.dispatch(p, h, body, info, entry, known)
 	return nil
 }
 
-func (c *Client) dispatch(p *Program, h Header, body []byte) {
-	call := &Call{Client: c, Header: h, program: p}
-	info, entry, known := p.lookup(h.Procedure)
-	call.Info = info
+// dispatch serves one call of program p, whose procedure lookup found info, entry and known.
+func (c *Client) dispatch(p *Program, h Header, body []byte, info ProcInfo, entry *procEntry, known bool) {
+	call := &Call{Client: c, Header: h, program: p, Info: info}
 	var err error
 	var out []byte
 	switch {
