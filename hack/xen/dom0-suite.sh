@@ -155,11 +155,12 @@ wait_console() { # wait_console NAME REGEX TIMEOUT [FROM_LINE]: fails unless REG
 }
 # boots NAME START_CMD...: the guest reaches userspace. Under TCG's nested SVM a PVH guest's kernel now and
 # then triple-faults early in boot, with xl as with virtxend (measured: 2 of 13 xl creates, 3 of 13 virtxend
-# starts): when Xen reports exactly that, the guest is started once more, and the output says so.
+# starts): when Xen reports exactly that, the guest is started once more, and the output says so. The domid
+# is the one the start step recorded (put domid-NAME): a guest that faults at once is gone before boots runs.
 boots() {
   local n=$1 id rc
   shift
-  id=$(domid "$n")
+  id=$(domid "$n"); [ -n "$id" ] || id=$(get "domid-$n")
   console_wait "$n" GUEST-READY 300; rc=$?
   if [ $rc = 2 ] && [ -n "$id" ] && xl dmesg | grep -qE " d${id}v[0-9]+ Triple fault"; then
     echo "NOTE: $n (domid $id) triple-faulted early in boot (Xen: $(xl dmesg | grep -m1 -E " d${id}v[0-9]+ Triple fault" | sed 's/^(XEN) //')); started once more"
@@ -282,6 +283,7 @@ t_xl_boots() { # t_xl_boots TYPE: the reference guest runs under plain xl
   xl_cfg "$n" "$1" > "/tmp/$n.cfg"
   rm -f "$CONLOG/guest-$n.log"
   timeout 300 xl create "/tmp/$n.cfg" || fail "xl create failed"
+  put "domid-$n" "$(domid "$n")"
   boots "$n" timeout 300 xl create "/tmp/$n.cfg"
   heartbeat "$n" || return 1
   timeout 60 xl destroy "$n" || fail "xl destroy failed"
@@ -353,7 +355,8 @@ t_start_guest() {
   VT=300 vsh start "$G" || fail "virsh start failed"
   [ "$(vstate "$G")" = running ] || fail "domstate is '$(vstate "$G")' after virsh start"
   domid "$G" >/dev/null || fail "xl list does not show $G"
-  echo "NOTE: domid $(domid "$G")"
+  put "domid-$G" "$(domid "$G")"
+  echo "NOTE: domid $(get "domid-$G")"
 }
 t_boots() { boots "$G" vsh start "$G"; heartbeat "$G"; }
 t_console() {
