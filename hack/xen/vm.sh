@@ -13,7 +13,8 @@
 #
 # Env: RUN (pid file, serial log, sockets; default $XEN_OUT/run), SHARE (the folder dom0 sees as /mnt/host;
 #      default $XEN_OUT/share), CPU (QEMU -cpu; default qemu64,+svm,+npt), MEM (MiB, default 3072),
-#      SMP (2), DOM0_MEM (1024M), XEN_EXTRA, DOM0_EXTRA (extra command lines).
+#      SMP (2), DOM0_MEM (1024M), XEN_EXTRA, DOM0_EXTRA (extra command lines), TCG_THREAD (multi; single
+#      is slower and does not spare PVH guests, see tcg_death in dom0-suite.sh).
 # Watch the consoles: socat -,raw,echo=0 UNIX-CONNECT:$RUN/serial.sock (Ctrl-A three times: Xen <-> dom0).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -37,7 +38,7 @@ cmd_boot() {
   date +%s > "$RUN/start.ts"
   # TCG only: this machine's /dev/kvm (kvm_pvm) cannot run Xen. -snapshot: the image is never written.
   # The multiboot modules (dom0 kernel + its command line, initrd) are separated by a comma.
-  qemu-system-x86_64 -accel tcg,thread=multi -cpu "$cpu" -machine pc -m "$mem" -smp "$smp" \
+  qemu-system-x86_64 -accel "tcg,thread=${TCG_THREAD:-multi}" -cpu "$cpu" -machine pc -m "$mem" -smp "$smp" \
     -display none -vga none -no-reboot \
     -kernel "$img/xen" -append "$xen_cmdline" \
     -initrd "$img/vmlinuz $dom0_cmdline,$img/initrd.img" \
