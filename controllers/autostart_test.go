@@ -14,6 +14,7 @@ func TestAutostartOncePerBoot(t *testing.T) {
 	e.create(d)
 	e.create(pvDomain("manual", v1alpha1.RunStrategyManual))
 	e.waitState("auto", v1alpha1.StateShutoff)
+	e.waitState("manual", v1alpha1.StateShutoff) // observed before the autostart, or its status would still be empty
 
 	flag := filepath.Join(t.TempDir(), "autostarted")
 	a := &Autostarter{Client: e.store, Reconciler: e.rec, FlagFile: flag, BootID: "boot-1", Parallel: 2, Log: testLogger()}
