@@ -345,8 +345,7 @@ func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error
 			return fmt.Errorf("read scheduler parameters: %w", err)
 		}
 		if cur.Weight != w {
-			cur.Weight = w
-			if err := r.HV.SetSchedParams(ctx, id, cur); err != nil {
+			if err := r.HV.SetSchedParams(ctx, id, libxl.SchedParams{Weight: w, Cap: libxl.KeepSchedParam}); err != nil {
 				return fmt.Errorf("set scheduler weight: %w", err)
 			}
 		}

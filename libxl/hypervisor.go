@@ -51,8 +51,8 @@ type Hypervisor interface {
 	VcpuInfo(ctx context.Context, domid DomID) ([]VcpuInfo, error)
 	// SchedParams reports a domain's credit-scheduler parameters (libxl_domain_sched_params_get).
 	SchedParams(ctx context.Context, domid DomID) (SchedParams, error)
-	// SetSchedParams sets them on a running domain (libxl_domain_sched_params_set); the other parameters of the
-	// domain's scheduler keep their values.
+	// SetSchedParams sets them on a running domain (libxl_domain_sched_params_set); a field of KeepSchedParam
+	// and the other parameters of the domain's scheduler keep their values.
 	SetSchedParams(ctx context.Context, domid DomID, p SchedParams) error
 
 	// SaveDomain writes the domain's memory and config to f, from its current offset, and destroys the domain
@@ -214,17 +214,23 @@ type DomainInfo struct {
 	Created time.Time
 }
 
-// SchedParams are a domain's parameters under Xen's credit scheduler.
+// SchedParams are a domain's parameters under Xen's credit scheduler. Given to SetSchedParams, a field of
+// KeepSchedParam leaves that parameter as it is (libxl's LIBXL_DOMAIN_SCHED_PARAM_*_DEFAULT), so that two
+// callers setting different parameters do not undo each other.
 type SchedParams struct {
 	// Weight is the domain's share of the cpus against other domains: 1 to 65535, Xen's default 256.
 	Weight int
-	// Cap is the most cpu time the domain may use, in percent of one cpu; 0 for no cap.
+	// Cap is the most cpu time the domain may use, in percent of one cpu (at most 100 per vcpu); 0 for no cap.
 	Cap int
 }
 
-// Check refuses parameters Xen's credit schedulers reject, wrapping ErrInvalid.
+// KeepSchedParam in a SchedParams field given to SetSchedParams keeps the domain's current value.
+const KeepSchedParam = -1
+
+// Check refuses parameters Xen's credit schedulers reject, wrapping ErrInvalid. The cap's upper bound, 100 per
+// vcpu, depends on the domain and is checked where the domain is known.
 func (p SchedParams) Check() error {
-	if p.Weight < 1 || p.Weight > MaxSchedWeight || p.Cap < 0 {
+	if (p.Weight != KeepSchedParam && (p.Weight < 1 || p.Weight > MaxSchedWeight)) || p.Cap < KeepSchedParam {
 		return fmt.Errorf("scheduler weight %d (1..%d), cap %d (0 or more): %w", p.Weight, MaxSchedWeight, p.Cap, ErrInvalid)
 	}
 	return nil

@@ -2,6 +2,8 @@ package remote
 
 import (
 	"context"
+	"errors"
+	"math"
 	"strconv"
 
 	"github.com/digitalocean/go-libvirt"
@@ -126,8 +128,9 @@ func (f *Facade) schedParams(ctx context.Context, w libvirt.Domain, nparams int3
 	return params[:max(0, min(int(nparams), schedNParams))], nil
 }
 
-// setSchedParams is libxlDomainSetSchedulerParametersFlags. The weight becomes the spec's <shares>; only cap 0
-// (no cap) can be set, since the spec has no cap.
+// setSchedParams is libxlDomainSetSchedulerParametersFlags. The weight becomes the spec's <shares> and reaches
+// the running domain through the reconciler. The cap is set on the running domain only, as libvirt does: it
+// has no place in the domain XML, and lasts until the domain stops.
 func (f *Facade) setSchedParams(ctx context.Context, w libvirt.Domain, params []libvirt.TypedParam, flags uint32) error {
 	if flags != 0 {
 		return rpc.ErrInvalidFlags(rpc.DomainLibxl, flags, "libxlDomainSetSchedulerParametersFlags")
@@ -150,16 +153,28 @@ func (f *Facade) setSchedParams(ctx context.Context, w libvirt.Domain, params []
 		return err
 	}
 	var weight *uint32
+	capPct := libxl.KeepSchedParam
 	for _, p := range params {
 		v, _ := p.Value.I.(uint32)
 		switch {
-		case p.Field == schedCap && v != 0:
-			return rpc.NewError(rpc.CodeArgumentUnsupported, rpc.DomainLibxl,
-				"a scheduler cap is not supported by virtxend: only cap 0 (no cap) can be set")
+		case p.Field == schedCap && v > math.MaxUint16:
+			return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl, "scheduler cap %d is out of range [0, %d]", v, math.MaxUint16)
+		case p.Field == schedCap:
+			capPct = int(v)
 		case p.Field == schedWeight && (v == 0 || v > libxl.MaxSchedWeight):
 			return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl, "scheduler weight %d is out of range [1, %d]", v, libxl.MaxSchedWeight)
 		case p.Field == schedWeight:
 			weight = ptr(v)
+		}
+	}
+	if capPct != libxl.KeepSchedParam {
+		err := f.HV.SetSchedParams(ctx, d.Obs.Info.DomID, libxl.SchedParams{Weight: libxl.KeepSchedParam, Cap: capPct})
+		if err != nil {
+			code := rpc.CodeInternalError
+			if errors.Is(err, libxl.ErrInvalid) { // above 100 per vcpu
+				code = rpc.CodeInvalidArg
+			}
+			return rpc.Errorf(code, rpc.DomainLibxl, "Failed to set scheduler parameters for domain '%d' with libxenlight: %v", d.ID(), err)
 		}
 	}
 	if weight == nil {

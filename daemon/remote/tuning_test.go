@@ -221,13 +221,31 @@ func TestTuningScheduler(t *testing.T) {
 	if sp, err := e.HV.SchedParams(e.ctx, libxl.DomID(web.ID)); err != nil || sp.Weight != 512 {
 		t.Errorf("the hypervisor has %+v, %v; want weight 512", sp, err)
 	}
+	// The cap goes to the running domain only (libvirt's XML has no cap); setting one parameter keeps the other.
+	if err := e.L.DomainSetSchedulerParametersFlags(web, []libvirt.TypedParam{rpc.NewTypedParam("cap", rpc.TypedParamUint, 150)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if sp, err := e.HV.SchedParams(e.ctx, libxl.DomID(web.ID)); err != nil || sp != (libxl.SchedParams{Weight: 512, Cap: 150}) {
+		t.Errorf("after cap=150 the hypervisor has %+v, %v; want weight 512, cap 150", sp, err)
+	}
+	if err := e.L.DomainSetSchedulerParametersFlags(web, []libvirt.TypedParam{rpc.NewTypedParam("weight", rpc.TypedParamUint, 1024)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("weight 1024 applied", func() bool {
+		sp, err := e.HV.SchedParams(e.ctx, libxl.DomID(web.ID))
+		return err == nil && sp == (libxl.SchedParams{Weight: 1024, Cap: 150})
+	})
+	if params, _ := e.L.DomainGetSchedulerParametersFlags(web, 2, 0); len(params) != 2 || params[1].Value.I != uint32(150) {
+		t.Errorf("parameters %+v", params)
+	}
 	for _, tc := range []struct {
 		name   string
 		params []libvirt.TypedParam
 		code   libvirt.ErrorNumber
 		msg    string
 	}{
-		{"cap", []libvirt.TypedParam{rpc.NewTypedParam("cap", rpc.TypedParamUint, 50)}, libvirt.ErrArgumentUnsupported, "only cap 0"},
+		{"cap over 100 per vcpu", []libvirt.TypedParam{rpc.NewTypedParam("cap", rpc.TypedParamUint, 100*4+1)}, libvirt.ErrInvalidArg, "cap 401 out of range 0..400 for 4 vcpus"},
+		{"cap", []libvirt.TypedParam{rpc.NewTypedParam("cap", rpc.TypedParamUint, 1<<16)}, libvirt.ErrInvalidArg, "cap 65536 is out of range"},
 		{"unknown", []libvirt.TypedParam{rpc.NewTypedParam("limit", rpc.TypedParamUint, 50)}, libvirt.ErrArgumentUnsupported, "parameter 'limit' not supported"},
 		{"type", []libvirt.TypedParam{rpc.NewTypedParam("weight", rpc.TypedParamULLong, 50)}, libvirt.ErrInvalidArg, "invalid type 'ullong' for parameter 'weight', expected 'uint'"},
 		{"range", []libvirt.TypedParam{rpc.NewTypedParam("weight", rpc.TypedParamUint, 0)}, libvirt.ErrInvalidArg, "out of range"},

@@ -422,7 +422,12 @@ t_schedinfo() { # a new weight reaches the running domain at once, as libxlDomai
   w=$(xl "sched-$sched" -d "$G" 2>/dev/null | awk 'NR==2 {print $3}')
   [ "$w" = 512 ] || fail "xl sched-$sched shows weight '$w' after schedinfo --set weight=512"
   vsh schedinfo "$G" | grep -q '^weight *: 512$' || fail "virsh schedinfo does not show weight 512"
-  echo "NOTE: $sched scheduler, weight 512 as xl sched-$sched shows it"
+  # the cap goes to the running domain alone, and the weight stays
+  vsh schedinfo "$G" --set cap=50 >/dev/null || fail "virsh schedinfo --set cap=50 failed"
+  w=$(xl "sched-$sched" -d "$G" 2>/dev/null | awk 'NR==2 {print $3 "/" $4}')
+  [ "$w" = 512/50 ] || fail "xl sched-$sched shows weight/cap '$w' after schedinfo --set cap=50 (want 512/50)"
+  vsh schedinfo "$G" | grep -q '^cap *: 50$' || fail "virsh schedinfo does not show cap 50"
+  echo "NOTE: $sched scheduler, weight 512 and cap 50 as xl sched-$sched shows them"
 }
 t_save() {
   rm -f "/var/tmp/$G.save"

@@ -332,7 +332,15 @@ func TestSchedParams(t *testing.T) {
 	if err := h1.SetSchedParams(ctx, plain, libxl.SchedParams{Weight: 512, Cap: 50}); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []libxl.SchedParams{{Weight: 0}, {Weight: 65536}, {Weight: 256, Cap: -1}} {
+	// A KeepSchedParam field keeps its value.
+	if err := h1.SetSchedParams(ctx, heavy, libxl.SchedParams{Weight: libxl.KeepSchedParam, Cap: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := h1.SchedParams(ctx, heavy); p != (libxl.SchedParams{Weight: 1024, Cap: 100}) {
+		t.Fatalf("weighted after cap=100: %+v", p)
+	}
+	// The cap is at most 100 per vcpu (the test domains have one vcpu).
+	for _, bad := range []libxl.SchedParams{{Weight: 0}, {Weight: 65536}, {Weight: 256, Cap: -2}, {Weight: 256, Cap: 101}} {
 		if err := h1.SetSchedParams(ctx, plain, bad); !errors.Is(err, libxl.ErrInvalid) {
 			t.Errorf("SetSchedParams(%+v) = %v, want ErrInvalid", bad, err)
 		}

@@ -133,7 +133,7 @@ func (h *Host) SchedParams(ctx context.Context, domid libxl.DomID) (libxl.SchedP
 }
 
 // SetSchedParams sets a running domain's credit-scheduler weight (1..65535) and cap (percent of a cpu, 0 for
-// none), as Xen's credit scheduler checks them.
+// none, at most 100 per vcpu), as libxl checks them; a KeepSchedParam field keeps its value.
 func (h *Host) SetSchedParams(ctx context.Context, domid libxl.DomID, p libxl.SchedParams) error {
 	if err := p.Check(); err != nil {
 		return fmt.Errorf("set scheduler parameters: domain %d: %w", domid, err)
@@ -146,7 +146,16 @@ func (h *Host) SetSchedParams(ctx context.Context, domid libxl.DomID, p libxl.Sc
 	if err != nil {
 		return err
 	}
-	d.sched = p
+	if limit := 100 * len(d.online); p.Cap > limit {
+		return fmt.Errorf("set scheduler parameters: domain %d: cap %d out of range 0..%d for %d vcpus: %w",
+			domid, p.Cap, limit, len(d.online), libxl.ErrInvalid)
+	}
+	if p.Weight != libxl.KeepSchedParam {
+		d.sched.Weight = p.Weight
+	}
+	if p.Cap != libxl.KeepSchedParam {
+		d.sched.Cap = p.Cap
+	}
 	return h.persist(d)
 }
 

@@ -123,6 +123,12 @@ func TestMockedHost(t *testing.T) {
 	if p, err := h.SchedParams(ctx, 0); err != nil || p != (libxl.SchedParams{Weight: 512, Cap: 10}) {
 		t.Errorf("SchedParams(0) = %+v, %v", p, err)
 	}
+	if err := h.SetSchedParams(ctx, 0, libxl.SchedParams{Weight: libxl.KeepSchedParam, Cap: 20}); err != nil {
+		t.Errorf("SetSchedParams(cap only): %v", err)
+	}
+	if p, err := h.SchedParams(ctx, 0); err != nil || p != (libxl.SchedParams{Weight: 512, Cap: 20}) {
+		t.Errorf("SchedParams(0) after the cap alone = %+v, %v; want the weight kept", p, err)
+	}
 
 	errs := []struct {
 		name string

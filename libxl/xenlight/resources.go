@@ -114,7 +114,8 @@ func (h *Hypervisor) SchedParams(ctx context.Context, domid libxl.DomID) (libxl.
 	return libxl.SchedParams{Weight: int(weight), Cap: int(capPct)}, nil
 }
 
-// SetSchedParams sets a running domain's credit-scheduler weight and cap (libxl_domain_sched_params_set).
+// SetSchedParams sets a running domain's credit-scheduler weight and cap (libxl_domain_sched_params_set, after
+// a get: a KeepSchedParam field keeps its value). libxl checks the cap against the domain's vcpus.
 func (h *Hypervisor) SetSchedParams(ctx context.Context, domid libxl.DomID, p libxl.SchedParams) error {
 	if err := p.Check(); err != nil {
 		return fmt.Errorf("set scheduler parameters: domain %d: %w", domid, err)

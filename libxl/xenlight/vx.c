@@ -369,8 +369,10 @@ int vx_sched_set(libxl_ctx *ctx, uint32_t domid, int weight, int cap)
     libxl_domain_sched_params_init(&p);
     rc = libxl_domain_sched_params_get(ctx, domid, &p);
     if (!rc) {
-        p.weight = weight;
-        p.cap = cap;
+        if (weight >= 0)
+            p.weight = weight;
+        if (cap >= 0)
+            p.cap = cap;
         rc = libxl_domain_sched_params_set(ctx, domid, &p);
     }
     libxl_domain_sched_params_dispose(&p);

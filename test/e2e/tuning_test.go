@@ -78,7 +78,8 @@ func TestVirshMemoryAndVcpus(t *testing.T) {
 
 	wantLines(t, "schedinfo", i.MustVirsh("schedinfo", "vm"), `^Scheduler +: credit$`, `^weight +: 256$`, `^cap +: 0$`)
 	wantLines(t, "schedinfo --set", i.MustVirsh("schedinfo", "vm", "--set", "weight=512"), `^weight +: 512$`)
-	i.wantVirshError([]string{"schedinfo", "vm", "--set", "cap=50"}, "only cap 0")
+	wantLines(t, "schedinfo --set cap", i.MustVirsh("schedinfo", "vm", "--set", "cap=50"), `^weight +: 512$`, `^cap +: 50$`)
+	i.wantVirshError([]string{"schedinfo", "vm", "--set", "cap=401"}, "cap 401 out of range 0..400 for 4 vcpus")
 	ro := i.GoLibvirtRO()
 	dom, err := ro.DomainLookupByName("vm")
 	if err != nil {
