@@ -125,7 +125,23 @@ type HostInfo struct {
 	Scheduler string
 	// BootID changes at every host boot (autostart runs once per boot).
 	BootID string
+	// NUMA are the host's NUMA nodes with memory (libxl_get_numainfo) and CPUPlaces where its present cpus sit
+	// (libxl_get_cpu_topology). Both are nil when the hypervisor does not report them; the host is then laid out
+	// from Nodes, Sockets, CoresPer and ThreadsPer.
+	NUMA      []NUMANode
+	CPUPlaces []CPUPlace
 }
+
+// NUMANode is one NUMA node of the host, as Xen reports it.
+type NUMANode struct {
+	ID              int
+	MemKiB, FreeKiB uint64
+	// Distances are the node's distances to every node, by node id (10 to itself).
+	Distances []int
+}
+
+// CPUPlace is where one physical cpu sits.
+type CPUPlace struct{ CPU, Core, Socket, Node int }
 
 // Version is a Xen version.
 type Version struct{ Major, Minor, Micro int }

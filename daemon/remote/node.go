@@ -100,16 +100,17 @@ func (f *Facade) cellsFreeMemory(ctx context.Context, _ *rpc.Call, a *libvirt.No
 	if err != nil {
 		return nil, err
 	}
-	nodes := topologyOf(info).Nodes
-	if int(a.StartCell) >= len(nodes) {
-		return nil, rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl, "start cell %d out of range (0-%d)", a.StartCell, len(nodes)-1)
+	// A node without memory (not in the topology) has 0 bytes free, as in libvirt.
+	topo := topologyOf(info)
+	free := make([]uint64, topo.Cells)
+	for _, n := range topo.Nodes {
+		free[n.ID] = n.FreeKiB * 1024
 	}
-	last := min(int(a.StartCell)+int(a.Maxcells), len(nodes))
-	ret := &libvirt.NodeGetCellsFreeMemoryRet{Cells: []uint64{}}
-	for _, n := range nodes[a.StartCell:last] {
-		ret.Cells = append(ret.Cells, n.FreeKiB*1024)
+	if int(a.StartCell) >= len(free) {
+		return nil, rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl, "start cell %d out of range (0-%d)", a.StartCell, len(free)-1)
 	}
-	return ret, nil
+	last := min(int(a.StartCell)+int(a.Maxcells), len(free))
+	return &libvirt.NodeGetCellsFreeMemoryRet{Cells: free[a.StartCell:last]}, nil
 }
 
 // memoryStats answers virNodeGetMemoryStats, which libvirt's libxl driver lacks, with the hypervisor's view of
@@ -134,11 +135,16 @@ func (f *Facade) memoryStats(ctx context.Context, _ *rpc.Call, a *libvirt.NodeGe
 	}
 	total, free := info.TotalKiB, info.FreeKiB
 	if a.CellNum != memoryStatsAll {
-		nodes := topologyOf(info).Nodes
-		if int(a.CellNum) >= len(nodes) {
-			return nil, rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainNone, "cellNum in virHostMemGetStats must be less than or equal to %d", len(nodes)-1)
+		topo := topologyOf(info)
+		if int(a.CellNum) >= topo.Cells {
+			return nil, rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainNone, "cellNum in virHostMemGetStats must be less than or equal to %d", topo.Cells-1)
 		}
-		total, free = nodes[a.CellNum].MemKiB, nodes[a.CellNum].FreeKiB
+		total, free = 0, 0 // a node without memory
+		for _, n := range topo.Nodes {
+			if n.ID == int(a.CellNum) {
+				total, free = n.MemKiB, n.FreeKiB
+			}
+		}
 	}
 	if a.Nparams == 0 {
 		return &libvirt.NodeGetMemoryStatsRet{Params: []libvirt.NodeGetMemoryStats{}, Nparams: nstats}, nil
@@ -242,7 +248,11 @@ func cpuMap(cpus int, needMap, needOnline bool) *libvirt.NodeGetCPUMapRet {
 }
 
 // hostTopology is the host as libxl_get_numainfo and libxl_get_cpu_topology describe it.
-type hostTopology struct{ Nodes []numaNode }
+type hostTopology struct {
+	// Nodes are the NUMA nodes with memory, by ascending id; Cells is one more than the largest node id.
+	Nodes []numaNode
+	Cells int
+}
 
 // numaNode is one NUMA node: its memory, its free memory and its cpus.
 type numaNode struct {
@@ -260,13 +270,18 @@ type hostCPU struct {
 	Siblings []int
 }
 
-// topologyOf lays the host out from HostInfo the way Xen numbers it: cpus fill the nodes in order, cores their
-// sockets and threads their cores; memory (total and free) is spread evenly over the nodes.
+// topologyOf is the host's layout. When the hypervisor reports its NUMA nodes and cpus, it is built from them
+// as libxlCapsInitNuma does: each node with memory, its present cpus, and as siblings of a cpu the cpus of the
+// node on the same socket and core. Otherwise it is laid out from HostInfo the way Xen numbers a host: cpus fill
+// the nodes in order, cores their sockets and threads their cores; memory (total and free) is spread evenly.
 func topologyOf(info libxl.HostInfo) hostTopology {
+	if len(info.NUMA) > 0 {
+		return reportedTopology(info)
+	}
 	nodes := max(info.Nodes, 1)
 	threads := max(info.ThreadsPer, 1)
 	cores := max(info.CoresPer, 1)
-	t := hostTopology{Nodes: make([]numaNode, nodes)}
+	t := hostTopology{Nodes: make([]numaNode, nodes), Cells: nodes}
 	for n := range t.Nodes {
 		node := &t.Nodes[n]
 		node.ID = n
@@ -283,6 +298,30 @@ func topologyOf(info libxl.HostInfo) hostTopology {
 		node := &t.Nodes[i*nodes/cpus]
 		node.CPUs = append(node.CPUs, hostCPU{ID: i, Socket: i / (cores * threads), Core: (i / threads) % cores})
 	}
+	t.findSiblings()
+	return t
+}
+
+// reportedTopology is topologyOf for a host whose NUMA nodes and cpus the hypervisor reported.
+func reportedTopology(info libxl.HostInfo) hostTopology {
+	t := hostTopology{Nodes: make([]numaNode, len(info.NUMA)), Cells: info.Nodes}
+	at := map[int]int{} // node id -> index in t.Nodes
+	for i, n := range info.NUMA {
+		t.Nodes[i] = numaNode{ID: n.ID, MemKiB: n.MemKiB, FreeKiB: n.FreeKiB, Distances: n.Distances}
+		at[n.ID] = i
+		t.Cells = max(t.Cells, n.ID+1)
+	}
+	for _, c := range info.CPUPlaces {
+		if i, ok := at[c.Node]; ok {
+			t.Nodes[i].CPUs = append(t.Nodes[i].CPUs, hostCPU{ID: c.CPU, Socket: c.Socket, Core: c.Core})
+		}
+	}
+	t.findSiblings()
+	return t
+}
+
+// findSiblings gives each cpu as siblings the cpus of its node on the same socket and core, itself included.
+func (t hostTopology) findSiblings() {
 	for n := range t.Nodes {
 		cs := t.Nodes[n].CPUs
 		for i := range cs {
@@ -293,7 +332,6 @@ func topologyOf(info libxl.HostInfo) hostTopology {
 			}
 		}
 	}
-	return t
 }
 
 // evenShare is node i's part of total split over n nodes, the remainder going to the first nodes.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/digitalocean/go-libvirt"
@@ -166,6 +167,49 @@ func TestNodeTopology(t *testing.T) {
 	if empty := topologyOf(libxl.HostInfo{}); len(empty.Nodes) != 1 || len(empty.Nodes[0].CPUs) != 0 {
 		t.Errorf("a host without cpus: %+v", empty)
 	}
+}
+
+// A host whose hypervisor reports its nodes: node 1 has no memory (Xen leaves it out), the cpus of nodes 0 and 2
+// interleave, cpu 5 is offline (absent), the distances are Xen's.
+var hostReported = libxl.HostInfo{Nodes: 3, CPUs: 5, CoresPer: 2, ThreadsPer: 1, TotalKiB: 3 << 20, FreeKiB: 1 << 20,
+	Capabilities: "xen-3.0-x86_64",
+	NUMA: []libxl.NUMANode{
+		{ID: 0, MemKiB: 2 << 20, FreeKiB: 700 << 10, Distances: []int{10, 21, 32}},
+		{ID: 2, MemKiB: 1 << 20, FreeKiB: 324 << 10, Distances: []int{32, 21, 10}},
+	},
+	CPUPlaces: []libxl.CPUPlace{{CPU: 0, Core: 0, Node: 0}, {CPU: 1, Core: 0, Socket: 1, Node: 2}, {CPU: 2, Core: 1, Node: 0},
+		{CPU: 3, Core: 1, Socket: 1, Node: 2}, {CPU: 4, Core: 1, Socket: 1, Node: 2}},
+}
+
+func TestNodeTopologyReported(t *testing.T) {
+	topo := topologyOf(hostReported)
+	if topo.Cells != 3 || len(topo.Nodes) != 2 || topo.Nodes[1].ID != 2 || topo.Nodes[1].MemKiB != 1<<20 ||
+		topo.Nodes[0].FreeKiB != 700<<10 || !reflect.DeepEqual(topo.Nodes[1].Distances, []int{32, 21, 10}) {
+		t.Fatalf("topology %+v", topo)
+	}
+	type cpu struct{ id, socket, core int }
+	var got [][]cpu
+	for _, n := range topo.Nodes {
+		var cs []cpu
+		for _, c := range n.CPUs {
+			cs = append(cs, cpu{c.ID, c.Socket, c.Core})
+		}
+		got = append(got, cs)
+	}
+	if want := [][]cpu{{{0, 0, 0}, {2, 0, 1}}, {{1, 1, 0}, {3, 1, 1}, {4, 1, 1}}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("cpus by node %v, want %v", got, want)
+	}
+	if s := topo.Nodes[1].CPUs[2].Siblings; !reflect.DeepEqual(s, []int{3, 4}) {
+		t.Errorf("siblings of cpu 4 = %v", s)
+	}
+	caps := formatCapabilities("x86_64", hostReported)
+	for _, want := range []string{"<cells num='2'>", "<cell id='2'>", "<memory unit='KiB'>1048576</memory>",
+		"<sibling id='2' value='32'/>", "<cpu id='4' socket_id='1' die_id='0' cluster_id='0' core_id='1' siblings='3-4'/>"} {
+		if !strings.Contains(caps, want) {
+			t.Errorf("capabilities lack %q:\n%s", want, caps)
+		}
+	}
+	validateHostXML(t, "capability.rng", patchCapabilitySchema, caps)
 }
 
 func TestNodeFormatCPUSet(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -84,12 +85,17 @@ func TestMockedHost(t *testing.T) {
 	want := libxl.HostInfo{
 		XenVersion:   libxl.Version{Major: 4, Minor: 17, Micro: 3},
 		Capabilities: "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64",
-		CPUMHz:       2400, Nodes: 1, Sockets: 1, CoresPer: 4, ThreadsPer: 1, CPUs: 4,
+		CPUMHz:       2400, Nodes: 3, Sockets: 1, CoresPer: 4, ThreadsPer: 1, CPUs: 4,
 		TotalKiB: 4 << 20, FreeKiB: 2 << 20, HVM: true, Scheduler: "credit2",
+		NUMA: []libxl.NUMANode{
+			{ID: 0, MemKiB: 3 << 20, FreeKiB: 3 << 19, Distances: []int{10, 21, 22}},
+			{ID: 1, MemKiB: 1 << 20, FreeKiB: 1 << 19, Distances: []int{21, 10, 23}},
+		},
+		CPUPlaces: []libxl.CPUPlace{{CPU: 0, Core: 0, Node: 0}, {CPU: 1, Core: 1, Node: 0}, {CPU: 2, Core: 2, Node: 1}},
 	}
 	got := info
 	got.Hostname, got.CPUModel, got.BootID = "", "", ""
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("HostInfo = %+v\nwant %+v", got, want)
 	}
 	if info.BootID == "" || info.Hostname == "" {

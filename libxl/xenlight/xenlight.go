@@ -254,7 +254,52 @@ func (h *Hypervisor) HostInfo(ctx context.Context) (libxl.HostInfo, error) {
 	}
 	info := h.static
 	info.FreeKiB = uint64(pi.free_pages) * h.pageKiB
+	info.NUMA, info.CPUPlaces = h.numaNodes(), h.cpuPlaces()
 	return info, nil
+}
+
+// numaNodes is libxl_get_numainfo less the nodes without memory (LIBXL_NUMAINFO_INVALID_ENTRY), as
+// libxlCapsInitNuma reads it; nil when libxl cannot tell.
+func (h *Hypervisor) numaNodes() []libxl.NUMANode {
+	var n C.int
+	list := C.libxl_get_numainfo(h.ctx, &n)
+	if list == nil {
+		return nil
+	}
+	defer C.libxl_numainfo_list_free(list, n)
+	var nodes []libxl.NUMANode
+	for id, ni := range unsafe.Slice(list, int(n)) {
+		if uint64(ni.size) == uint64(C.LIBXL_NUMAINFO_INVALID_ENTRY) {
+			continue
+		}
+		node := libxl.NUMANode{ID: id, MemKiB: uint64(ni.size) / 1024, FreeKiB: uint64(ni.free) / 1024}
+		if ni.num_dists > 0 && ni.dists != nil {
+			for _, d := range unsafe.Slice(ni.dists, int(ni.num_dists)) {
+				node.Distances = append(node.Distances, int(d))
+			}
+		}
+		nodes = append(nodes, node)
+	}
+	return nodes
+}
+
+// cpuPlaces is libxl_get_cpu_topology less the cpus that are not there (LIBXL_CPUTOPOLOGY_INVALID_ENTRY); nil
+// when libxl cannot tell.
+func (h *Hypervisor) cpuPlaces() []libxl.CPUPlace {
+	var n C.int
+	list := C.libxl_get_cpu_topology(h.ctx, &n)
+	if list == nil {
+		return nil
+	}
+	defer C.libxl_cputopology_list_free(list, n)
+	var cpus []libxl.CPUPlace
+	for id, t := range unsafe.Slice(list, int(n)) {
+		if t.core == C.LIBXL_CPUTOPOLOGY_INVALID_ENTRY || t.node == C.LIBXL_CPUTOPOLOGY_INVALID_ENTRY {
+			continue
+		}
+		cpus = append(cpus, libxl.CPUPlace{CPU: id, Core: int(t.core), Socket: int(t.socket), Node: int(t.node)})
+	}
+	return cpus
 }
 
 // begin enters a call into libxl: it fails once Close has begun, and holds Close off until end.

@@ -74,10 +74,42 @@ int libxl_get_physinfo(libxl_ctx *ctx, libxl_physinfo *p)
     p->cpu_khz = 2400000;
     p->total_pages = 1048576; /* 4 GiB */
     p->free_pages = 524288;
-    p->nr_nodes = 1;
+    p->nr_nodes = 3;
     p->cap_hvm = true;
     p->cap_pv = true;
     return 0;
+}
+
+/* Three nodes, the last without memory; cpus 0-1 on node 0, cpu 2 on node 1, cpu 3 offline. */
+libxl_numainfo *libxl_get_numainfo(libxl_ctx *ctx, int *nr)
+{
+    static const uint64_t size[] = {3ULL << 30, 1ULL << 30, LIBXL_NUMAINFO_INVALID_ENTRY};
+    static const uint64_t free_[] = {3ULL << 29, 1ULL << 29, LIBXL_NUMAINFO_INVALID_ENTRY};
+    libxl_numainfo *l = calloc(3, sizeof(*l));
+
+    for (int i = 0; i < 3; i++) {
+        l[i].size = size[i];
+        l[i].free = free_[i];
+        l[i].num_dists = 3;
+        l[i].dists = calloc(3, sizeof(uint32_t));
+        for (int j = 0; j < 3; j++)
+            l[i].dists[j] = i == j ? 10 : 20 + i + j;
+    }
+    *nr = 3;
+    return l;
+}
+
+libxl_cputopology *libxl_get_cpu_topology(libxl_ctx *ctx, int *nb)
+{
+    libxl_cputopology *l = calloc(4, sizeof(*l));
+
+    l[0] = (libxl_cputopology){.core = 0, .socket = 0, .node = 0};
+    l[1] = (libxl_cputopology){.core = 1, .socket = 0, .node = 0};
+    l[2] = (libxl_cputopology){.core = 2, .socket = 0, .node = 1};
+    l[3] = (libxl_cputopology){.core = LIBXL_CPUTOPOLOGY_INVALID_ENTRY, .socket = LIBXL_CPUTOPOLOGY_INVALID_ENTRY,
+                               .node = LIBXL_CPUTOPOLOGY_INVALID_ENTRY};
+    *nb = 4;
+    return l;
 }
 
 int libxl_get_free_memory(libxl_ctx *ctx, uint64_t *memkb)
