@@ -100,17 +100,15 @@ func (f *Facade) cellsFreeMemory(ctx context.Context, _ *rpc.Call, a *libvirt.No
 	if err != nil {
 		return nil, err
 	}
-	// A node without memory (not in the topology) has 0 bytes free, as in libvirt.
 	topo := topologyOf(info)
-	free := make([]uint64, topo.Cells)
-	for _, n := range topo.Nodes {
-		free[n.ID] = n.FreeKiB * 1024
+	if int(a.StartCell) >= topo.Cells {
+		return nil, rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl, "start cell %d out of range (0-%d)", a.StartCell, topo.Cells-1)
 	}
-	if int(a.StartCell) >= len(free) {
-		return nil, rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl, "start cell %d out of range (0-%d)", a.StartCell, len(free)-1)
+	ret := &libvirt.NodeGetCellsFreeMemoryRet{Cells: []uint64{}}
+	for id := int(a.StartCell); id < min(int(a.StartCell)+int(a.Maxcells), topo.Cells); id++ {
+		ret.Cells = append(ret.Cells, topo.node(id).FreeKiB*1024)
 	}
-	last := min(int(a.StartCell)+int(a.Maxcells), len(free))
-	return &libvirt.NodeGetCellsFreeMemoryRet{Cells: free[a.StartCell:last]}, nil
+	return ret, nil
 }
 
 // memoryStats answers virNodeGetMemoryStats, which libvirt's libxl driver lacks, with the hypervisor's view of
@@ -139,12 +137,8 @@ func (f *Facade) memoryStats(ctx context.Context, _ *rpc.Call, a *libvirt.NodeGe
 		if int(a.CellNum) >= topo.Cells {
 			return nil, rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainNone, "cellNum in virHostMemGetStats must be less than or equal to %d", topo.Cells-1)
 		}
-		total, free = 0, 0 // a node without memory
-		for _, n := range topo.Nodes {
-			if n.ID == int(a.CellNum) {
-				total, free = n.MemKiB, n.FreeKiB
-			}
-		}
+		n := topo.node(int(a.CellNum))
+		total, free = n.MemKiB, n.FreeKiB
 	}
 	if a.Nparams == 0 {
 		return &libvirt.NodeGetMemoryStatsRet{Params: []libvirt.NodeGetMemoryStats{}, Nparams: nstats}, nil
@@ -318,6 +312,17 @@ func reportedTopology(info libxl.HostInfo) hostTopology {
 	}
 	t.findSiblings()
 	return t
+}
+
+// node is the node of that id; a node without memory (not in Nodes) has no memory and no cpus, as libvirt
+// reports it.
+func (t hostTopology) node(id int) numaNode {
+	for _, n := range t.Nodes {
+		if n.ID == id {
+			return n
+		}
+	}
+	return numaNode{ID: id}
 }
 
 // findSiblings gives each cpu as siblings the cpus of its node on the same socket and core, itself included.

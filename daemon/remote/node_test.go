@@ -202,6 +202,12 @@ func TestNodeTopologyReported(t *testing.T) {
 	if s := topo.Nodes[1].CPUs[2].Siblings; !reflect.DeepEqual(s, []int{3, 4}) {
 		t.Errorf("siblings of cpu 4 = %v", s)
 	}
+	if n := topo.node(1); n.ID != 1 || n.MemKiB != 0 || n.FreeKiB != 0 || len(n.CPUs) != 0 {
+		t.Errorf("the node without memory: %+v", n)
+	}
+	if n := topo.node(2); n.FreeKiB != 324<<10 {
+		t.Errorf("node 2: %+v", n)
+	}
 	caps := formatCapabilities("x86_64", hostReported)
 	for _, want := range []string{"<cells num='2'>", "<cell id='2'>", "<memory unit='KiB'>1048576</memory>",
 		"<sibling id='2' value='32'/>", "<cpu id='4' socket_id='1' die_id='0' cluster_id='0' core_id='1' siblings='3-4'/>"} {
