@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite needs, when they are missing and we are root.
-# Without root, it says what is missing; tests that need a missing tool skip with that reason.
+# Installs the Debian packages the test suite needs, when they are missing and we are root, and fetches the parts
+# of libvirt's release the conformance tests compare against (hack/libvirt-src.sh, cached outside the checkout).
+# Without root, it says what is missing; tests that need a missing tool skip with that reason (and fail under CI).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 # package:command-or-file that proves it is installed
 need=(
@@ -19,18 +21,21 @@ for item in "${need[@]}"; do
   pkg=${item%%:*} probe=${item#*:}
   [ -e "$probe" ] || missing+=("$pkg")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "test-deps: missing ${missing[*]} (not root: install them, or the tests that need them skip)" >&2
-  exit 0
-fi
-echo "test-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-# One update per machine boot is enough; apt-get update is slow and the archive is the only network here.
-stamp=/var/lib/apt/periodic/virtxend-update-stamp
-if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +720 2>/dev/null)" ]; then
-  apt-get update -qq
-  mkdir -p "$(dirname "$stamp")" && touch "$stamp"
-fi
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_missing() {
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test-deps: missing ${missing[*]} (not root: install them, or the tests that need them skip)" >&2
+    return 0
+  fi
+  echo "test-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # One update per machine boot is enough; apt-get update is slow and the archive is the only network here.
+  stamp=/var/lib/apt/periodic/virtxend-update-stamp
+  if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +720 2>/dev/null)" ]; then
+    apt-get update -qq
+    mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+install_missing
+hack/libvirt-src.sh >/dev/null
