@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/virtxend/virtxend/test/testenv"
 )
 
 // installEnv is the environment for a nested make: nothing of an outer make's flags or variables.
@@ -83,7 +85,7 @@ func unitNames(t *testing.T) []string {
 // systemd-analyze verify when it can run here.
 func TestMakeInstall(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("make is not installed")
+		testenv.Missing(t, "make (Debian package make)", "apt-get install make")
 	}
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "bin")

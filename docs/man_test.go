@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/virtxend/virtxend/test/testenv"
 )
 
 const manPage = "virtxend.8"
@@ -40,7 +42,7 @@ func run(t *testing.T, env []string, name string, args ...string) (stdout, stder
 func TestManPageWarnings(t *testing.T) {
 	t.Run("groff", func(t *testing.T) {
 		if _, err := exec.LookPath("groff"); err != nil {
-			t.Skip("groff is not installed (Debian: groff-base)")
+			testenv.Missing(t, "groff (Debian package groff-base)", "make test-deps")
 		}
 		for _, ll := range []string{"", "-rLL=60n", "-rLL=78n", "-rLL=120n"} {
 			args := []string{"-man", "-ww", "-z", "-Tutf8"}
@@ -55,7 +57,7 @@ func TestManPageWarnings(t *testing.T) {
 	})
 	t.Run("man", func(t *testing.T) {
 		if _, err := exec.LookPath("man"); err != nil {
-			t.Skip("man is not installed (Debian: man-db)")
+			testenv.Missing(t, "man (Debian package man-db)", "make test-deps")
 		}
 		for _, width := range []string{"60", "80", "120"} {
 			out, stderr, err := run(t, roffEnv(width), "man", "--warnings", "-E", "UTF-8", "-l", manPage)
@@ -76,7 +78,7 @@ func TestManPageWarnings(t *testing.T) {
 func render(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("groff"); err != nil {
-		t.Skip("groff is not installed (Debian: groff-base)")
+		testenv.Missing(t, "groff (Debian package groff-base)", "make test-deps")
 	}
 	out, stderr, err := run(t, roffEnv("80"), "groff", "-man", "-Tascii", "-P-cbou", manPage)
 	if err != nil {

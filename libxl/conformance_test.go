@@ -1,7 +1,6 @@
 package libxl
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -10,10 +9,12 @@ import (
 	"testing"
 
 	"github.com/virtxend/virtxend/api/domxml"
+	"github.com/virtxend/virtxend/test/libvirtsrc"
 )
 
-// corpusDir is libvirt's test data, shared between the repositories.
-const corpusDir = "../../shared/conformance/libvirt"
+// corpusDir returns the directory of libvirt's libxlxml2domconfig test data (from libvirt's release, see package
+// libvirtsrc).
+func corpusDir(tb testing.TB) string { return libvirtsrc.Path(tb, "tests/libxlxml2domconfigdata") }
 
 // knownFailures lists the corpus cases that are expected not to match, with the reason. Keep it empty.
 var knownFailures = map[string]string{}
@@ -37,33 +38,22 @@ func MockHostFacts() HostFacts {
 	}
 }
 
-// corpusCases returns the libxlxml2domconfigtest cases libvirt runs against a Xen 4.17 libxl: every row of the
-// manifest but those compiled only without LIBXL_HAVE_BUILDINFO_NESTED_HVM.
-func corpusCases(t testing.TB) []string {
-	f, err := os.Open(filepath.Join(corpusDir, "MANIFEST.tsv"))
-	if err != nil {
-		t.Skipf("conformance corpus not found (%v): run with ../shared beside the repository", err)
-	}
-	defer f.Close()
+// corpusCases returns the libxlxml2domconfigtest cases libvirt runs against a Xen 4.17 libxl: every run of the
+// program but those compiled only without LIBXL_HAVE_BUILDINFO_NESTED_HVM.
+func corpusCases() []string {
 	var cases []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) < 6 || cols[0] != "libxlxml2domconfigtest" || strings.HasPrefix(cols[5], "NOT(") {
-			continue
+	for _, r := range libvirtsrc.Runs(libvirtsrc.LibxlXML2DomConfig) {
+		if r.Applies() {
+			cases = append(cases, r.Case)
 		}
-		cases = append(cases, cols[2])
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return cases
 }
 
 // buildCase runs one corpus case as libvirt's testCompareXMLToDomConfig does: parse the XML with the driver's
 // parse-time defaults, build the libxl configuration, print it with libxl's generator.
-func buildCase(name string, host HostFacts) ([]byte, error) {
-	xml, err := os.ReadFile(filepath.Join(corpusDir, "libxlxml2domconfigdata", name+".xml"))
+func buildCase(dir, name string, host HostFacts) ([]byte, error) {
+	xml, err := os.ReadFile(filepath.Join(dir, name+".xml"))
 	if err != nil {
 		return nil, err
 	}
@@ -89,15 +79,16 @@ func (zeroReader) Read(p []byte) (int, error) {
 }
 
 func TestConformanceLibxlXML2DomConfig(t *testing.T) {
-	cases := corpusCases(t)
+	dir := corpusDir(t)
+	cases := corpusCases()
 	matched := 0
 	for _, name := range cases {
 		ok := t.Run(name, func(t *testing.T) {
-			got, err := buildCase(name, MockHostFacts())
+			got, err := buildCase(dir, name, MockHostFacts())
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := os.ReadFile(filepath.Join(corpusDir, "libxlxml2domconfigdata", name+".json"))
+			want, err := os.ReadFile(filepath.Join(dir, name+".json"))
 			if err != nil {
 				t.Fatal(err)
 			}

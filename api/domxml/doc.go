@@ -11,6 +11,6 @@
 // addresses, implicit console, inputs, controllers, memory balloon, video, forced features), and Format prints a
 // spec the way virDomainDefFormat does, so that `virsh dumpxml` looks as it does against libvirt's own daemon.
 //
-// The conformance corpus of libvirt's Xen tests (../shared/conformance/libvirt) round-trips through Parse and
+// The conformance corpus of libvirt's Xen tests (from libvirt's release; see test/libvirtsrc) round-trips through Parse and
 // Format; the xl.cfg→XML expected files are reproduced byte for byte from Parse, ApplyDefaults and Format.
 package domxml

@@ -1,7 +1,6 @@
 package xlcfg
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -10,56 +9,38 @@ import (
 	"testing"
 
 	"github.com/virtxend/virtxend/api/domxml"
+	"github.com/virtxend/virtxend/test/libvirtsrc"
 )
 
-// corpusDir is libvirt's Xen conformance data, shared by all packages.
-var corpusDir = filepath.Join("..", "..", "..", "shared", "conformance", "libvirt")
+// corpusDir returns the directory of libvirt's Xen test data (tests/ of libvirt's release, see package libvirtsrc).
+func corpusDir(tb testing.TB) string { return libvirtsrc.Path(tb, "tests") }
 
 // knownFailures are the corpus runs that do not match, keyed "program/direction/case", with the reason. A run
 // listed here that matches fails the test too, so that the table stays honest.
 var knownFailures = map[string]string{}
 
-// corpusRun is one row of MANIFEST.tsv: one virTestRun of libvirt's xlconfigtest or xmconfigtest.
+// corpusRun is one virTestRun of libvirt's xlconfigtest or xmconfigtest, with its files resolved.
 type corpusRun struct {
-	program, direction, name string
-	input, expected          string
-	toNative                 bool // XML -> cfg (libvirt's "Parse" label)
-	replaceVars              bool
+	libvirtsrc.Run
+	input, expected string
 }
 
 func (r corpusRun) key() string {
 	dir := "cfg->XML"
-	if r.toNative {
+	if r.ToNative {
 		dir = "XML->cfg"
 	}
-	return r.program + "/" + dir + "/" + r.name
+	return string(r.Program) + "/" + dir + "/" + r.Case
 }
 
-// corpusRuns reads the manifest rows of program.
-func corpusRuns(t *testing.T, program string) []corpusRun {
+// corpusRuns returns the runs of program, from the project's table of libvirt's test runs.
+func corpusRuns(t *testing.T, program libvirtsrc.Program) []corpusRun {
 	t.Helper()
-	f, err := os.Open(filepath.Join(corpusDir, "MANIFEST.tsv"))
-	if err != nil {
-		t.Skipf("no conformance corpus: %v", err)
-	}
-	defer f.Close()
+	dir := libvirtsrc.Dir(t)
 	var runs []corpusRun
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) < 6 || cols[0] != program {
-			continue
-		}
-		runs = append(runs, corpusRun{
-			program: cols[0], direction: cols[1], name: cols[2],
-			input:       filepath.Join(corpusDir, strings.TrimPrefix(cols[3], "tests/")),
-			expected:    filepath.Join(corpusDir, strings.TrimPrefix(cols[4], "tests/")),
-			toNative:    strings.HasPrefix(cols[1], "XML->"),
-			replaceVars: strings.Contains(cols[1], "[replace"),
-		})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	for _, r := range libvirtsrc.Runs(program) {
+		runs = append(runs, corpusRun{Run: r,
+			input: filepath.Join(dir, r.Input), expected: filepath.Join(dir, r.Expected)})
 	}
 	return runs
 }
@@ -86,12 +67,12 @@ func runCorpus(r corpusRun) error {
 	if err != nil {
 		return err
 	}
-	if r.replaceVars {
+	if r.ReplaceVars {
 		in, want = replaceVars(in), replaceVars(want)
 	}
-	xm := r.program == "xmconfigtest"
+	xm := r.Program == libvirtsrc.XMConfig
 	var got []byte
-	if r.toNative {
+	if r.ToNative {
 		// virDomainDefParseFile with the libxl driver's parser config: its post-parse defaults apply.
 		spec, err := domxml.Parse(in)
 		if err != nil {
@@ -133,10 +114,10 @@ func runCorpus(r corpusRun) error {
 	return nil
 }
 
-func testCorpus(t *testing.T, program, label string, total int) {
+func testCorpus(t *testing.T, program libvirtsrc.Program, label string, total int) {
 	runs := corpusRuns(t, program)
 	if len(runs) != total {
-		t.Errorf("MANIFEST.tsv has %d %s runs, want %d", len(runs), program, total)
+		t.Errorf("the table has %d %s runs, want %d", len(runs), program, total)
 	}
 	match := 0
 	for _, r := range runs {
@@ -159,11 +140,11 @@ func testCorpus(t *testing.T, program, label string, total int) {
 	t.Logf("conformance %s: %d/%d runs match", label, match, len(runs))
 }
 
-// TestConformanceXL runs every xlconfigtest row of the corpus in its direction.
-func TestConformanceXL(t *testing.T) { testCorpus(t, "xlconfigtest", "xlconfig", 84) }
+// TestConformanceXL runs every xlconfigtest run of the corpus in its direction.
+func TestConformanceXL(t *testing.T) { testCorpus(t, libvirtsrc.XLConfig, "xlconfig", 84) }
 
-// TestConformanceXM runs every xmconfigtest row of the corpus in its direction.
-func TestConformanceXM(t *testing.T) { testCorpus(t, "xmconfigtest", "xmconfig", 68) }
+// TestConformanceXM runs every xmconfigtest run of the corpus in its direction.
+func TestConformanceXM(t *testing.T) { testCorpus(t, libvirtsrc.XMConfig, "xmconfig", 68) }
 
 // diffLines shows the lines of got that are not at the same place in want.
 func diffLines(want, got []byte) string {

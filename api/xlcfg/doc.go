@@ -16,6 +16,6 @@
 // Errors match ErrSyntax (libvirt's VIR_ERR_CONF_SYNTAX), ErrUnsupported (VIR_ERR_CONFIG_UNSUPPORTED) or ErrInvalid
 // (a malformed value, libvirt's VIR_ERR_INTERNAL_ERROR); errors from the final domain checks are domxml's.
 //
-// The conformance corpus of libvirt's xlconfigtest and xmconfigtest (../shared/conformance/libvirt) runs in both
-// directions in this package's tests.
+// The conformance corpus of libvirt's xlconfigtest and xmconfigtest (from libvirt's release, see test/libvirtsrc)
+// runs in both directions in this package's tests.
 package xlcfg

@@ -14,7 +14,7 @@ import (
 // parses whatever a client sends with domxml-from-native.
 func FuzzParse(f *testing.F) {
 	for _, dir := range []string{"xlconfigdata", "xmconfigdata"} {
-		files, _ := filepath.Glob(filepath.Join(corpusDir, dir, "*.cfg"))
+		files, _ := filepath.Glob(filepath.Join(corpusDir(f), dir, "*.cfg"))
 		for _, p := range files {
 			if b, err := os.ReadFile(p); err == nil {
 				f.Add(b)

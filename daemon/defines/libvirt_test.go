@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/virtxend/virtxend/api/domxml"
+	"github.com/virtxend/virtxend/test/libvirtsrc"
+	"github.com/virtxend/virtxend/test/testenv"
 )
 
 // savedCorpus saves a few corpus definitions through a Store and returns their files.
@@ -18,9 +20,9 @@ func savedCorpus(t *testing.T) []string {
 	s := New(t.TempDir(), Options{})
 	var files []string
 	for _, fn := range []string{"test-paravirt-cmdline.xml", "test-fullvirt-ovmf.xml", "test-pvh-type.xml", "test-channel-unix.xml", "test-fullvirt-vnuma.xml"} {
-		data, err := os.ReadFile(filepath.Join(corpus, fn))
+		data, err := os.ReadFile(filepath.Join(corpus(t), fn))
 		if err != nil {
-			t.Skipf("corpus not available: %v", err)
+			t.Fatal(err)
 		}
 		spec, err := domxml.Parse(data)
 		if err != nil {
@@ -40,12 +42,9 @@ func savedCorpus(t *testing.T) []string {
 func TestSavedFilesValidate(t *testing.T) {
 	xmllint, err := exec.LookPath("xmllint")
 	if err != nil {
-		t.Skip("xmllint not installed")
+		testenv.Missing(t, "xmllint (Debian package libxml2-utils)", "make test-deps")
 	}
-	schema := filepath.Join(corpus, "..", "schemas", "domain.rng")
-	if _, err := os.Stat(schema); err != nil {
-		t.Skipf("schema not available: %v", err)
-	}
+	schema := libvirtsrc.Path(t, "src/conf/schemas/domain.rng")
 	for _, f := range savedCorpus(t) {
 		if out, err := exec.Command(xmllint, "--noout", "--relaxng", schema, f).CombinedOutput(); err != nil {
 			t.Errorf("%s does not validate: %v\n%s", filepath.Base(f), err, out)
@@ -57,7 +56,7 @@ func TestSavedFilesValidate(t *testing.T) {
 func TestLibvirtReadsSavedFiles(t *testing.T) {
 	virsh, err := exec.LookPath("virsh")
 	if err != nil {
-		t.Skip("virsh not installed")
+		testenv.Missing(t, "virsh (Debian package libvirt-clients)", "make test-deps")
 	}
 	var cmds []string
 	for _, f := range savedCorpus(t) {

@@ -12,16 +12,17 @@ import (
 
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 	"github.com/virtxend/virtxend/libxl"
+	"github.com/virtxend/virtxend/test/libvirtsrc"
+	"github.com/virtxend/virtxend/test/testenv"
 )
 
-// capsCorpus is libvirt's test data, shared between the repositories.
-const capsCorpus = "../../../shared/conformance/libvirt"
-
+// readHostCorpus reads a file of libvirt's release (see package libvirtsrc), such as
+// "tests/domaincapsdata/libxl-xenpv.xml".
 func readHostCorpus(t *testing.T, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(capsCorpus, rel))
+	b, err := os.ReadFile(libvirtsrc.Path(t, rel))
 	if err != nil {
-		t.Skipf("conformance corpus not found (%v): run with ../shared beside the repository", err)
+		t.Fatal(err)
 	}
 	return b
 }
@@ -32,7 +33,7 @@ func readHostCorpus(t *testing.T, rel string) []byte {
 func TestDomainCapabilitiesConformance(t *testing.T) {
 	for _, machine := range []string{"xenpv", "xenfv"} {
 		t.Run(machine, func(t *testing.T) {
-			want := string(readHostCorpus(t, "domaincapsdata/libxl-"+machine+".xml"))
+			want := string(readHostCorpus(t, "tests/domaincapsdata/libxl-"+machine+".xml"))
 			got, err := formatDomainCapabilities(domCapsInput{
 				Emulator: "/usr/bin/qemu-system-x86_64", Arch: "x86_64", Machine: machine, VirtType: "xen",
 				Firmwares: []string{"/usr/lib/xen/boot/hvmloader", "/usr/lib/xen/boot/ovmf.bin"},
@@ -284,11 +285,11 @@ func validateHostXML(t *testing.T, schema string, patch func(*testing.T, string)
 	t.Helper()
 	xmllint, err := exec.LookPath("xmllint")
 	if err != nil {
-		t.Skip("xmllint not installed")
+		testenv.Missing(t, "xmllint (Debian package libxml2-utils)", "make test-deps")
 	}
-	src := filepath.Join(capsCorpus, "schemas")
+	src := libvirtsrc.Path(t, "src/conf/schemas")
 	if _, err := os.Stat(filepath.Join(src, schema)); err != nil {
-		t.Skipf("schemas not available: %v", err)
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	rngs, _ := filepath.Glob(filepath.Join(src, "*.rng"))

@@ -18,8 +18,8 @@ import (
 func init() { groups = append(groups, registerHost) }
 
 // LibVersion is the libvirt release virtxend answers CONNECT_GET_LIB_VERSION with (major*1000000 +
-// minor*1000 + micro): libvirt 11.3.0, the release whose libxl driver virtxend reproduces (see
-// shared/reference/libvirt-libxl-driver.md). Clients gate features on it, so it names the behaviour clients get.
+// minor*1000 + micro): libvirt 11.3.0, the release whose libxl driver virtxend reproduces (and whose test data
+// the conformance tests use). Clients gate features on it, so it names the behaviour clients get.
 const LibVersion = 11003000
 
 // DriverType is the hypervisor driver's name (LIBXL_DRIVER_EXTERNAL_NAME), what virsh prints as "Using API: Xen".

@@ -12,10 +12,11 @@ import (
 
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 	"github.com/virtxend/virtxend/libxl"
+	"github.com/virtxend/virtxend/test/libvirtsrc"
 )
 
-// nativeCorpus is libvirt's xl/xm conversion data.
-var nativeCorpus = filepath.Join("..", "..", "..", "shared", "conformance", "libvirt")
+// nativeCorpus returns the directory of libvirt's xl/xm conversion data (from libvirt's release).
+func nativeCorpus(tb testing.TB) string { return libvirtsrc.Path(tb, "tests") }
 
 // nativeNoPasswd matches the display passwords of a domain XML.
 var nativeNoPasswd = regexp.MustCompile(` passwd='[^']*'`)
@@ -31,11 +32,11 @@ func TestNativeConversions(t *testing.T) {
 		{nativeFormatXM, "xmconfigdata", "test-fullvirt-serial-udp"},
 		{nativeFormatXM, "xmconfigdata", "test-paravirt-new-pvfb"},
 	} {
-		cfg, err := os.ReadFile(filepath.Join(nativeCorpus, c.dir, c.name+".cfg"))
+		cfg, err := os.ReadFile(filepath.Join(nativeCorpus(t), c.dir, c.name+".cfg"))
 		if err != nil {
-			t.Skipf("no conformance corpus: %v", err)
+			t.Fatal(err)
 		}
-		xml, err := os.ReadFile(filepath.Join(nativeCorpus, c.dir, c.name+".xml"))
+		xml, err := os.ReadFile(filepath.Join(nativeCorpus(t), c.dir, c.name+".xml"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/virtxend/virtxend/api/domxml"
 	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/libxl"
+	"github.com/virtxend/virtxend/test/testenv"
 )
 
 // mockEnv is set in the test binary re-executed with testdata/mock.c preloaded.
@@ -37,7 +38,7 @@ func withMockedXen(t *testing.T) bool {
 	}
 	cc, err := exec.LookPath("cc")
 	if err != nil {
-		t.Skip("no C compiler to build the Xen mock")
+		testenv.Missing(t, "a C compiler to build the Xen mock (Debian package gcc)", "apt-get install gcc")
 	}
 	so := filepath.Join(t.TempDir(), "libmock.so")
 	if out, err := exec.Command(cc, "-shared", "-fPIC", "-o", so, "testdata/mock.c").CombinedOutput(); err != nil {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/virtxend/virtxend/test/testenv"
 )
 
 func TestOptions(t *testing.T) {
@@ -40,7 +42,7 @@ func TestRefusesNonRoot(t *testing.T) {
 		t.Skip("needs root to drop to another user")
 	}
 	if _, err := exec.LookPath("runuser"); err != nil {
-		t.Skip("runuser not installed")
+		testenv.Missing(t, "runuser (Debian package util-linux)", "apt-get install util-linux")
 	}
 	r := run(t, "runuser", "-u", "nobody", "--", binary, "-f", "/nonexistent.conf")
 	if r.Code != 1 || !strings.Contains(r.Stderr, "must be run as root") {
@@ -215,9 +217,7 @@ func TestSighupReloadKeepsClients(t *testing.T) {
 }
 
 func TestSocketActivationAndNotify(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/systemd-socket-activate"); err != nil {
-		t.Skip("systemd-socket-activate not installed")
-	}
+	testenv.Tool(t, "/usr/bin/systemd-socket-activate", "systemd")
 	i := newInstance(t)
 	// A NOTIFY_SOCKET listener, as systemd would have for Type=notify.
 	notifyPath := filepath.Join(i.Dir, "notify")

@@ -16,6 +16,8 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 	"github.com/digitalocean/go-libvirt/socket/dialers"
+
+	"github.com/virtxend/virtxend/test/testenv"
 )
 
 // binary is the daemon under test, built once by TestMain.
@@ -218,11 +220,11 @@ func run(t *testing.T, name string, args ...string) result {
 	return r
 }
 
-// needTool skips the test when a client is missing.
+// needTool ends the test when a client is missing: a failure under CI, a skip elsewhere.
 func needTool(t *testing.T, path string) {
 	t.Helper()
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("%s is not installed (make test installs it)", path)
+		testenv.Missing(t, path, "make test-deps")
 	}
 }
 

@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"github.com/digitalocean/go-libvirt"
+
+	"github.com/virtxend/virtxend/test/libvirtsrc"
+	"github.com/virtxend/virtxend/test/testenv"
 )
 
 // The simulated host of every instance: 16 GiB, Domain-0 holding 2 GiB, 8 cpus on one node (libxl/sim defaults).
@@ -253,12 +256,12 @@ func hostXMLValid(t *testing.T, schema, doc string, patch func(string) string) {
 	t.Helper()
 	xmllint, err := exec.LookPath("xmllint")
 	if err != nil {
-		t.Skip("xmllint not installed")
+		testenv.Missing(t, "xmllint (Debian package libxml2-utils)", "make test-deps")
 	}
-	src := filepath.Join("..", "..", "..", "shared", "conformance", "libvirt", "schemas")
+	src := libvirtsrc.Path(t, "src/conf/schemas")
 	rngs, _ := filepath.Glob(filepath.Join(src, "*.rng"))
 	if len(rngs) == 0 {
-		t.Skipf("libvirt's schemas not found in %s", src)
+		t.Fatalf("no schema in %s", src)
 	}
 	dir := t.TempDir()
 	for _, f := range rngs {

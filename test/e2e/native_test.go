@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,42 +9,31 @@ import (
 	"testing"
 
 	"github.com/digitalocean/go-libvirt"
-)
 
-// nativeCorpusDir is libvirt's conformance data for the xl and xm conversions.
-var nativeCorpusDir = filepath.Join("..", "..", "..", "shared", "conformance", "libvirt")
+	"github.com/virtxend/virtxend/test/libvirtsrc"
+)
 
 // nativePasswd matches the display passwords of a domain XML.
 var nativePasswd = regexp.MustCompile(` passwd='[^']*'`)
 
-// nativeRun is one row of MANIFEST.tsv for xlconfigtest or xmconfigtest.
+// nativeRun is one run of libvirt's xlconfigtest or xmconfigtest, with its files resolved.
 type nativeRun struct {
 	format          string // xen-xl or xen-xm
 	toNative        bool
 	input, expected string
 }
 
+// nativeRuns returns every xl and xm run of the project's table of libvirt's test runs.
 func nativeRuns(t *testing.T) []nativeRun {
 	t.Helper()
-	f, err := os.Open(filepath.Join(nativeCorpusDir, "MANIFEST.tsv"))
-	if err != nil {
-		t.Skipf("no conformance corpus: %v", err)
-	}
-	defer f.Close()
+	dir := libvirtsrc.Dir(t)
 	var runs []nativeRun
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) < 6 || (cols[0] != "xlconfigtest" && cols[0] != "xmconfigtest") {
-			continue
+	for _, p := range []libvirtsrc.Program{libvirtsrc.XLConfig, libvirtsrc.XMConfig} {
+		format := map[libvirtsrc.Program]string{libvirtsrc.XLConfig: "xen-xl", libvirtsrc.XMConfig: "xen-xm"}[p]
+		for _, r := range libvirtsrc.Runs(p) {
+			runs = append(runs, nativeRun{format: format, toNative: r.ToNative,
+				input: filepath.Join(dir, r.Input), expected: filepath.Join(dir, r.Expected)})
 		}
-		format := "xen-xl"
-		if cols[0] == "xmconfigtest" {
-			format = "xen-xm"
-		}
-		runs = append(runs, nativeRun{format: format, toNative: strings.HasPrefix(cols[1], "XML->"),
-			input:    filepath.Join(nativeCorpusDir, strings.TrimPrefix(cols[3], "tests/")),
-			expected: filepath.Join(nativeCorpusDir, strings.TrimPrefix(cols[4], "tests/"))})
 	}
 	return runs
 }
@@ -55,7 +43,7 @@ func nativeRuns(t *testing.T) []nativeRun {
 func TestNativeVirsh(t *testing.T) {
 	runs := nativeRuns(t)
 	if len(runs) != 84+68 {
-		t.Fatalf("MANIFEST.tsv has %d xl and xm runs, want 152", len(runs))
+		t.Fatalf("the table has %d xl and xm runs, want 152", len(runs))
 	}
 	i := startInstance(t)
 	for _, r := range runs {

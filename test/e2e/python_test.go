@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/virtxend/virtxend/test/testenv"
 )
 
 // pythonLifecycle drives a domain through libvirt-python and reports what it saw as JSON. Lifecycle events
@@ -59,7 +61,7 @@ print(json.dumps(out))
 func TestPythonLibvirtLifecycle(t *testing.T) {
 	needTool(t, "/usr/bin/python3")
 	if r := run(t, "/usr/bin/python3", "-c", "import libvirt"); r.Code != 0 {
-		t.Skipf("python3-libvirt is not installed (make test installs it): %s", r.Stderr)
+		testenv.Missing(t, "python3-libvirt ("+strings.TrimSpace(r.Stderr)+")", "make test-deps")
 	}
 	i := startInstance(t)
 	r := run(t, "/usr/bin/python3", "-c", pythonLifecycle, i.URI(), lifecycleXML("py", "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9"))

@@ -4,8 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
+
+	"github.com/virtxend/virtxend/test/testenv"
 )
 
 // Version is the libvirt release the reference data is pinned to (and hack/libvirt-src.sh fetches).
@@ -46,7 +47,7 @@ func Dir(tb testing.TB) string {
 	tb.Helper()
 	d := CacheDir()
 	if !Available() {
-		Missing(tb, "libvirt "+Version+"'s test data at "+d, FetchCommand)
+		testenv.Missing(tb, "libvirt "+Version+"'s test data at "+d, FetchCommand)
 	}
 	return d
 }
@@ -57,25 +58,9 @@ func Path(tb testing.TB, rel string) string {
 	tb.Helper()
 	p := filepath.Join(Dir(tb), filepath.FromSlash(rel))
 	if _, err := os.Stat(p); err != nil {
-		Missing(tb, p+" ("+err.Error()+"; the cache is older than the list of parts)", FetchCommand)
+		testenv.Missing(tb, p+" ("+err.Error()+"; the cache is older than the list of parts)", FetchCommand)
 	}
 	return p
-}
-
-// Missing ends a test that lacks something it needs: a failure under CI (CI=true), where everything must be
-// installed, and elsewhere a skip with one line naming the thing and the command that provides it.
-func Missing(tb testing.TB, what, command string) {
-	tb.Helper()
-	msg := "MISSING " + what + ": run " + command
-	if ci() {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-}
-
-func ci() bool {
-	v := strings.ToLower(os.Getenv("CI"))
-	return v != "" && v != "0" && v != "false"
 }
 
 // RepoRoot returns the top of the virtxend checkout this package was compiled from.

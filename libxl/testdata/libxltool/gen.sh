@@ -2,10 +2,11 @@
 # Regenerates what the libxl package takes from the real libxenlight 4.17 (Debian libxen-dev):
 #   ../libxl417/*.json   libvirt's expected libxlxml2domconfig files as libxl itself prints them
 #   ../../cpuid_table.go the cpuid feature names libxl_cpuid_parse_config knows
-# Needs a C compiler and libxen-dev; no Xen is needed (libmock.so stands in for libxc and xenstore).
+# Needs a C compiler and libxen-dev; no Xen is needed (libmock.so stands in for libxc and xenstore). libvirt's
+# expected files come from its release (hack/libvirt-src.sh fetches and caches it; CORPUS overrides the directory).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-corpus=${CORPUS:-$here/../../../../shared/conformance/libvirt/libxlxml2domconfigdata}
+corpus=${CORPUS:-$("$here/../../../hack/libvirt-src.sh")/tests/libxlxml2domconfigdata}
 lib=${LIBXENLIGHT:-$(ls /usr/lib/*/libxenlight.so.4.17* 2>/dev/null | head -1)}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
