@@ -30,17 +30,26 @@ build: ## Build bin/virtxend.
 run: build ## Build and run virtxend in the foreground on the simulated Xen host with sample domains.
 	hack/run-local.sh $(BIN)/virtxend
 
+# What make generate writes: verify fails when any of them (or a new file among them) differs from the checkout.
+GENERATED := '*zz_generated*' config/crd
+
 .PHONY: generate
-generate: ## Regenerate deepcopy methods and the CRD (controller-gen, pinned in hack/tools).
+generate: ## Regenerate deepcopy methods, the CRD (controller-gen, pinned in hack/tools) and the RPC procedure tables.
 	$(CONTROLLER_GEN) object:headerFile=../boilerplate.go.txt paths=../../api/...
 	$(CONTROLLER_GEN) crd:crdVersions=v1 paths=../../api/... output:crd:artifacts:config=../../config/crd
+	$(GO) generate ./daemon/remote/rpc/
 
+# The drift check compares with the checkout (git status): run it on a tree whose generated files are committed.
 .PHONY: verify
-verify: ## gofmt, go vet, and generated files up to date.
+verify: ## gofmt, go vet, go.mod tidy (both modules), and generated files up to date.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+	@$(GO) -C hack/tools mod tidy -diff || { echo "hack/tools/go.mod/go.sum are not tidy: run go -C hack/tools mod tidy"; exit 1; }
 	$(MAKE) --no-print-directory generate
-	@git diff --exit-code -- api/v1alpha1/zz_generated.deepcopy.go config/crd || { echo "generated files are out of date: run make generate"; exit 1; }
+	@out=$$(git status --porcelain --untracked-files=all -- $(GENERATED)); if [ -n "$$out" ]; then \
+		echo "generated files are out of date: run make generate and commit them:"; echo "$$out"; \
+		git --no-pager diff --stat -- $(GENERATED); exit 1; fi
 
 ##@ Testing
 

@@ -32,6 +32,7 @@ PARTS=(
   src/remote/remote_protocol.x
   src/admin/admin_protocol.x
   src/libvirt_public.syms
+  src/admin/libvirt_admin_public.syms
   src/libxl/libxl.conf
   src/virtd.service.in
   src/virtd.socket.in

@@ -28,8 +28,10 @@
 //	no handler registered           CodeNoSupport "this function is not supported by the connection driver: virXxx"
 //	undecodable arguments           CodeRPC "Unable to decode message payload"
 //
-// The procedure tables (numbers, names, public API names, read-only and pre-open flags) are generated from the
-// reference TSVs into zz_generated.procs.go; see internal/gen for how the flags are derived.
+// The procedure tables (numbers, names, public API names, read-only and pre-open flags) in zz_generated.procs.go
+// are generated from internal/gen/procs.tsv, the project's table of libvirt's procedures, which internal/gen
+// writes from the pinned libvirt release's protocol definitions and public symbols; see internal/gen for how
+// the flags are derived.
 //
 // Replies, events (Client.SendEvent), stream data and keepalive messages of a client leave through one ordered
 // queue. A client that lets MaxQueuedEventBytes of events pile up unread is dropped, so that publishing an event
@@ -62,4 +64,4 @@
 // Client.SendEvent.
 package rpc
 
-//go:generate go run ./internal/gen -ref ../../../../shared/reference -out zz_generated.procs.go
+//go:generate go run ./internal/gen -table internal/gen/procs.tsv -out zz_generated.procs.go

@@ -1,38 +1,39 @@
-// Command gen writes the procedure tables of the rpc package (zz_generated.procs.go) from the reference TSVs
-// that inventory libvirt's remote and admin protocols.
+// Command gen writes the procedure tables of the rpc package (zz_generated.procs.go) from procs.tsv, the
+// project's table of libvirt's REMOTE and ADMIN procedures, and writes procs.tsv itself from libvirt's sources.
 //
-// Usage (from daemon/remote/rpc, through go generate):
+// Usage (from daemon/remote/rpc; go generate and make generate run the first):
 //
-//	go run ./internal/gen -ref ../../../../shared/reference -out zz_generated.procs.go
+//	go run ./internal/gen -table internal/gen/procs.tsv -out zz_generated.procs.go
+//	go run ./internal/gen -from-libvirt "$(../../../hack/libvirt-src.sh)" -table internal/gen/procs.tsv
 //
-// Inputs:
-//   - remote_procs_all.tsv: number, name, generate, priority, acl of every REMOTE_PROC_*;
-//   - libxl_api.tsv: the public API name (virXxx) of the procedures the libxl driver implements, which wins over
-//     the name derived from the procedure name;
-//   - admin_procs.tsv: number, name, public_api of every ADMIN_PROC_*.
+// The second form reads, from the source tree of the pinned libvirt release, the procedure enums of
+// src/remote/remote_protocol.x and src/admin/admin_protocol.x (number, name, and the @generate, @priority and
+// @acl annotations of each) and the public symbols of src/libvirt_public.syms and
+// src/admin/libvirt_admin_public.syms (each procedure's public API name), and rewrites the table. The test of
+// this package checks that the checked-in table is what the release gives, and that zz_generated.procs.go is
+// what the table gives.
 //
-// Derived facts, because the TSVs do not carry them directly:
+// Derived facts, because libvirt's sources do not state them as such:
 //   - ReadOnlyOK: libvirt refuses a call on a read-only connection in its public API (virCheckReadOnlyGoto),
 //     and those APIs are exactly the ones whose unconditional ACL permissions go beyond reading: a procedure is
 //     allowed read-only when every unconditional permission is none, getattr, read or search_*. Permissions
-//     conditional on a flag (domain:read_secure:VIR_DOMAIN_XML_SECURE) are the handler's to check.
+//     conditional on a flag (domain:read_secure:VIR_DOMAIN_XML_SECURE) are the handler's to check. ADMIN
+//     procedures carry no ACL (the admin socket is root's alone) and all pass.
 //   - PreOpen: the procedures libvirt dispatches before CONNECT_OPEN (authentication, the keepalive feature probe,
 //     open and close).
 //   - Message: server-to-client event messages (*_EVENT_* other than registrations), which are not callable.
+//   - API of a procedure that is no public API (authentication, migration steps, events): vir + the Go name,
+//     which is only ever shown in error messages.
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
 	"go/format"
 	"log"
 	"os"
-	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -47,7 +48,10 @@ type proc struct {
 	message    bool
 }
 
-// acronyms spells the words of procedure names the way libvirt's public API names spell them.
+// acronyms spells the words of procedure names in the Go constants' names. The constants are the rpc package's
+// API, so this spelling is frozen; it follows libvirt's public API names except for IO (virDomainSetBlockIoTune:
+// ProcDomainSetBlockIOTune) and THREADPOOL (virAdmServerGetThreadPoolParameters:
+// AdminProcServerGetThreadpoolParameters).
 var acronyms = map[string]string{
 	"CPU": "CPU", "DHCP": "DHCP", "FD": "FD", "FSFREEZE": "FSFreeze", "FSINFO": "FSInfo", "FSTHAW": "FSThaw",
 	"FSTRIM": "FSTrim", "ID": "ID", "IO": "IO", "IOTHREAD": "IOThread", "MAC": "MAC", "NMI": "NMI",
@@ -63,155 +67,87 @@ var remotePreOpen = map[int]bool{1: true, 2: true, 60: true, 66: true, 67: true,
 var adminPreOpen = map[int]bool{1: true, 2: true}
 
 func main() {
-	ref := flag.String("ref", "../../../../shared/reference", "directory holding the reference TSVs")
-	out := flag.String("out", "zz_generated.procs.go", "output file")
+	table := flag.String("table", "internal/gen/procs.tsv", "the procedure table to read (or, with -from-libvirt, to write)")
+	out := flag.String("out", "zz_generated.procs.go", "the Go file to write")
+	libvirtDir := flag.String("from-libvirt", "", "rewrite the table from the libvirt source tree in this directory instead")
 	flag.Parse()
 
-	apis, err := libxlAPIs(filepath.Join(*ref, "libxl_api.tsv"))
+	if *libvirtDir != "" {
+		rows, err := fromLibvirt(*libvirtDir)
+		if err != nil {
+			log.Fatalf("read libvirt's procedures: %v", err)
+		}
+		if err := writeTableFile(*table, rows); err != nil {
+			log.Fatalf("write the table: %v", err)
+		}
+		return
+	}
+	data, err := os.ReadFile(*table)
 	if err != nil {
 		log.Fatal(err)
 	}
-	remote, err := remoteProcs(filepath.Join(*ref, "remote_procs_all.tsv"), apis)
+	rows, err := parseTable(*table, data)
 	if err != nil {
 		log.Fatal(err)
 	}
-	admin, err := adminProcs(filepath.Join(*ref, "admin_procs.tsv"))
+	src, err := generate(*table, rows)
 	if err != nil {
 		log.Fatal(err)
-	}
-
-	var b bytes.Buffer
-	b.WriteString("// Code generated by internal/gen from remote_procs_all.tsv, libxl_api.tsv and admin_procs.tsv. DO NOT EDIT.\n\n")
-	b.WriteString("package rpc\n\n")
-	writeConsts(&b, "Proc", "REMOTE", remote)
-	writeConsts(&b, "AdminProc", "ADMIN", admin)
-	writeTable(&b, "remoteProcInfo", remote)
-	writeTable(&b, "adminProcInfo", admin)
-
-	src, err := format.Source(b.Bytes())
-	if err != nil {
-		log.Fatalf("format generated code: %v", err)
 	}
 	if err := os.WriteFile(*out, src, 0o644); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func readTSV(path string) ([][]string, error) {
-	f, err := os.Open(path)
+// generate returns zz_generated.procs.go for the rows of the table named table.
+func generate(table string, rows []row) ([]byte, error) {
+	var remote, admin []proc
+	for _, r := range rows {
+		switch r.program {
+		case "remote":
+			remote = append(remote, toProc(r, "REMOTE_PROC_", "vir", remotePreOpen))
+		case "admin":
+			admin = append(admin, toProc(r, "ADMIN_PROC_", "virAdm", adminPreOpen))
+		default:
+			return nil, fmt.Errorf("%s: %s: program %q", table, r.name, r.program)
+		}
+	}
+
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "// Code generated by internal/gen from %s. DO NOT EDIT.\n\n", strings.TrimPrefix(table, "internal/gen/"))
+	b.WriteString("package rpc\n\n")
+	writeConsts(&b, "Proc", "REMOTE", remote)
+	writeConsts(&b, "AdminProc", "ADMIN", admin)
+	writeProcInfo(&b, "remoteProcInfo", remote)
+	writeProcInfo(&b, "adminProcInfo", admin)
+
+	src, err := format.Source(b.Bytes())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("format generated code: %w", err)
 	}
-	defer f.Close()
-	var rows [][]string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	first := true
-	for sc.Scan() {
-		if first {
-			first = false
-			continue
-		}
-		line := sc.Text()
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		rows = append(rows, strings.Split(line, "\t"))
-	}
-	return rows, sc.Err()
+	return src, nil
 }
 
-func libxlAPIs(path string) (map[int]string, error) {
-	rows, err := readTSV(path)
-	if err != nil {
-		return nil, err
+func toProc(r row, namePrefix, apiPrefix string, preOpen map[int]bool) proc {
+	p := proc{
+		number:     r.number,
+		name:       r.name,
+		goName:     camel(strings.Split(strings.TrimPrefix(r.name, namePrefix), "_")),
+		api:        r.api,
+		readOnlyOK: readOnlyOK(r.acl),
+		preOpen:    preOpen[r.number],
+		priority:   r.priority == "high",
+		message:    messageRE.MatchString(r.name),
 	}
-	apis := make(map[int]string)
-	for _, r := range rows {
-		if len(r) < 5 {
-			continue
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(r[4]))
-		if err != nil {
-			continue
-		}
-		if api := strings.TrimSpace(r[2]); strings.HasPrefix(api, "vir") {
-			apis[n] = api
-		}
+	if p.api == "" {
+		p.api = apiPrefix + p.goName
 	}
-	return apis, nil
-}
-
-func remoteProcs(path string, apis map[int]string) ([]proc, error) {
-	rows, err := readTSV(path)
-	if err != nil {
-		return nil, err
-	}
-	var procs []proc
-	for _, r := range rows {
-		if len(r) < 4 {
-			return nil, fmt.Errorf("%s: short row %q", path, r)
-		}
-		n, err := strconv.Atoi(r[0])
-		if err != nil {
-			return nil, fmt.Errorf("%s: procedure number %q: %w", path, r[0], err)
-		}
-		acl := ""
-		if len(r) > 4 {
-			acl = r[4]
-		}
-		name := r[1]
-		words := strings.Split(strings.TrimPrefix(name, "REMOTE_PROC_"), "_")
-		p := proc{
-			number:     n,
-			name:       name,
-			goName:     camel(words),
-			api:        "vir" + camel(words),
-			readOnlyOK: readOnlyOK(acl),
-			preOpen:    remotePreOpen[n],
-			priority:   r[3] == "high",
-			message:    messageRE.MatchString(name),
-		}
-		if api, ok := apis[n]; ok {
-			p.api = api
-		}
-		procs = append(procs, p)
-	}
-	sort.Slice(procs, func(i, j int) bool { return procs[i].number < procs[j].number })
-	return procs, nil
-}
-
-func adminProcs(path string) ([]proc, error) {
-	rows, err := readTSV(path)
-	if err != nil {
-		return nil, err
-	}
-	var procs []proc
-	for _, r := range rows {
-		if len(r) < 3 {
-			return nil, fmt.Errorf("%s: short row %q", path, r)
-		}
-		n, err := strconv.Atoi(r[0])
-		if err != nil {
-			return nil, fmt.Errorf("%s: procedure number %q: %w", path, r[0], err)
-		}
-		words := strings.Split(strings.TrimPrefix(r[1], "ADMIN_PROC_"), "_")
-		procs = append(procs, proc{
-			number:     n,
-			name:       r[1],
-			goName:     camel(words),
-			api:        strings.TrimSpace(r[2]),
-			readOnlyOK: true,
-			preOpen:    adminPreOpen[n],
-		})
-	}
-	sort.Slice(procs, func(i, j int) bool { return procs[i].number < procs[j].number })
-	return procs, nil
+	return p
 }
 
 // readOnlyOK applies the ACL rule described in the package comment.
-func readOnlyOK(acl string) bool {
-	for _, perm := range strings.Fields(acl) {
+func readOnlyOK(acl []string) bool {
+	for _, perm := range acl {
 		if perm == "none" {
 			continue
 		}
@@ -253,7 +189,7 @@ func writeConsts(b *bytes.Buffer, prefix, program string, procs []proc) {
 	b.WriteString(")\n\n")
 }
 
-func writeTable(b *bytes.Buffer, name string, procs []proc) {
+func writeProcInfo(b *bytes.Buffer, name string, procs []proc) {
 	fmt.Fprintf(b, "var %s = []ProcInfo{\n", name)
 	for _, p := range procs {
 		fmt.Fprintf(b, "\t{Number: %d, Name: %q, API: %q, ReadOnlyOK: %t, PreOpen: %t, Priority: %t, Message: %t},\n",
