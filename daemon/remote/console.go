@@ -50,7 +50,7 @@ func registerConsole(f *Facade, p *rpc.Program) {
 // openConsole is virDomainOpenConsole: the call's stream is joined to the pty of the domain's console, one
 // session per console unless VIR_DOMAIN_CONSOLE_FORCE takes it over.
 func (f *Facade) openConsole(ctx context.Context, call *rpc.Call, a *libvirt.DomainOpenConsoleArgs) error {
-	if err := noFlags(a.Flags&^consoleForce, "virDomainOpenConsole"); err != nil {
+	if err := noFlags(a.Flags&^consoleForce, "libxlDomainOpenConsole"); err != nil {
 		return err
 	}
 	d, err := f.lookup(ctx, a.Dom)

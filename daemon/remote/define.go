@@ -40,7 +40,7 @@ func registerDefine(f *Facade, p *rpc.Program) {
 		return &libvirt.DomainDefineXMLRet{Dom: d}, nil
 	})
 	rpc.Register(p, rpc.ProcDomainDefineXMLFlags, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainDefineXMLFlagsArgs) (*libvirt.DomainDefineXMLFlagsRet, error) {
-		if err := noFlags(uint32(a.Flags)&^defineValidate, "virDomainDefineXMLFlags"); err != nil {
+		if err := noFlags(uint32(a.Flags)&^defineValidate, "libxlDomainDefineXMLFlags"); err != nil {
 			return nil, err
 		}
 		d, err := f.define(ctx, a.XML)
@@ -53,7 +53,7 @@ func registerDefine(f *Facade, p *rpc.Program) {
 		return nil, f.undefine(ctx, a.Dom, 0)
 	})
 	rpc.Register(p, rpc.ProcDomainUndefineFlags, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainUndefineFlagsArgs) (*struct{}, error) {
-		if err := noFlags(uint32(a.Flags)&^(undefineManagedSave|undefineNVRAM|undefineKeepNVRAM), "virDomainUndefineFlags"); err != nil {
+		if err := noFlags(uint32(a.Flags)&^(undefineManagedSave|undefineNVRAM|undefineKeepNVRAM), "libxlDomainUndefineFlags"); err != nil {
 			return nil, err
 		}
 		return nil, f.undefine(ctx, a.Dom, uint32(a.Flags))

@@ -184,7 +184,7 @@ const (
 func (f *Facade) listAllDomains(ctx context.Context, _ *rpc.Call, a *libvirt.ConnectListAllDomainsArgs) (*libvirt.ConnectListAllDomainsRet, error) {
 	flags := uint32(a.Flags)
 	if flags&^listAll != 0 {
-		return nil, rpc.ErrInvalidFlags(rpc.DomainLibxl, flags&^listAll, "virConnectListAllDomains")
+		return nil, rpc.ErrInvalidFlags(rpc.DomainLibxl, flags&^listAll, "libxlConnectListAllDomains")
 	}
 	ds, err := f.filtered(ctx, func(d *dom) bool { return f.matchListFlags(d, flags) })
 	if err != nil {

@@ -37,11 +37,11 @@ var startFromManagedSave func(ctx context.Context, f *Facade, d *dom, paused boo
 // registerLifecycle: starting, stopping, pausing and resuming domains.
 func registerLifecycle(f *Facade, p *rpc.Program) {
 	rpc.Register(p, rpc.ProcDomainCreate, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainCreateArgs) (*struct{}, error) {
-		_, err := f.create(ctx, a.Dom, 0, "virDomainCreate")
+		_, err := f.create(ctx, a.Dom, 0, "libxlDomainCreateWithFlags")
 		return nil, err
 	})
 	rpc.Register(p, rpc.ProcDomainCreateWithFlags, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainCreateWithFlagsArgs) (*libvirt.DomainCreateWithFlagsRet, error) {
-		d, err := f.create(ctx, a.Dom, a.Flags, "virDomainCreateWithFlags")
+		d, err := f.create(ctx, a.Dom, a.Flags, "libxlDomainCreateWithFlags")
 		if err != nil {
 			return nil, err
 		}
@@ -55,16 +55,16 @@ func registerLifecycle(f *Facade, p *rpc.Program) {
 		return &libvirt.DomainCreateXMLRet{Dom: d}, nil
 	})
 	rpc.Register(p, rpc.ProcDomainShutdown, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainShutdownArgs) (*struct{}, error) {
-		return nil, f.shutdown(ctx, a.Dom, 0, "virDomainShutdown")
+		return nil, f.shutdown(ctx, a.Dom, 0, "libxlDomainShutdownFlags")
 	})
 	rpc.Register(p, rpc.ProcDomainShutdownFlags, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainShutdownFlagsArgs) (*struct{}, error) {
-		return nil, f.shutdown(ctx, a.Dom, uint32(a.Flags), "virDomainShutdownFlags")
+		return nil, f.shutdown(ctx, a.Dom, uint32(a.Flags), "libxlDomainShutdownFlags")
 	})
 	rpc.Register(p, rpc.ProcDomainReboot, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainRebootArgs) (*struct{}, error) {
 		return nil, f.reboot(ctx, a.Dom, uint32(a.Flags))
 	})
 	rpc.Register(p, rpc.ProcDomainReset, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainResetArgs) (*struct{}, error) {
-		if err := noFlags(a.Flags, "virDomainReset"); err != nil {
+		if err := noFlags(a.Flags, "libxlDomainReset"); err != nil {
 			return nil, err
 		}
 		return nil, f.stop(ctx, a.Dom, v1alpha1.VerbReset)
@@ -73,7 +73,7 @@ func registerLifecycle(f *Facade, p *rpc.Program) {
 		return nil, f.stop(ctx, a.Dom, v1alpha1.VerbDestroy)
 	})
 	rpc.Register(p, rpc.ProcDomainDestroyFlags, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainDestroyFlagsArgs) (*struct{}, error) {
-		if err := noFlags(uint32(a.Flags), "virDomainDestroyFlags"); err != nil {
+		if err := noFlags(uint32(a.Flags), "libxlDomainDestroyFlags"); err != nil {
 			return nil, err
 		}
 		return nil, f.stop(ctx, a.Dom, v1alpha1.VerbDestroy)
@@ -136,7 +136,7 @@ func (f *Facade) create(ctx context.Context, w libvirt.Domain, flags uint32, api
 // createXML is virDomainCreateXML: a transient domain, started at once and forgotten when it stops. The object
 // is created with its start action, so that it never exists as a domain that should not run.
 func (f *Facade) createXML(ctx context.Context, xml string, flags uint32) (libvirt.Domain, error) {
-	if err := noFlags(flags&^(startPaused|startValidate), "virDomainCreateXML"); err != nil {
+	if err := noFlags(flags&^(startPaused|startValidate), "libxlDomainCreateXML"); err != nil {
 		return libvirt.Domain{}, err
 	}
 	spec, err := f.parseDefinition(xml)
@@ -155,7 +155,7 @@ func (f *Facade) createXML(ctx context.Context, xml string, flags uint32) (libvi
 			return libvirt.Domain{}, rpc.Errorf(rpc.CodeOperationInvalid, rpc.DomainLibxl,
 				"domain '%s' is persistent and its definition differs: define the new definition, then start it", spec.Name)
 		}
-		return f.create(ctx, existing.Wire(), flags&startPaused, "virDomainCreateXML")
+		return f.create(ctx, existing.Wire(), flags&startPaused, "libxlDomainCreateXML")
 	}
 	id := uuid.NewString()
 	obj := &v1alpha1.XenDomain{
@@ -213,7 +213,7 @@ func (f *Facade) shutdown(ctx context.Context, w libvirt.Domain, flags uint32, a
 // reboot is virDomainReboot: it asks the guest to reboot and returns once the request is delivered. When the
 // domain comes back, callbacks registered for VIR_DOMAIN_EVENT_ID_REBOOT hear of it.
 func (f *Facade) reboot(ctx context.Context, w libvirt.Domain, flags uint32) error {
-	if err := noFlags(flags&^shutdownParavirt, "virDomainReboot"); err != nil {
+	if err := noFlags(flags&^shutdownParavirt, "libxlDomainReboot"); err != nil {
 		return err
 	}
 	d, err := f.lookup(ctx, w)

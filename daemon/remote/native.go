@@ -31,7 +31,7 @@ const nativeMaxConfig = 1024 * 65
 // domxml-from-native and domxml-to-native), as libxlConnectDomainXMLFromNative and ...ToNative do.
 func registerNative(f *Facade, p *rpc.Program) {
 	rpc.Register(p, rpc.ProcConnectDomainXMLFromNative, func(_ context.Context, _ *rpc.Call, a *libvirt.ConnectDomainXMLFromNativeArgs) (*libvirt.ConnectDomainXMLFromNativeRet, error) {
-		if err := noFlags(a.Flags, "virConnectDomainXMLFromNative"); err != nil {
+		if err := noFlags(a.Flags, "libxlConnectDomainXMLFromNative"); err != nil {
 			return nil, err
 		}
 		xml, err := f.nativeToXML(a.NativeFormat, []byte(a.NativeConfig))
@@ -41,7 +41,7 @@ func registerNative(f *Facade, p *rpc.Program) {
 		return &libvirt.ConnectDomainXMLFromNativeRet{DomainXML: string(xml)}, nil
 	})
 	rpc.Register(p, rpc.ProcConnectDomainXMLToNative, func(_ context.Context, _ *rpc.Call, a *libvirt.ConnectDomainXMLToNativeArgs) (*libvirt.ConnectDomainXMLToNativeRet, error) {
-		if err := noFlags(a.Flags, "virConnectDomainXMLToNative"); err != nil {
+		if err := noFlags(a.Flags, "libxlConnectDomainXMLToNative"); err != nil {
 			return nil, err
 		}
 		cfg, err := f.xmlToNative(a.NativeFormat, []byte(a.DomainXML))

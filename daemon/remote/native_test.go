@@ -93,7 +93,7 @@ func TestNativeErrors(t *testing.T) {
 				tt.code, tt.domain, tt.msg)
 		}
 	}
-	if err := noFlags(1, "virConnectDomainXMLFromNative"); rpc.CodeOf(err) != rpc.CodeInvalidArg {
+	if err := noFlags(1, "libxlConnectDomainXMLFromNative"); rpc.CodeOf(err) != rpc.CodeInvalidArg {
 		t.Errorf("flags: %v", err)
 	}
 }

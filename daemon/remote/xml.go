@@ -37,7 +37,7 @@ const (
 func registerXML(f *Facade, p *rpc.Program) {
 	rpc.Register(p, rpc.ProcDomainGetXMLDesc, func(ctx context.Context, call *rpc.Call, a *libvirt.DomainGetXMLDescArgs) (*libvirt.DomainGetXMLDescRet, error) {
 		flags := uint32(a.Flags)
-		if err := noFlags(flags&^(xmlSecure|xmlInactive|xmlMigratable), "virDomainGetXMLDesc"); err != nil {
+		if err := noFlags(flags&^(xmlSecure|xmlInactive|xmlMigratable), "libxlDomainGetXMLDesc"); err != nil {
 			return nil, err
 		}
 		if flags&xmlSecure != 0 && call.Client.ReadOnly() {
@@ -228,7 +228,7 @@ func optString(o libvirt.OptString) (string, bool) {
 // getMetadata is virDomainGetMetadata.
 func (f *Facade) getMetadata(ctx context.Context, a *libvirt.DomainGetMetadataArgs) (string, error) {
 	flags := uint32(a.Flags)
-	if err := noFlags(flags&^(affectLive|affectConfig), "virDomainGetMetadata"); err != nil {
+	if err := noFlags(flags&^(affectLive|affectConfig), "libxlDomainGetMetadata"); err != nil {
 		return "", err
 	}
 	if flags&affectLive != 0 && flags&affectConfig != 0 {
@@ -277,7 +277,7 @@ func (f *Facade) getMetadata(ctx context.Context, a *libvirt.DomainGetMetadataAr
 // change of the persistent definition of a persistent domain.
 func (f *Facade) setMetadata(ctx context.Context, a *libvirt.DomainSetMetadataArgs) error {
 	flags := uint32(a.Flags)
-	if err := noFlags(flags&^(affectLive|affectConfig), "virDomainSetMetadata"); err != nil {
+	if err := noFlags(flags&^(affectLive|affectConfig), "libxlDomainSetMetadata"); err != nil {
 		return err
 	}
 	d, err := f.lookup(ctx, a.Dom)
