@@ -76,7 +76,12 @@ func registerHost(f *Facade, p *rpc.Program) {
 		if err := checkHostFlags(a.Flags, 0, "libxlConnectGetSysinfo"); err != nil {
 			return nil, err
 		}
-		return &libvirt.ConnectGetSysinfoRet{Sysinfo: formatSysinfo(readSMBIOS(dmiDir))}, nil
+		s := readSMBIOS(dmiDir)
+		if s.empty() {
+			// libvirt reads the host's SMBIOS once with dmidecode; without it, the call fails this way.
+			return nil, rpc.NewError(rpc.CodeConfigUnsupported, rpc.DomainLibxl, "Host SMBIOS information is not available")
+		}
+		return &libvirt.ConnectGetSysinfoRet{Sysinfo: formatSysinfo(s)}, nil
 	})
 	rpc.Register(p, rpc.ProcConnectIsSecure, func(context.Context, *rpc.Call, *struct{}) (*libvirt.ConnectIsSecureRet, error) {
 		// Only local Unix sockets are served: nobody can eavesdrop. The client's virConnectIsEncrypted is
@@ -173,24 +178,18 @@ func readSMBIOS(dir string) smbios {
 	return s
 }
 
-// formatSysinfo is virSysinfoFormat for SMBIOS data: sections without an entry are left out, and a host without
-// any gives an empty <sysinfo type='smbios'/>.
+// empty reports whether the host published no SMBIOS string at all.
+func (s smbios) empty() bool {
+	return len(s.BIOS)+len(s.System)+len(s.BaseBoard)+len(s.Chassis) == 0
+}
+
+// formatSysinfo is virSysinfoFormat for SMBIOS data: sections without an entry are left out.
 func formatSysinfo(s smbios) string {
 	w := &capsWriter{}
 	sections := []struct {
 		name    string
 		entries []smbiosEntry
 	}{{"bios", s.BIOS}, {"system", s.System}, {"baseBoard", s.BaseBoard}, {"chassis", s.Chassis}}
-	empty := true
-	for _, sec := range sections {
-		if len(sec.entries) > 0 {
-			empty = false
-		}
-	}
-	if empty {
-		w.line(0, "<sysinfo type='smbios'/>")
-		return w.String()
-	}
 	w.line(0, "<sysinfo type='smbios'>")
 	for _, sec := range sections {
 		if len(sec.entries) == 0 {
