@@ -7,291 +7,59 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
+	"github.com/virtxend/virtxend/test/testenv"
+	"github.com/virtxend/virtxend/test/virshtrace"
 )
 
-// tracesDir holds the reference traces.
-var tracesDir = filepath.Join("..", "..", "..", "shared", "reference", "virsh-traces")
+// tracesDir holds the project's virsh traces, recorded by hack/virshtrace (see package test/virshtrace).
+var tracesDir = filepath.Join("testdata", "virsh-traces")
 
-// wirePkt is one packet, from a trace file or recorded by the relay.
-type wirePkt struct {
-	conn    string // c1, c2, ...
-	dir     string // C>S or S>C
-	prog    string // REMOTE, KEEPALIVE, ...
-	proc    int
-	typ     string // CALL, REPLY, MESSAGE, STREAM
-	serial  uint32
-	errCode int // the code of an error reply, else -1
-}
+// traceURIRE finds the URI virsh was given in a trace's command.
+var traceURIRE = regexp.MustCompile(`-c '([^']+)'`)
 
-// refTrace is one reference trace file.
-type refTrace struct {
-	command   string
-	code      int
-	out       []string // what virsh printed, trailing empty lines removed
-	truncated bool     // the trace kept only the first 25 lines
-	pkts      []wirePkt
-}
-
-var (
-	tracePktRE = regexp.MustCompile(`^\s*[\d.]+ (c\d+) (C>S|S>C) len=\d+\s+prog=(\w+)\(0x[0-9a-f]+\) v=\d+ proc=(\d+)\s+\S+\s+type=(\w+) serial=(\d+) status=(\w+)(.*)$`)
-	traceErrRE = regexp.MustCompile(`ERROR code=(\d+)`)
-	traceURIRE = regexp.MustCompile(`-c '([^']+)'`)
-)
-
-func loadTrace(t *testing.T, name string) *refTrace {
+// loadTrace reads the trace of a case: tracesDir/NAME.txt, or tracesDir/errors/NAME.txt for the E* ones.
+func loadTrace(t *testing.T, name string) *virshtrace.Trace {
 	t.Helper()
 	path := filepath.Join(tracesDir, name+".txt")
 	if strings.HasPrefix(name, "E") {
 		path = filepath.Join(tracesDir, "errors", name+".txt")
 	}
-	b, err := os.ReadFile(path)
+	tr, err := virshtrace.Load(path)
 	if err != nil {
-		t.Fatalf("reference trace: %v", err)
+		t.Fatalf("trace of %s (go run ./hack/virshtrace -run '^%s$' records it): %v", name, name, err)
 	}
-	tr := &refTrace{code: -1}
-	inOut := false
-	for _, line := range strings.Split(string(b), "\n") {
-		switch {
-		case strings.HasPrefix(line, "# command: "):
-			tr.command = strings.TrimPrefix(line, "# command: ")
-		case strings.HasPrefix(line, "# exit code: "):
-			f := strings.Fields(strings.TrimPrefix(line, "# exit code: "))
-			if len(f) > 0 {
-				tr.code, _ = strconv.Atoi(f[0])
-			}
-		case strings.HasPrefix(line, "# virsh output"):
-			inOut = true
-			tr.truncated = strings.Contains(line, "first 25 lines")
-		case strings.HasPrefix(line, "# packets") || strings.HasPrefix(line, "# server log"):
-			inOut = false
-		case inOut && strings.HasPrefix(line, "#"):
-			s := strings.TrimPrefix(line, "#")
-			if strings.HasPrefix(s, "   ") {
-				s = s[3:]
-			} else {
-				s = strings.TrimLeft(s, " ")
-			}
-			tr.out = append(tr.out, s)
-		case !strings.HasPrefix(line, "#"):
-			m := tracePktRE.FindStringSubmatch(line)
-			if m == nil {
-				continue
-			}
-			p := wirePkt{conn: m[1], dir: m[2], prog: m[3], typ: m[5], errCode: -1}
-			p.proc, _ = strconv.Atoi(m[4])
-			serial, _ := strconv.ParseUint(m[6], 10, 32)
-			p.serial = uint32(serial)
-			if m[7] == "ERROR" {
-				if e := traceErrRE.FindStringSubmatch(m[8]); e != nil {
-					p.errCode, _ = strconv.Atoi(e[1])
-				}
-			}
-			tr.pkts = append(tr.pkts, p)
-		}
-	}
-	if tr.code < 0 || tr.command == "" {
-		t.Fatalf("%s: no command or exit code", path)
-	}
-	tr.truncated = tr.truncated && len(tr.out) >= 25
-	tr.out = trimTrailingEmpty(tr.out)
 	return tr
 }
 
-func trimTrailingEmpty(lines []string) []string {
-	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
-		lines = lines[:len(lines)-1]
-	}
-	return lines
-}
-
-// callTokens renders the calls of pkts, per connection: the procedure number of each REMOTE call virsh sent,
-// with "!code" when its reply was an error; runs of one token are written "316*27".
-func callTokens(pkts []wirePkt) string {
-	errs := map[string]int{}
-	for _, p := range pkts {
-		if p.dir == "S>C" && p.prog == "REMOTE" && p.typ == "REPLY" && p.errCode >= 0 {
-			errs[p.conn+"/"+strconv.FormatUint(uint64(p.serial), 10)] = p.errCode
-		}
-	}
-	var conns []string
-	per := map[string][]string{}
-	for _, p := range pkts {
-		if p.dir != "C>S" || p.prog != "REMOTE" || p.typ != "CALL" {
-			continue
-		}
-		if _, ok := per[p.conn]; !ok {
-			conns = append(conns, p.conn)
-		}
-		tok := strconv.Itoa(p.proc)
-		if c, ok := errs[p.conn+"/"+strconv.FormatUint(uint64(p.serial), 10)]; ok {
-			tok += "!" + strconv.Itoa(c)
-		}
-		per[p.conn] = append(per[p.conn], tok)
-	}
-	var parts []string
-	for _, c := range conns {
-		var runs []string
-		toks := per[c]
-		for k := 0; k < len(toks); {
-			n := 1
-			for k+n < len(toks) && toks[k+n] == toks[k] {
-				n++
-			}
-			if n > 1 {
-				runs = append(runs, fmt.Sprintf("%s*%d", toks[k], n))
-			} else {
-				runs = append(runs, toks[k])
-			}
-			k += n
-		}
-		parts = append(parts, strings.Join(runs, " "))
-	}
-	return strings.Join(parts, " | ")
-}
-
-// keepaliveCounts counts the keepalive messages of pkts: pings and pongs in each direction.
-func keepaliveCounts(pkts []wirePkt) (pingCS, pongSC, pingSC, pongCS int) {
-	for _, p := range pkts {
-		if p.prog != "KEEPALIVE" {
-			continue
-		}
-		switch {
-		case p.dir == "C>S" && p.proc == 1:
-			pingCS++
-		case p.dir == "S>C" && p.proc == 2:
-			pongSC++
-		case p.dir == "S>C" && p.proc == 1:
-			pingSC++
-		case p.dir == "C>S" && p.proc == 2:
-			pongCS++
-		}
-	}
-	return
-}
-
-// traceFaults is what the relay does instead of forwarding, as the E* traces' server did.
-type traceFaults struct {
-	// fail answers these REMOTE procedures with an error of this code instead of forwarding them.
-	fail map[int32]rpc.Code
-	// failFeatures answers every CONNECT_SUPPORTS_FEATURE with NO_SUPPORT.
-	failFeatures bool
-	// features answers CONNECT_SUPPORTS_FEATURE for these features with this value.
-	features map[int32]int32
-	// keepalive is "ignore" (the server never answers or sends a keepalive message) or "error" (the server
-	// answers a ping with an error reply of an unknown program); the relay answers the daemon's own pings then.
-	keepalive string
-}
-
-// relay is a unix-socket proxy in front of the daemon that records every packet and injects faults.
-type relay struct {
-	Sock   string
-	target string
-	f      traceFaults
-	ln     net.Listener
-	wg     sync.WaitGroup
-
-	mu    sync.Mutex
-	pkts  []wirePkt
-	conns []net.Conn
-	n     int
-}
-
-func newRelay(t *testing.T, dir, target string, f traceFaults) *relay {
+// startRelay puts a recording relay with the case's faults in front of target.
+func startRelay(t *testing.T, dir, target string, f virshtrace.Faults) *virshtrace.Relay {
 	t.Helper()
-	r := &relay{Sock: filepath.Join(dir, "relay.sock"), target: target, f: f}
-	ln, err := net.Listen("unix", r.Sock)
+	r, err := virshtrace.NewRelay(filepath.Join(dir, "relay.sock"), target, f, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.ln = ln
-	r.wg.Add(1)
-	go r.accept()
-	t.Cleanup(r.close)
+	t.Cleanup(r.Close)
 	return r
 }
 
-func (r *relay) close() {
-	r.ln.Close()
-	r.mu.Lock()
-	for _, c := range r.conns {
-		c.Close()
-	}
-	r.mu.Unlock()
-	r.wg.Wait()
-}
-
-func (r *relay) accept() {
-	defer r.wg.Done()
-	for {
-		c, err := r.ln.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.Dial("unix", r.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		r.mu.Lock()
-		r.n++
-		p := &relayPair{r: r, id: "c" + strconv.Itoa(r.n), client: c, server: s}
-		r.conns = append(r.conns, c, s)
-		r.mu.Unlock()
-		r.wg.Add(2)
-		go p.clientToServer()
-		go p.serverToClient()
-	}
-}
-
-func (r *relay) record(conn, dir string, h rpc.Header, body []byte) {
-	p := wirePkt{conn: conn, dir: dir, proc: int(h.Procedure), serial: h.Serial, errCode: -1}
-	switch h.Program {
-	case rpc.ProgramRemote:
-		p.prog = "REMOTE"
-	case rpc.ProgramKeepalive:
-		p.prog = "KEEPALIVE"
-	default:
-		p.prog = fmt.Sprintf("%#x", h.Program)
-	}
-	p.typ = map[rpc.Type]string{rpc.TypeCall: "CALL", rpc.TypeReply: "REPLY", rpc.TypeMessage: "MESSAGE",
-		rpc.TypeStream: "STREAM"}[h.Type]
-	if h.Type == rpc.TypeReply && h.Status == rpc.StatusError {
-		if e, err := rpc.UnmarshalError(body); err == nil {
-			p.errCode = int(e.Code)
-		}
-	}
-	r.mu.Lock()
-	r.pkts = append(r.pkts, p)
-	r.mu.Unlock()
-}
-
-func (r *relay) packets() []wirePkt {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]wirePkt(nil), r.pkts...)
-}
-
 // waitReplies waits until the daemon has answered n calls of proc.
-func (r *relay) waitReplies(t *testing.T, proc, n int, limit time.Duration) {
-	t.Helper()
+func (e *traceEnv) waitReplies(proc, n int, limit time.Duration) {
+	e.t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
 		got := 0
-		for _, p := range r.packets() {
-			if p.dir == "S>C" && p.typ == "REPLY" && p.proc == proc {
+		for _, p := range e.relay.Packets() {
+			if p.Event == "" && p.Dir == virshtrace.ServerToClient && p.Type == "REPLY" && p.Proc == proc {
 				got++
 			}
 		}
@@ -299,132 +67,14 @@ func (r *relay) waitReplies(t *testing.T, proc, n int, limit time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the daemon answered %d of %d calls of procedure %d", got, n, proc)
+			e.t.Fatalf("the daemon answered %d of %d calls of procedure %d", got, n, proc)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// relayPair is one client connection and its connection to the daemon.
-type relayPair struct {
-	r              *relay
-	id             string
-	client, server net.Conn
-	cmu, smu       sync.Mutex
-	once           sync.Once
-}
-
-func (p *relayPair) shut() {
-	p.once.Do(func() { p.client.Close(); p.server.Close() })
-}
-
-func (p *relayPair) toClient(h rpc.Header, body []byte) error {
-	p.cmu.Lock()
-	defer p.cmu.Unlock()
-	return rpc.WritePacket(p.client, h, body)
-}
-
-func (p *relayPair) toServer(h rpc.Header, body []byte) error {
-	p.smu.Lock()
-	defer p.smu.Unlock()
-	return rpc.WritePacket(p.server, h, body)
-}
-
-func (p *relayPair) clientToServer() {
-	defer p.r.wg.Done()
-	defer p.shut()
-	for {
-		h, body, err := rpc.ReadPacket(p.client, nil)
-		if err != nil {
-			return
-		}
-		p.r.record(p.id, "C>S", h, body)
-		rh, rbody, intercepted := p.r.f.intercept(h, body)
-		if !intercepted {
-			if p.toServer(h, body) != nil {
-				return
-			}
-			continue
-		}
-		if rh == nil { // dropped
-			continue
-		}
-		p.r.record(p.id, "S>C", *rh, rbody)
-		if p.toClient(*rh, rbody) != nil {
-			return
-		}
-	}
-}
-
-func (p *relayPair) serverToClient() {
-	defer p.r.wg.Done()
-	defer p.shut()
-	for {
-		h, body, err := rpc.ReadPacket(p.server, nil)
-		if err != nil {
-			return
-		}
-		p.r.record(p.id, "S>C", h, body)
-		if p.r.f.keepalive != "" && h.Program == rpc.ProgramKeepalive {
-			// The emulated server never pings: the relay answers the daemon's pings in the client's place.
-			if h.Procedure == rpc.ProcKeepalivePing {
-				pong := rpc.Header{Program: rpc.ProgramKeepalive, Version: rpc.ProtocolVersion,
-					Procedure: rpc.ProcKeepalivePong, Type: rpc.TypeMessage}
-				p.r.record(p.id, "C>S", pong, nil)
-				if p.toServer(pong, nil) != nil {
-					return
-				}
-			}
-			continue
-		}
-		if p.toClient(h, body) != nil {
-			return
-		}
-	}
-}
-
-// injectedDomain is the error domain the E* traces' server put in its injected errors.
-const injectedDomain = rpc.ErrorDomain(20)
-
-// intercept decides what the relay does with a packet from the client: forward it (intercepted false), drop it
-// (nil header) or answer it itself.
-func (f traceFaults) intercept(h rpc.Header, body []byte) (*rpc.Header, []byte, bool) {
-	errReply := func(code rpc.Code, domain rpc.ErrorDomain, msg string) (*rpc.Header, []byte, bool) {
-		rh := h
-		rh.Type, rh.Status = rpc.TypeReply, rpc.StatusError
-		return &rh, rpc.MarshalError(&rpc.Error{Code: code, Domain: domain, Message: msg, Level: rpc.LevelError,
-			Int1: -1, Int2: -1}), true
-	}
-	if h.Program == rpc.ProgramKeepalive && h.Procedure == rpc.ProcKeepalivePing {
-		switch f.keepalive {
-		case "ignore":
-			return nil, nil, true
-		case "error":
-			return errReply(rpc.CodeRPC, rpc.ErrorDomain(7), fmt.Sprintf("Cannot find program %d version 1", rpc.ProgramKeepalive))
-		}
-		return nil, nil, false
-	}
-	if h.Program != rpc.ProgramRemote || h.Type != rpc.TypeCall {
-		return nil, nil, false
-	}
-	if h.Procedure == rpc.ProcConnectSupportsFeature && len(body) >= 4 {
-		if f.failFeatures {
-			return errReply(rpc.CodeNoSupport, injectedDomain, "this function is not supported by the connection driver: virConnectSupportsFeature")
-		}
-		if v, ok := f.features[int32(uint32(body[0])<<24|uint32(body[1])<<16|uint32(body[2])<<8|uint32(body[3]))]; ok {
-			rh := h
-			rh.Type = rpc.TypeReply
-			return &rh, []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}, true
-		}
-	}
-	if code, ok := f.fail[h.Procedure]; ok {
-		return errReply(code, injectedDomain, fmt.Sprintf("this function is not supported by the connection driver: proc %d (injected)", h.Procedure))
-	}
-	return nil, nil, false
-}
-
-// traceFixtures are Xen versions of the trace's files (tools/fixtures/*), of the test driver's default domain and
-// of the E* traces' domains.
+// traceFixtures are Xen versions of the recorder's fixtures (hack/virshtrace: fixtures/*), of the test driver's
+// default domain and of the domains of the recorder's node files for the E* traces.
 func traceFixtures() map[string]string {
 	m := map[string]string{
 		// test.xml is libvirt's test driver's default domain "test" as a Xen PV guest: same name, UUID, memory,
@@ -496,7 +146,7 @@ disk = [ "/var/lib/xen/images/xlguest.img,raw,xvda,rw" ]
 	return m
 }
 
-// xenvmXML is guest n of the E* traces' server: PVH guests xenvm1 (running), xenvm2 (shut off), xenvm3 (running).
+// xenvmXML is guest n of the E* traces, as a PVH guest: same name and UUID as in the recorder's node files.
 func xenvmXML(n int) string {
 	return fmt.Sprintf(`<domain type='xen'>
   <name>xenvm%d</name>
@@ -513,19 +163,19 @@ func xenvmXML(n int) string {
 
 // traceFiles maps a fixture to the path the traces show for it.
 var traceFiles = map[string]string{
-	"vm1.xml":  "./tools/fixtures/vm1.xml",
-	"vm2.xml":  "./tools/fixtures/vm2.xml",
-	"disk.xml": "./tools/fixtures/disk.xml",
-	"guest.xl": "./tools/fixtures/guest.xl",
-	"vm1.save": "./lvd/data/vm1.save",
-	"shot.png": "/tmp/virsh-trace-shot.png",
+	"vm1.xml":  "./fixtures/vm1.xml",
+	"vm2.xml":  "./fixtures/vm2.xml",
+	"disk.xml": "./fixtures/disk.xml",
+	"guest.xl": "./fixtures/guest.xl",
+	"vm1.save": "./data/vm1.save",
+	"shot.png": "./data/shot.png",
 }
 
 // traceEnv is one subtest's daemon, relay and files.
 type traceEnv struct {
 	t     *testing.T
 	i     *instance
-	relay *relay
+	relay *virshtrace.Relay
 	uri   string // what virsh connects to
 }
 
@@ -569,7 +219,7 @@ type traceCase struct {
 	opts     []string // virsh options before -c
 	uri      string   // URI template ({sock} is the relay's socket) when not xen+unix:///system?socket={sock}
 	ro       bool     // relay to the read-only socket
-	faults   traceFaults
+	faults   virshtrace.Faults
 	idle     time.Duration // interactive virsh: "list --all" arrives on stdin after this long
 	parallel bool          // long idle traces run in parallel, each with its own daemon
 	during   func(e *traceEnv)
@@ -712,11 +362,7 @@ func traceCases() []traceCase {
 			expect: []string{`(?m)^<domain type='xen'>$`, `<name>xlguest</name>`, `<type arch='x86_64' machine='xenpvh'>xenpvh</type>`},
 			calls:  []string{"135!3", "135"},
 			why:    "The test driver has no native formats; libxl converts xl.cfg (xenParseXL)."},
-		{name: "41-sysinfo", args: []string{"sysinfo"}, xmlDepth: 3, root: "sysinfo", dropRef: sysinfoDrop(),
-			expect: []string{`^<sysinfo type='smbios'`},
-			why: "The host's SMBIOS data; on a machine without any (no /sys/class/dmi/id), an empty <sysinfo type='smbios'/> " +
-				"(libvirt itself would fail there: dmidecode finds no tables and libxl's GetSysinfo reports " +
-				"'Host SMBIOS information is not available')."},
+		sysinfoCase(traceCase{name: "41-sysinfo"}),
 		{name: "42-freecell", args: []string{"freecell"}, mask: []string{`^Total: (\d+) KiB$`},
 			why: "The host's free memory."},
 		{name: "43-nodememstats", args: []string{"nodememstats"}, code: exitWith(0), want: []string{"total : * KiB", "free : * KiB"},
@@ -738,7 +384,7 @@ func traceCases() []traceCase {
 		{name: "50-event-with-lifecycle", setup: []string{"define {vm1.xml}"}, args: []string{"event", "--all", "--loop", "--timeout", "5"},
 			parallel: true,
 			during: func(e *traceEnv) {
-				e.relay.waitReplies(e.t, 316, 27, 15*time.Second)
+				e.waitReplies(316, 27, 15*time.Second)
 				e.do("start vm1", "suspend vm1", "destroy vm1", "undefine vm1")
 			}},
 		{name: "51-keepalive-idle16s", args: []string{"event", "--all", "--loop", "--timeout", "16"}, parallel: true, keepalive: 2},
@@ -753,90 +399,89 @@ func traceCases() []traceCase {
 			why: "Mirrored like 52: the name= parameter overrides the URI sent in CONNECT_OPEN; virtxend refuses " +
 				"test:///default as libvirtd refused xen:///system."},
 
-		// The E* traces: an early virtxend, with faults injected by its -fail options (here by the relay).
+		// The E* traces: the recorder's test-driver node file (xenvm1 running as id 1, named and numbered as the
+		// Xen guests here), with the trace's faults injected by the relay in both recordings and replays.
 		{name: "E00-list-all", scenario: "xen", args: []string{"list", "--all"}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
-		{name: "E01-dominfo", scenario: "xen", args: []string{"dominfo", "xenvm1"}, mask: []string{`^CPU time: (.+)$`},
-			why: "CPU time is the guest's."},
-		{name: "E02-version", scenario: "xen", args: []string{"version"}},
+		{name: "E01-dominfo", scenario: "xen", args: []string{"dominfo", "xenvm1"}, mask: []string{`^CPU time: (.+)$`, `^OS Type: (.+)$`},
+			dropRef: []string{`^Security `}, calls: []string{"121 ", ""},
+			why: "CPU time is the guest's. " + whyPVH + whySec},
+		{name: "E02-version", scenario: "xen", args: []string{"version"}, mask: versionMask, expect: versionExpect, why: whyVersion},
 		{name: "E03-dumpxml", scenario: "xen", args: []string{"dumpxml", "xenvm1"}, xmlDepth: 3, root: "domain",
 			expect: []string{`(?m)^<domain type='xen' id='1'>$`, `<type arch='x86_64' machine='xenpvh'>xenpvh</type>`},
-			why:    "The prototype printed fewer elements than libvirt formats (clock, controller, input, memballoon)."},
+			why:    "A Xen PVH guest, not a test domain: more elements (devices of a Xen guest)."},
 		{name: "E04-uri-hostname", scenario: "xen", args: []string{"uri; hostname"}, mask: []string{`^([^<:]+)$`},
 			why: "The host's name."},
 		{name: "E05-version-daemon", scenario: "xen", args: []string{"version", "--daemon"},
-			mask:   []string{`^Running against daemon: (\S+)$`},
-			expect: []string{`(?m)^Running against daemon: 11\.3\.0$`},
-			why:    "virtxend emulates libvirt 11.3.0's daemon, the prototype 9.0.0."},
-		{name: "E06-sysinfo-unimpl", scenario: "xen", args: []string{"sysinfo"}, code: exitWith(0), root: "sysinfo",
-			expect: []string{`^<sysinfo type='smbios'`}, calls: []string{"203!3", "203"},
-			why: "The prototype lacked CONNECT_GET_SYSINFO; libxl implements it."},
+			mask:   append([]string{`^Running against daemon: (\S+)$`}, versionMask...),
+			expect: append([]string{`(?m)^Running against daemon: 11\.3\.0$`}, versionExpect...),
+			why:    "virtxend emulates libvirt 11.3.0's daemon, the recording's was 9.0.0. " + whyVersion},
+		sysinfoCase(traceCase{name: "E06-sysinfo-unimpl", scenario: "xen"}),
 		{name: "E07-start-unimpl", scenario: "xen", setup: []string{"define {xenvm2.xml}"}, args: []string{"start", "xenvm2"},
-			code: exitWith(0), want: []string{"Domain 'xenvm2' started"}, calls: []string{"9!3", "9 24"},
-			why: "The prototype lacked DOMAIN_CREATE; libxl implements it (and virsh then looks the domain up by UUID)."},
+			why: "DOMAIN_CREATE must be implemented (libxl's DomainCreateWithFlags), and virsh then looks the domain up by UUID."},
 		{name: "E08-event-unimpl", scenario: "xen", args: []string{"event", "--all", "--timeout", "2"}, parallel: true,
-			faults: traceFaults{features: map[int32]int32{14: 0}},
-			want:   []string{"event loop timed out", "events received: 0"},
-			calls:  []string{"167!3", "167*16 167!1*11 168*16"},
-			why: "The prototype did not advertise VIR_DRV_FEATURE_REMOTE_EVENT_CALLBACK (the relay answers 0 as it " +
-				"did), so virsh registers with the legacy CONNECT_DOMAIN_EVENT_REGISTER_ANY, which the prototype " +
-				"lacked and libvirt implements. libvirt's daemon accepts the legacy registration for the first 16 " +
-				"event ids only (up to DEVICE_REMOVED) and answers the 11 newer ones VIR_ERR_INTERNAL_ERROR, which virsh " +
-				"tolerates; it times out and deregisters the 16."},
+			faults: virshtrace.Faults{Features: map[int32]int32{14: 0}},
+			why: "The relay answers VIR_DRV_FEATURE_REMOTE_EVENT_CALLBACK with 0, so virsh registers with the legacy " +
+				"CONNECT_DOMAIN_EVENT_REGISTER_ANY: libvirt's daemon accepts it for the first 16 event ids only (up to " +
+				"DEVICE_REMOVED) and answers the 11 newer ones VIR_ERR_INTERNAL_ERROR, which virsh tolerates; it times " +
+				"out and deregisters the 16."},
 		{name: "E10-authlist-nosupport", scenario: "xen", args: []string{"list", "--all"},
-			faults: traceFaults{fail: map[int32]rpc.Code{66: 3}}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
+			faults: virshtrace.Faults{Fail: map[int32]rpc.Code{66: 3}}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
 		{name: "E11-authlist-internal", scenario: "xen", args: []string{"list", "--all"},
-			faults: traceFaults{fail: map[int32]rpc.Code{66: 1}}},
+			faults: virshtrace.Faults{Fail: map[int32]rpc.Code{66: 1}}},
 		{name: "E12-features-nosupport", scenario: "xen", args: []string{"list", "--all"},
-			faults: traceFaults{failFeatures: true}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
+			faults: virshtrace.Faults{FailFeatures: true}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
 		{name: "E13-open-fails", scenario: "xen", args: []string{"list", "--all"},
-			faults: traceFaults{fail: map[int32]rpc.Code{1: 1}}},
+			faults: virshtrace.Faults{Fail: map[int32]rpc.Code{1: 1}}},
 		{name: "E14-closecb-nosupport", scenario: "xen", args: []string{"list", "--all"},
-			faults: traceFaults{fail: map[int32]rpc.Code{360: 3}}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
+			faults: virshtrace.Faults{Fail: map[int32]rpc.Code{360: 3}}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
 		{name: "E15-closecb-unadvert", scenario: "xen", args: []string{"list", "--all"},
-			faults: traceFaults{features: map[int32]int32{15: 0}}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
+			faults: virshtrace.Faults{Features: map[int32]int32{15: 0}}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
 		{name: "E16-unregcb-nosupport", scenario: "xen", args: []string{"list", "--all"},
-			faults: traceFaults{fail: map[int32]rpc.Code{361: 3}}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
+			faults: virshtrace.Faults{Fail: map[int32]rpc.Code{361: 3}}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
 		{name: "E20-dominfo-extras-nosupport", scenario: "xen", args: []string{"dominfo", "xenvm1"},
-			faults: traceFaults{fail: map[int32]rpc.Code{19: 3, 151: 3, 15: 3, 183: 3, 122: 3, 121: 3, 426: 3}},
+			faults: virshtrace.Faults{Fail: map[int32]rpc.Code{19: 3, 151: 3, 15: 3, 183: 3, 122: 3, 121: 3, 426: 3}},
 			mask:   []string{`^CPU time: (.+)$`}, why: "CPU time is the guest's."},
 		{name: "E21-dominfo-secmodel-internal", scenario: "xen", args: []string{"dominfo", "xenvm1"},
-			faults: traceFaults{fail: map[int32]rpc.Code{122: 1}}, mask: []string{`^CPU time: (.+)$`}, why: "CPU time is the guest's."},
+			faults: virshtrace.Faults{Fail: map[int32]rpc.Code{122: 1}}, mask: []string{`^CPU time: (.+)$`, `^OS Type: (.+)$`},
+			why: "CPU time is the guest's. " + whyPVH},
 		{name: "E22-dominfo-getinfo-nosupport", scenario: "xen", args: []string{"dominfo", "xenvm1"},
-			faults: traceFaults{fail: map[int32]rpc.Code{16: 3}}},
+			faults: virshtrace.Faults{Fail: map[int32]rpc.Code{16: 3}}, mask: []string{`^OS Type: (.+)$`},
+			dropRef: []string{`^Security `}, calls: []string{"121 ", ""}, why: whyPVH + whySec},
 		{name: "E23-list-getstate-nosupport", scenario: "xen", setup: threeXenvms, args: []string{"list", "--all"},
-			faults: traceFaults{fail: map[int32]rpc.Code{212: 3}}, dropOurs: []string{dropDom0},
+			faults: virshtrace.Faults{Fail: map[int32]rpc.Code{212: 3}}, dropOurs: []string{dropDom0},
 			calls: []string{"212!3 16*3", "212!3 16*4"},
 			why:   whyDom0 + " (so virsh falls back to DOMAIN_GET_INFO for four domains, not three)."},
 		{name: "E24-list-getstate-internal", scenario: "xen", setup: threeXenvms, args: []string{"list", "--all"},
-			faults: traceFaults{fail: map[int32]rpc.Code{212: 1}},
+			faults: virshtrace.Faults{Fail: map[int32]rpc.Code{212: 1}},
 			calls:  []string{"212!1*3", "212!1*4"},
 			why:    whyDom0 + " (one more DOMAIN_GET_STATE: each fails, and virsh silently drops every domain)."},
 		{name: "E25-list-listall-nosupport", scenario: "xen", args: []string{"list", "--all"},
-			faults: traceFaults{fail: map[int32]rpc.Code{273: 3}}, code: exitWith(0),
-			want:     []string{"Id Name State", "---", "1 xenvm1 running"},
+			faults:   virshtrace.Faults{Fail: map[int32]rpc.Code{273: 3}},
 			dropOurs: []string{dropDom0},
-			calls:    []string{"51!3", "51 37 25 22*2 212*2"},
-			why: "The prototype lacked CONNECT_NUM_OF_DOMAINS; libvirt implements the legacy listing, so virsh's " +
-				"fallback (NUM_OF_DOMAINS, LIST_DOMAINS, NUM_OF_DEFINED_DOMAINS, then LOOKUP_BY_ID and GET_STATE per domain) lists the " +
-				"domains. " + whyDom0},
+			calls:    []string{"22 212", "22*2 212*2"},
+			why: "The legacy listing must be implemented: virsh's fallback (NUM_OF_DOMAINS, LIST_DOMAINS, " +
+				"NUM_OF_DEFINED_DOMAINS, then LOOKUP_BY_ID and GET_STATE per domain) lists the domains. " + whyDom0},
 		{name: "E26-lookup-byname-rpcerr", scenario: "xen", args: []string{"dominfo", "xenvm1"},
-			faults: traceFaults{fail: map[int32]rpc.Code{23: 39}}},
+			faults: virshtrace.Faults{Fail: map[int32]rpc.Code{23: 39}}},
 		{name: "E27-unknown-proc-default", scenario: "xen", args: []string{"domcapabilities"}, code: exitWith(0), root: "domainCapabilities",
 			expect: []string{`<domain>xen</domain>`}, calls: []string{"342!3", "342"},
 			why: "The prototype lacked CONNECT_GET_DOMAIN_CAPABILITIES; libxl implements it."},
-		{name: "E28-gettype-nosupport", scenario: "xen", args: []string{"version"}, faults: traceFaults{fail: map[int32]rpc.Code{3: 3}}},
-		{name: "E29-getlibversion-nosupport", scenario: "xen", args: []string{"version"}, faults: traceFaults{fail: map[int32]rpc.Code{157: 3}}},
+		{name: "E28-gettype-nosupport", scenario: "xen", args: []string{"version"}, faults: virshtrace.Faults{Fail: map[int32]rpc.Code{3: 3}},
+			mask: []string{`^Running hypervisor: remote (\S+)$`}, expect: []string{`(?m)^Running hypervisor: remote 4\.17\.0$`},
+			why: "Without CONNECT_GET_TYPE virsh names the driver remote; the hypervisor's version is Xen's."},
+		{name: "E29-getlibversion-nosupport", scenario: "xen", args: []string{"version"}, faults: virshtrace.Faults{Fail: map[int32]rpc.Code{157: 3}},
+			mask: versionMask, expect: versionExpect, why: whyVersion},
 		{name: "E30-keepalive-pong", scenario: "xen", idle: 50 * time.Second, parallel: true, keepalive: 8,
 			dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
 		{name: "E31-keepalive-ignored", scenario: "xen", idle: 50 * time.Second, parallel: true,
-			faults: traceFaults{keepalive: "ignore"}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
+			faults: virshtrace.Faults{Keepalive: virshtrace.KeepaliveIgnore}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
 		{name: "E32-keepalive-error", scenario: "xen", idle: 20 * time.Second, parallel: true,
-			faults: traceFaults{keepalive: "error"}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
+			faults: virshtrace.Faults{Keepalive: virshtrace.KeepaliveError}, dropOurs: []string{dropDom0}, calls: dom0Calls, why: whyDom0},
 		{name: "E33-features-nosupport-idle40", scenario: "xen", idle: 40 * time.Second, parallel: true,
-			faults: traceFaults{failFeatures: true}, dropOurs: []string{dropDom0}, calls: dom0Calls,
+			faults: virshtrace.Faults{FailFeatures: true}, dropOurs: []string{dropDom0}, calls: dom0Calls,
 			why: whyDom0 + " Without the keepalive feature virsh never pings; the daemon must not drop the idle client."},
-		{name: "E34-readonly", scenario: "xen", ro: true, args: []string{"list", "--all"}, dropOurs: []string{dropDom0}, calls: dom0Calls,
-			why: whyDom0 + " Run on the read-only socket."},
+		{name: "E34-readonly", scenario: "xen", ro: true, opts: []string{"-r"}, args: []string{"list", "--all"}, dropOurs: []string{dropDom0}, calls: dom0Calls,
+			why: whyDom0 + " Run on the read-only socket (the recording, from a session libvirtd without one, asked for a read-only connection)."},
 
 		// Error cases without a trace: what libvirt's libxl driver (and virsh) print.
 		{name: "X1-unknown-domain", args: []string{"dominfo", "nosuch"}, code: exitWith(1),
@@ -867,27 +512,40 @@ func traceCases() []traceCase {
 	}
 }
 
-// threeXenvms is the prototype's -domains 3: xenvm1 running (id 1), xenvm2 shut off, xenvm3 running (id 3).
-var threeXenvms = []string{"define {xenvm2.xml}", "define {xenvm3.xml}", "start xenvm2", "destroy xenvm2", "start xenvm3"}
+// threeXenvms is the recorder's node file xen3: xenvm1 running (id 1), xenvm2 shut off, xenvm3 running (id 2).
+var threeXenvms = []string{"define {xenvm2.xml}", "define {xenvm3.xml}", "start xenvm3"}
 
-// sysinfoDrop drops the BIOS entries of the trace when this machine has no SMBIOS data to show.
-func sysinfoDrop() []string {
-	if b, err := os.ReadFile("/sys/class/dmi/id/bios_vendor"); err == nil && len(bytes.TrimSpace(b)) > 0 {
-		return nil
+// sysinfoCase completes tc, a virsh sysinfo trace (the test driver's made-up SMBIOS data), for this machine: the
+// host's SMBIOS data where it has some; elsewhere (no /sys/class/dmi/id) libxl's GetSysinfo fails, as libvirt
+// does when dmidecode finds no tables.
+func sysinfoCase(tc traceCase) traceCase {
+	tc.args = []string{"sysinfo"}
+	if hostHasSMBIOS() {
+		tc.xmlDepth, tc.root = 3, "sysinfo"
+		tc.expect = []string{`^<sysinfo type='smbios'>`}
+		tc.why = "The host's SMBIOS data, not the test driver's (libxlConnectGetSysinfo)."
+		return tc
 	}
-	return []string{`^sysinfo/`}
+	tc.code = exitWith(1)
+	tc.want = []string{"error: failed to get sysinfo", "error: unsupported configuration: Host SMBIOS information is not available"}
+	tc.calls = []string{" 203 ", " 203!67 "}
+	tc.why = "This machine has no SMBIOS data (no /sys/class/dmi/id): libxl's GetSysinfo answers " +
+		"VIR_ERR_CONFIG_UNSUPPORTED 'Host SMBIOS information is not available', as libvirt does when dmidecode finds no tables."
+	return tc
 }
 
-// TestVirshTraces replays every command of the reference traces (shared/reference/virsh-traces: real virsh 9.0
-// against a real libvirtd serving its test driver, and errors/E*: the same virsh against an early virtxend, some
-// with faults injected) against the real daemon binary, with the real virsh, and compares what virsh prints and
-// the procedures it sends with what the trace recorded.
+// TestVirshTraces replays every command of the project's virsh traces (testdata/virsh-traces, recorded by
+// hack/virshtrace: real virsh 9.0 against a real libvirtd 9.0 serving its test driver; errors/E*: the same, with
+// faults injected by the recording relay) against the real daemon binary, with the real virsh, and compares what
+// virsh prints and the procedures it sends with what the trace recorded.
 //
 // Every subtest starts its own daemon and brings it to the state the traced command found libvirtd in: the test
 // driver's default domain "test" (running, id 1) becomes a Xen PV guest of the same name, UUID, memory and vcpus;
-// vm1, vm2, disk.xml and guest.xl are Xen versions of the trace's fixtures. The command runs through a relay (a
-// unix socket that parses every packet with rpc.ReadPacket, records it, and can inject the faults of the E*
-// traces), so each subtest also checks the sequence of calls virsh made, with the error code of each reply.
+// vm1, vm2, disk.xml and guest.xl are Xen versions of the recorder's fixtures; the E* traces' guests xenvm1..3
+// are the recorder's test-driver node files' domains as PVH guests. The command runs through the recorder's
+// relay (virshtrace.Relay: a unix socket that parses every packet with rpc.ReadPacket, records it, and injects
+// the trace's faults, which must be the case's), so each subtest also checks the sequence of calls virsh made,
+// with the error code of each reply.
 //
 // The comparison is of shape: the same lines and labels in the same order, values masked only where a Xen host
 // legitimately differs from the test driver. Accepted differences, each repeated where it applies:
@@ -895,24 +553,38 @@ func sysinfoDrop() []string {
 //   - Security model: the libxl driver answers NODE_GET_SECURITY_MODEL with an empty model (it has no security
 //     driver), so virsh prints no "Security ..." lines and never asks for the label (procedure 121).
 //   - Hypervisor-specific values: type and version of the hypervisor, CPU model and topology of the host, CPU
-//     times, the CPU a vcpu runs on, the host's free memory, and the content of host XML documents.
+//     times, the CPU a vcpu runs on, the host's free memory, the OS type of a guest (the test driver has no PVH
+//     guests) and the content of host XML documents.
 //   - Commands the test driver lacks but the libxl driver implements (domcapabilities, console, setmaxmem on a
 //     running domain, attach-device/detach-device, domxml-from-native): the trace's NO_SUPPORT error cannot be
-//     the reference; the subtest requires what libvirt's libxl driver prints instead (its source is quoted in
-//     shared/reference/libvirt-libxl-driver.md) and fails if the daemon does not do it.
+//     the reference; the subtest requires what libvirt's libxl driver prints instead (libxlConnectGetDomainCapabilities,
+//     libxlDomainOpenConsole, libxlDomainSetMemoryFlags, libxlDomainAttachDeviceFlags and DetachDeviceFlags,
+//     libxlConnectDomainXMLFromNative with xenParseXL) and fails if the daemon does not do it.
 //   - Commands libxl lacks (screenshot): the subtest requires libxl's NO_SUPPORT answer, not the trace's success.
-//   - E* traces were taken against a prototype that lacked some procedures (sysinfo, start, legacy events,
-//     NUM_OF_DOMAINS, domcapabilities): there the reference is libvirt's libxl driver, which implements them.
 //
 // whyOSType: for a Xen domain libvirt's parser turns the historical os type "linux" into "xen" (so does
 // domxml.ApplyDefaults); the traces come from the test driver, which keeps "linux".
 const whyOSType = "OS Type is xen: libvirt's parser reads a Xen domain's historical 'linux' as 'xen'; the test driver keeps it. "
 
+// whyPVH: the E* traces' guests are the test driver's, which has no PVH guests; ours are PVH guests.
+const whyPVH = "OS Type is xenpvh: the recording's guest is a test-driver domain (the test driver has no PVH guests). "
+
+// The version lines of virsh version: the driver is Xen and the hypervisor Xen 4.17, not TEST 0.0.2.
+var (
+	versionMask   = []string{`^Using API: (\S+)`, `^Running hypervisor: (.+)$`}
+	versionExpect = []string{`(?m)^Using API: Xen \d+\.\d+\.\d+$`, `(?m)^Running hypervisor: Xen 4\.17\.0$`}
+)
+
+const whyVersion = "The driver is Xen and the hypervisor Xen 4.17, not TEST 0.0.2."
+
 func TestVirshTraces(t *testing.T) {
-	if _, err := os.Stat(tracesDir); err != nil {
-		t.Skipf("no reference traces: %v", err)
+	// The traces are part of the repository: without them the checkout is broken, not the machine.
+	if _, err := os.Stat(filepath.Join(tracesDir, "errors")); err != nil {
+		t.Fatalf("the virsh traces are missing (go run ./hack/virshtrace records them): %v", err)
 	}
-	needTool(t, "/usr/bin/virsh")
+	if _, err := os.Stat("/usr/bin/virsh"); err != nil {
+		testenv.Missing(t, "/usr/bin/virsh (Debian's libvirt-clients)", "hack/test-deps.sh (make test-deps)")
+	}
 	for _, tc := range traceCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.parallel {
@@ -924,9 +596,12 @@ func TestVirshTraces(t *testing.T) {
 }
 
 func runTraceCase(t *testing.T, tc traceCase) {
-	var tr *refTrace
+	var tr *virshtrace.Trace
 	if !strings.HasPrefix(tc.name, "X") {
 		tr = loadTrace(t, tc.name)
+		if got := tc.faults.String(); got != tr.Faults {
+			t.Fatalf("the case injects faults %q, the trace was recorded with %q", got, tr.Faults)
+		}
 	}
 	i := startInstance(t)
 	target := i.Sock
@@ -934,7 +609,7 @@ func runTraceCase(t *testing.T, tc traceCase) {
 		target = i.SockRO
 	}
 	e := &traceEnv{t: t, i: i}
-	e.relay = newRelay(t, i.Dir, target, tc.faults)
+	e.relay = startRelay(t, i.Dir, target, tc.faults)
 	uri := tc.uri
 	if uri == "" {
 		uri = "xen+unix:///system?socket={sock}"
@@ -960,15 +635,15 @@ func runTraceCase(t *testing.T, tc traceCase) {
 	} else {
 		out, code = e.virsh(tc, e.expand(tc.args))
 	}
-	got := trimTrailingEmpty(strings.Split(strings.TrimRight(out, "\n"), "\n"))
+	got := virshtrace.TrimTrailingEmpty(strings.Split(strings.TrimRight(out, "\n"), "\n"))
 	if out == "" {
 		got = nil
 	}
-	pkts := e.relay.packets()
+	pkts := e.relay.Packets()
 
 	wantCode := -1
 	if tr != nil {
-		wantCode = tr.code
+		wantCode = tr.Code
 	}
 	if tc.code != nil {
 		wantCode = *tc.code
@@ -980,7 +655,7 @@ func runTraceCase(t *testing.T, tc traceCase) {
 	// Both sides' paths and URIs become placeholders.
 	var refPairs, ourPairs []string
 	if tr != nil {
-		if m := traceURIRE.FindStringSubmatch(tr.command); m != nil {
+		if m := traceURIRE.FindStringSubmatch(tr.Command); m != nil {
 			refPairs = append(refPairs, m[1], "<uri>")
 		}
 	}
@@ -996,7 +671,7 @@ func runTraceCase(t *testing.T, tc traceCase) {
 	case tc.want != nil:
 		ref = tc.want
 	case tr != nil:
-		ref = normaliseLines(tr.out, replacer(refPairs), masks, compileAll(t, tc.dropRef))
+		ref = normaliseLines(tr.Out, replacer(refPairs), masks, compileAll(t, tc.dropRef))
 	}
 
 	switch {
@@ -1026,7 +701,7 @@ func runTraceCase(t *testing.T, tc traceCase) {
 	// The calls virsh made, and the error codes of the replies.
 	wantCalls := tc.wantCalls
 	if tr != nil {
-		wantCalls = callTokens(tr.pkts)
+		wantCalls = virshtrace.CallTokens(tr.Packets)
 		for k := 0; k+1 < len(tc.calls); k += 2 {
 			if !strings.Contains(wantCalls, tc.calls[k]) {
 				t.Errorf("the trace's calls lack %q (a stale edit): %s", tc.calls[k], wantCalls)
@@ -1034,11 +709,11 @@ func runTraceCase(t *testing.T, tc traceCase) {
 			wantCalls = strings.Replace(wantCalls, tc.calls[k], tc.calls[k+1], 1)
 		}
 	}
-	if gotCalls := callTokens(pkts); gotCalls != wantCalls {
+	if gotCalls := virshtrace.CallTokens(pkts); gotCalls != wantCalls {
 		t.Errorf("virsh's calls (procedure!error code):\n  got  %s\n  want %s", gotCalls, wantCalls)
 	}
 	if tc.keepalive > 0 {
-		pingCS, pongSC, pingSC, pongCS := keepaliveCounts(pkts)
+		pingCS, pongSC, pingSC, pongCS := virshtrace.KeepaliveCounts(pkts)
 		if pingCS+pingSC < tc.keepalive || pongSC < pingCS-1 || pongCS < pingSC-1 {
 			t.Errorf("keepalive: virsh pinged %d times and got %d pongs; the daemon pinged %d times and got %d pongs; want %d pings, each answered",
 				pingCS, pongSC, pingSC, pongCS, tc.keepalive)
@@ -1049,9 +724,9 @@ func runTraceCase(t *testing.T, tc traceCase) {
 	}
 	if t.Failed() || testing.Verbose() {
 		t.Logf("virsh %s printed (exit %d):\n%s", strings.Join(tc.args, " "), code, out)
-		t.Logf("calls: %s", callTokens(pkts))
+		t.Logf("calls: %s", virshtrace.CallTokens(pkts))
 		if tc.keepalive > 0 {
-			pingCS, pongSC, pingSC, pongCS := keepaliveCounts(pkts)
+			pingCS, pongSC, pingSC, pongCS := virshtrace.KeepaliveCounts(pkts)
 			t.Logf("keepalive: virsh pinged %d times, %d pongs; the daemon pinged %d times, %d pongs", pingCS, pongSC, pingSC, pongCS)
 		}
 	}
@@ -1193,7 +868,7 @@ next:
 		}
 		out = append(out, l)
 	}
-	return trimTrailingEmpty(out)
+	return virshtrace.TrimTrailingEmpty(out)
 }
 
 func equalLines(a, b []string) bool {
@@ -1279,7 +954,7 @@ func xmlPaths(doc string, depth int) (paths []string, root string, complete bool
 
 // compareXML checks that ours is a whole document with the expected root, and that the trace's element paths
 // (less the dropped ones) appear in order among ours.
-func compareXML(t *testing.T, tc traceCase, tr *refTrace, got []string, refPairs []string) {
+func compareXML(t *testing.T, tc traceCase, tr *virshtrace.Trace, got []string, refPairs []string) {
 	t.Helper()
 	depth := tc.xmlDepth
 	if depth == 0 {
@@ -1292,7 +967,7 @@ func compareXML(t *testing.T, tc traceCase, tr *refTrace, got []string, refPairs
 	if tc.xmlDepth == 0 || tr == nil || tc.want != nil {
 		return
 	}
-	ref, _, _ := xmlPaths(strings.Join(tr.out, "\n"), depth)
+	ref, _, _ := xmlPaths(strings.Join(tr.Out, "\n"), depth)
 	drops := compileAll(t, tc.dropRef)
 	var keep []string
 next:
