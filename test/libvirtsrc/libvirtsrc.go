@@ -3,7 +3,6 @@ package libvirtsrc
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/virtxend/virtxend/test/testenv"
@@ -61,10 +60,4 @@ func Path(tb testing.TB, rel string) string {
 		testenv.Missing(tb, p+" ("+err.Error()+"; the cache is older than the list of parts)", FetchCommand)
 	}
 	return p
-}
-
-// RepoRoot returns the top of the virtxend checkout this package was compiled from.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
 }
