@@ -75,6 +75,7 @@ type Client struct {
 	closeCallback   atomic.Bool
 	lastRecv        atomic.Int64 // unix nanoseconds
 	keepaliveOn     atomic.Bool
+	throttled       atomic.Bool // the client was once held back for its memory budget (logged once)
 	inflight        sync.WaitGroup
 	writerDone      chan struct{}
 	closeOnce       sync.Once
@@ -247,10 +248,8 @@ func (c *Client) run() {
 		defer close(c.writerDone)
 		c.out.writeLoop()
 	}()
-	go func() {
-		<-c.ctx.Done()
-		c.closeWith(context.Cause(c.ctx))
-	}()
+	stop := context.AfterFunc(c.ctx, func() { c.closeWith(context.Cause(c.ctx)) }) // no goroutine per idle client
+	defer stop()
 	if c.peer != nil {
 		c.log.Info("client connected", "readOnly", c.ReadOnly(),
 			"pid", c.peer.PID, "uid", c.peer.UID, "gid", c.peer.GID)

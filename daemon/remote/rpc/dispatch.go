@@ -11,11 +11,20 @@ import (
 	"time"
 )
 
-// readLoop reads packets until the connection fails; a framing error ends it, and with it the connection.
+// readBufferSize is the buffer a connection is read through: room for a burst of small calls in one read, and
+// small enough that a thousand idle connections cost little. Larger bodies are read past it, straight into
+// their own allocation.
+const readBufferSize = 8 << 10
+
+// readLoop reads packets until the connection fails; a framing error ends it, and with it the connection. Before
+// each packet it waits until the connection is within its memory budget (Options.MaxClientMemory): a client
+// that does not read its replies, PONGs or events, or sends more than its calls release, is no longer read,
+// and costs the daemon no more than its budget.
 func (c *Client) readLoop() error {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := bufio.NewReaderSize(c.nc, readBufferSize)
+	budget := c.srv.opts.MaxClientMemory
 	for {
-		h, body, err := ReadPacket(br, nil)
+		h, body, err := c.readPacket(br, budget)
 		if err != nil {
 			switch {
 			case errors.Is(err, ErrFrame), errors.Is(err, io.ErrUnexpectedEOF):
@@ -31,6 +40,38 @@ func (c *Client) readLoop() error {
 			return err
 		}
 	}
+}
+
+// readPacket reads the next packet once the connection's budget has room for it.
+func (c *Client) readPacket(br *bufio.Reader, budget int) (Header, []byte, error) {
+	if err := c.waitBudget(0, budget); err != nil {
+		return Header{}, nil, err
+	}
+	n, err := readLength(br)
+	if err != nil {
+		return Header{}, nil, err
+	}
+	if err := c.waitBudget(n, budget); err != nil {
+		return Header{}, nil, err
+	}
+	return readRest(br, n, nil)
+}
+
+// waitBudget waits until n more bytes fit in the connection's budget, and says so in the log the first time the
+// client is held back.
+func (c *Client) waitBudget(n, budget int) error {
+	if used, _ := c.out.usage(); used == 0 || used+n <= budget {
+		return nil
+	}
+	if c.throttled.CompareAndSwap(false, true) {
+		used, _ := c.out.usage()
+		c.log.V(1).Info("not reading a client over its memory budget until it reads what it was sent",
+			"held", used, "next", n, "budget", budget)
+	}
+	if err := c.out.waitBudget(n, budget, c.closed); err != nil {
+		return ErrClientClosed
+	}
+	return nil
 }
 
 // handlePacket routes one incoming packet. It blocks while the client has MaxClientRequests calls in flight, or
@@ -59,8 +100,9 @@ func (c *Client) handlePacket(h Header, body []byte) error {
 		return context.Cause(c.ctx)
 	}
 	c.inflight.Add(1)
+	c.out.hold(len(body)) // until the reply is queued
 	if p == nil {
-		go c.reply(&Call{Client: c, Header: h}, nil, errUnknownProgram(h))
+		go c.reply(&Call{Client: c, Header: h, held: len(body)}, nil, errUnknownProgram(h))
 		return nil
 	}
 	info, entry, known := p.lookup(h.Procedure)
@@ -74,7 +116,7 @@ func (c *Client) handlePacket(h Header, body []byte) error {
 
 // dispatch serves one call of program p, whose procedure lookup found info, entry and known.
 func (c *Client) dispatch(p *Program, h Header, body []byte, info ProcInfo, entry *procEntry, known bool) {
-	call := &Call{Client: c, Header: h, program: p, Info: info}
+	call := &Call{Client: c, Header: h, program: p, Info: info, held: len(body)}
 	var err error
 	var out []byte
 	switch {
@@ -90,8 +132,16 @@ func (c *Client) dispatch(p *Program, h Header, body []byte, info ProcInfo, entr
 		err = ErrReadOnly(info.API)
 	case entry == nil:
 		err = ErrNoSupport(info.API)
-	default:
+	case info.Inline:
 		out, err = c.invoke(entry, call, body)
+	default:
+		release, ok := c.srv.workers.acquire(info.Priority, c.closed)
+		if !ok {
+			err = ErrClientClosed // nobody is left to answer
+			break
+		}
+		out, err = c.invoke(entry, call, body)
+		release()
 	}
 	c.reply(call, out, err)
 }
@@ -113,8 +163,10 @@ func (c *Client) reply(call *Call, out []byte, err error) {
 	defer c.inflight.Done()
 	h := call.Header
 	h.Type, h.Status = TypeReply, StatusOK
+	c.out.release(call.held)
 	if err == nil && len(out) > MaxPacketSize {
-		err = Errorf(CodeRPC, DomainRPC, "reply of %d bytes exceeds the message limit", len(out))
+		call.encodeErr = fmt.Errorf("reply of %d bytes exceeds the message limit of %d", len(out), MaxPacketSize)
+		err = errEncode()
 	}
 	if err != nil {
 		domain := DomainRPC
@@ -122,9 +174,7 @@ func (c *Client) reply(call *Call, out []byte, err error) {
 			domain = call.program.errDomain
 		}
 		e := AsError(err, domain)
-		if e.Code == CodeInternalError || e.Code == CodeRPC {
-			c.log.V(1).Info("call failed", "proc", call.Info.Name, "number", h.Procedure, "err", e.Message, "decodeErr", errString(call.decodeErr))
-		}
+		c.logFailure(call, e)
 		h.Status = StatusError
 		out = append(make([]byte, HeaderSize, HeaderSize+256), MarshalError(e)...)
 	}
@@ -145,6 +195,34 @@ func (c *Client) reply(call *Call, out []byte, err error) {
 			st.end(ErrStreamClosed, false)
 		}
 	}
+}
+
+// logFailure says at debug level (log_level 1) which call of which client failed and how, so that an operator can
+// see what a client asked for: every failure, NO_SUPPORT answers and timeouts included.
+func (c *Client) logFailure(call *Call, e *Error) {
+	if !c.log.V(1).Enabled() {
+		return
+	}
+	h := call.Header
+	proc := call.Info.Name
+	if proc == "" {
+		proc = fmt.Sprintf("program %#x procedure %d", h.Program, h.Procedure)
+	}
+	kv := []any{"proc", proc, "number", h.Procedure, "serial", h.Serial,
+		"code", int32(e.Code), "error", e.Code.String(), "domain", int32(e.Domain), "message", e.Message}
+	if call.Info.API != "" {
+		kv = append(kv, "api", call.Info.API)
+	}
+	if c.peer != nil {
+		kv = append(kv, "pid", c.peer.PID, "uid", c.peer.UID)
+	}
+	if call.decodeErr != nil {
+		kv = append(kv, "decodeErr", call.decodeErr.Error())
+	}
+	if call.encodeErr != nil {
+		kv = append(kv, "encodeErr", call.encodeErr.Error())
+	}
+	c.log.V(1).Info("call failed", kv...)
 }
 
 func (c *Client) sendKeepalive(proc int32) {

@@ -7,17 +7,18 @@
 // # Wire
 //
 // A packet is a 4-byte big-endian length (counting itself), a 24-byte Header and an XDR body. Framing is
-// bounded: a length under HeaderSize or over MaxPacketSize (32 MiB) closes that one connection before anything
-// is allocated. Bodies are go-libvirt's generated Args/Ret/Msg structs, encoded by this package's own XDR codec
-// (Marshal, Unmarshal), which also handles the typed-parameter union and never allocates more than its input
-// describes. Errors travel as remote_error (Error, MarshalError); libvirt's error numbers, domains and message
+// bounded: a length under HeaderSize or over MaxPacketSize (32 MiB of header and body, as libvirt counts, plus
+// the length word) closes that one connection before anything is allocated. Bodies are go-libvirt's generated Args/Ret/Msg structs, encoded by this package's own XDR codec
+// (Marshal, Unmarshal), which also handles the typed-parameter union, never allocates more than its input
+// describes, and enforces the protocol's bounds (limits.go: strings, typed parameter lists, migration cookies). Errors travel as remote_error (Error, MarshalError); libvirt's error numbers, domains and message
 // templates live in errcodes.go only.
 //
 // # Dispatch
 //
 // Each client gets a reader goroutine and a writer goroutine; each call runs in its own goroutine, at most
 // Options.MaxClientRequests per client, after which that client is not read until a reply has been written
-// (libvirt's max_client_requests). Procedures registered Inline (lookups, state: handlers that only read memory)
+// (libvirt's max_client_requests), and at most Options.MaxWorkers over all clients, plus Options.PrioWorkers for
+// high-priority procedures (libvirt's max_workers and prio_workers; calls wait for a worker in arrival order). Procedures registered Inline (lookups, state: handlers that only read memory)
 // run on the reader goroutine instead, and a reply is written by its call's goroutine when nothing else is being
 // written: the common round trip then involves no goroutine hand-off. A call is checked in libvirt's order:
 //
@@ -35,8 +36,10 @@
 //
 // Replies, events (Client.SendEvent), stream data and keepalive messages of a client leave through one ordered
 // queue. A client that lets MaxQueuedEventBytes of events pile up unread is dropped, so that publishing an event
-// never waits for a slow reader; stream writers wait for the queue to drain (flow control); replies are
-// bounded by the request limit.
+// never waits for a slow reader; stream writers wait for the queue to drain (flow control). Everything queued,
+// PONGs included, and the calls being served count against the connection's memory budget
+// (Options.MaxClientMemory): over it, the connection is not read, so a client that does not read costs no more.
+// At debug level (V(1)) every failed call is logged with its procedure, client and error code.
 //
 // # Keepalive
 //

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"fmt"
 	"strings"
 
 	libvirt "github.com/digitalocean/go-libvirt"
@@ -54,6 +55,56 @@ const (
 	CodeNoHostname           = Code(libvirt.ErrNoHostname)           // 108
 	CodeMultipleDomains      = Code(libvirt.ErrMultipleDomains)      // 110
 )
+
+// codeNames are the names of virterror.h's error numbers, for logs.
+var codeNames = map[Code]string{
+	CodeInternalError:        "VIR_ERR_INTERNAL_ERROR",
+	CodeNoMemory:             "VIR_ERR_NO_MEMORY",
+	CodeNoSupport:            "VIR_ERR_NO_SUPPORT",
+	CodeNoConnect:            "VIR_ERR_NO_CONNECT",
+	CodeInvalidConn:          "VIR_ERR_INVALID_CONN",
+	CodeInvalidDomain:        "VIR_ERR_INVALID_DOMAIN",
+	CodeInvalidArg:           "VIR_ERR_INVALID_ARG",
+	CodeOperationFailed:      "VIR_ERR_OPERATION_FAILED",
+	CodeXMLError:             "VIR_ERR_XML_ERROR",
+	CodeDomExist:             "VIR_ERR_DOM_EXIST",
+	CodeOperationDenied:      "VIR_ERR_OPERATION_DENIED",
+	CodeOpenFailed:           "VIR_ERR_OPEN_FAILED",
+	CodeXMLDetail:            "VIR_ERR_XML_DETAIL",
+	CodeSystemError:          "VIR_ERR_SYSTEM_ERROR",
+	CodeRPC:                  "VIR_ERR_RPC",
+	CodeNoDomain:             "VIR_ERR_NO_DOMAIN",
+	CodeNoNetwork:            "VIR_ERR_NO_NETWORK",
+	CodeAuthFailed:           "VIR_ERR_AUTH_FAILED",
+	CodeNoNodeDevice:         "VIR_ERR_NO_NODE_DEVICE",
+	CodeNoSecurityModel:      "VIR_ERR_NO_SECURITY_MODEL",
+	CodeOperationInvalid:     "VIR_ERR_OPERATION_INVALID",
+	CodeConfigUnsupported:    "VIR_ERR_CONFIG_UNSUPPORTED",
+	CodeOperationTimeout:     "VIR_ERR_OPERATION_TIMEOUT",
+	CodeNoDomainSnapshot:     "VIR_ERR_NO_DOMAIN_SNAPSHOT",
+	CodeInvalidStream:        "VIR_ERR_INVALID_STREAM",
+	CodeArgumentUnsupported:  "VIR_ERR_ARGUMENT_UNSUPPORTED",
+	CodeOperationAborted:     "VIR_ERR_OPERATION_ABORTED",
+	CodeNoDomainMetadata:     "VIR_ERR_NO_DOMAIN_METADATA",
+	CodeOperationUnsupported: "VIR_ERR_OPERATION_UNSUPPORTED",
+	CodeAgentUnresponsive:    "VIR_ERR_AGENT_UNRESPONSIVE",
+	CodeResourceBusy:         "VIR_ERR_RESOURCE_BUSY",
+	CodeAccessDenied:         "VIR_ERR_ACCESS_DENIED",
+	CodeXMLInvalidSchema:     "VIR_ERR_XML_INVALID_SCHEMA",
+	CodeNoServer:             "VIR_ERR_NO_SERVER",
+	CodeNoClient:             "VIR_ERR_NO_CLIENT",
+	CodeDeviceMissing:        "VIR_ERR_DEVICE_MISSING",
+	CodeNoHostname:           "VIR_ERR_NO_HOSTNAME",
+	CodeMultipleDomains:      "VIR_ERR_MULTIPLE_DOMAINS",
+}
+
+// String returns the code's name in virterror.h, e.g. VIR_ERR_NO_SUPPORT, or its number when it has none here.
+func (c Code) String() string {
+	if n, ok := codeNames[c]; ok {
+		return n
+	}
+	return fmt.Sprintf("VIR_ERR_%d", int32(c))
+}
 
 // ErrorDomain says which part of libvirt raised an error (virErrorDomain). go-libvirt keeps these unexported.
 type ErrorDomain int32

@@ -89,6 +89,12 @@ func errDecode() *Error {
 	return NewError(CodeRPC, DomainRPC, "Unable to decode message payload")
 }
 
+// errEncode is libvirt's error for a reply that cannot be encoded: past a protocol bound, or over the message
+// limit.
+func errEncode() *Error {
+	return NewError(CodeRPC, DomainRPC, "Unable to encode message payload")
+}
+
 // AsError returns err as an *Error: the *Error it wraps, if any, or an internal error from fallback carrying
 // err's text.
 func AsError(err error, fallback ErrorDomain) *Error {

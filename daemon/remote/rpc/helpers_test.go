@@ -134,6 +134,12 @@ type testServer struct {
 // startServer serves a test facade on a Unix socket until the test ends.
 func startServer(t testing.TB, opts Options, lo ListenerOpts) *testServer {
 	t.Helper()
+	return startServerCtx(t, context.Background(), opts, lo)
+}
+
+// startServerCtx is startServer with the context Serve gets, which carries its logger.
+func startServerCtx(t testing.TB, base context.Context, opts Options, lo ListenerOpts) *testServer {
+	t.Helper()
 	f := newTestFacade()
 	srv := NewServer(opts, f.program(), NewAdminProgram())
 	path := filepath.Join(t.TempDir(), "sock")
@@ -141,7 +147,7 @@ func startServer(t testing.TB, opts Options, lo ListenerOpts) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(base)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l, lo) }()
 	t.Cleanup(func() {

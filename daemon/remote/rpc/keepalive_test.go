@@ -52,8 +52,10 @@ func TestKeepaliveServerPings(t *testing.T) {
 	if pings < 3 {
 		t.Fatalf("only %d pings", pings)
 	}
-	// Stop answering: dropped after the count of unanswered pings.
+	// Stop answering: the client gets keepalive_count pings, as libvirt sends them, and is dropped at the next
+	// interval.
 	start := time.Now()
+	unanswered := 0
 	for {
 		h, _, err := alive.recv()
 		if err != nil {
@@ -62,9 +64,13 @@ func TestKeepaliveServerPings(t *testing.T) {
 		if h != ping {
 			t.Fatalf("got %s", h)
 		}
+		unanswered++
 	}
 	if d := time.Since(start); d < 3*interval || d > 40*interval {
 		t.Fatalf("dropped after %v", d)
+	}
+	if unanswered != 3 {
+		t.Fatalf("dropped after %d unanswered pings, want keepalive_count = 3", unanswered)
 	}
 	// The quiet client is still there and was never pinged.
 	var typ libvirt.ConnectGetTypeRet

@@ -17,8 +17,9 @@ var ErrClientClosed = errors.New("rpc: client connection closed")
 type pushKind int
 
 const (
-	// pushReply is always queued: replies are bounded by the client's request slots, which are released only
-	// once their reply is written.
+	// pushReply is always queued: call replies, keepalive messages, stream control. What bounds them is the
+	// connection's budget (waitBudget): the client's input is not read while its queue is over it, so a client
+	// can only make the daemon queue more by reading what it was sent.
 	pushReply pushKind = iota
 	// pushEvent is queued unless the client already has too many unread events; then the client is dropped, so
 	// that publishing an event never waits for a slow reader.
@@ -30,6 +31,10 @@ const (
 // streamWindow is how many queued bytes a stream writer waits for before adding more.
 const streamWindow = 1 << 20
 
+// itemOverhead is what a queued packet costs beyond its bytes (its queue entry and allocation rounding), so that
+// the budget also bounds a flood of tiny packets such as keepalive PONGs.
+const itemOverhead = 64
+
 type outItem struct {
 	buf   []byte
 	kind  pushKind
@@ -37,9 +42,15 @@ type outItem struct {
 	event bool
 }
 
+// cost is what the item counts against the connection's budget.
+func (it outItem) cost() int { return len(it.buf) + itemOverhead }
+
 // outQueue is a client's outgoing packets, written in order by one writer at a time so that concurrent replies,
 // events and stream data never interleave. The writer is the queue's writer goroutine (writeLoop) or, when the
 // connection is idle, the goroutine of a call whose reply was just queued (pushWrite).
+//
+// It also keeps the connection's memory account: the cost of the queued packets plus the bytes of the calls being
+// served (hold, release), which the reader checks against the budget before it reads more (waitBudget).
 type outQueue struct {
 	eventLimit int
 	nc         net.Conn
@@ -47,7 +58,9 @@ type outQueue struct {
 
 	mu         sync.Mutex
 	items      []outItem
-	bytes      int
+	bytes      int // cost of the queued items
+	held       int // bytes of the calls being served (hold, release)
+	peak       int // the highest bytes+held seen
 	eventBytes int
 	closed     bool
 	writing    bool          // a writer holds the connection: it writes until the queue is empty
@@ -108,29 +121,70 @@ func (q *outQueue) enqueue(it outItem) error {
 		return ErrClientClosed
 	}
 	if it.kind == pushEvent {
-		if q.eventBytes+len(it.buf) > q.eventLimit {
+		if q.eventBytes+it.cost() > q.eventLimit {
 			q.mu.Unlock()
 			runDone(it)
 			return ErrSlowClient
 		}
-		q.eventBytes += len(it.buf)
+		q.eventBytes += it.cost()
 		it.event = true
 	}
 	q.items = append(q.items, it)
-	q.bytes += len(it.buf)
+	q.bytes += it.cost()
+	q.peak = max(q.peak, q.bytes+q.held)
 	q.mu.Unlock()
 	return nil
 }
 
+// hold counts n bytes of a call being served against the budget; release gives them back.
+func (q *outQueue) hold(n int) {
+	q.mu.Lock()
+	q.held += n
+	q.peak = max(q.peak, q.bytes+q.held)
+	q.mu.Unlock()
+}
+
+func (q *outQueue) release(n int) {
+	if n == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.held -= n
+	q.signalRoomLocked()
+	q.mu.Unlock()
+}
+
+// usage returns the bytes the connection holds now (queued and being served) and the most it ever held.
+func (q *outQueue) usage() (now, peak int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes + q.held, q.peak
+}
+
+// waitBudget blocks until the connection holds so little that n more bytes fit within budget, or holds nothing
+// at all (a single packet is always admitted, so that a maximum-size call works with any budget), the queue
+// closes, or cancel is closed.
+func (q *outQueue) waitBudget(n, budget int, cancel <-chan struct{}) error {
+	return q.waitUntil(func() bool {
+		used := q.bytes + q.held
+		return used == 0 || used+n <= budget
+	}, cancel)
+}
+
 // waitRoom blocks until fewer than streamWindow bytes are queued, the queue closes, or cancel is closed.
 func (q *outQueue) waitRoom(cancel <-chan struct{}) error {
+	return q.waitUntil(func() bool { return q.bytes < streamWindow }, cancel)
+}
+
+// waitUntil blocks until ok (called with q.mu held) holds, the queue closes, or cancel is closed.
+func (q *outQueue) waitUntil(ok func() bool, cancel <-chan struct{}) error {
 	for {
 		q.mu.Lock()
 		if q.closed {
 			q.mu.Unlock()
 			return ErrClientClosed
 		}
-		if q.bytes < streamWindow {
+		if ok() {
 			q.mu.Unlock()
 			return nil
 		}
@@ -151,9 +205,9 @@ func (q *outQueue) waitRoom(cancel <-chan struct{}) error {
 func (q *outQueue) written(items []outItem) {
 	n, ev := 0, 0
 	for _, it := range items {
-		n += len(it.buf)
+		n += it.cost()
 		if it.event {
-			ev += len(it.buf)
+			ev += it.cost()
 		}
 	}
 	q.mu.Lock()
@@ -184,7 +238,7 @@ func (q *outQueue) close() {
 	}
 }
 
-// signalRoomLocked wakes the stream writers waiting in waitRoom.
+// signalRoomLocked wakes the goroutines waiting for the queue to shrink (waitUntil).
 func (q *outQueue) signalRoomLocked() {
 	if q.room != nil {
 		close(q.room)

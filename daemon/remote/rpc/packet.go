@@ -65,8 +65,13 @@ const (
 const (
 	// HeaderSize is the size of the length word plus the fixed header.
 	HeaderSize = 28
-	// MaxPacketSize bounds a whole packet, length word included (VIR_NET_MESSAGE_MAX).
-	MaxPacketSize = 32 << 20
+	// MaxMessageSize bounds the header and body of a packet, the length word excluded (VIR_NET_MESSAGE_MAX):
+	// libvirt subtracts the length word before it compares.
+	MaxMessageSize = 32 << 20
+	// MaxPayloadSize bounds the XDR body of a packet (VIR_NET_MESSAGE_PAYLOAD_MAX, 33554408).
+	MaxPayloadSize = MaxMessageSize - (HeaderSize - 4)
+	// MaxPacketSize bounds a whole packet, length word included: MaxMessageSize plus the length word.
+	MaxPacketSize = MaxMessageSize + 4
 	// MaxStreamChunk bounds the data of one STREAM packet the server sends (VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX).
 	MaxStreamChunk = 262120
 )
@@ -101,19 +106,35 @@ func (h Header) String() string {
 // (the body then aliases buf) and allocates otherwise. A length word outside the bounds yields ErrFrame before
 // anything is allocated; a packet cut short yields io.ErrUnexpectedEOF; a clean end between packets yields io.EOF.
 func ReadPacket(r io.Reader, buf []byte) (Header, []byte, error) {
-	var hdr [HeaderSize]byte
-	if _, err := io.ReadFull(r, hdr[:4]); err != nil {
+	n, err := readLength(r)
+	if err != nil {
 		return Header{}, nil, err
 	}
-	n := binary.BigEndian.Uint32(hdr[:4])
-	if n < HeaderSize || n > MaxPacketSize {
-		return Header{}, nil, fmt.Errorf("%w: %d", ErrFrame, n)
+	return readRest(r, n, buf)
+}
+
+// readLength reads a packet's length word and returns the packet's size, length word included, checked against
+// the bounds.
+func readLength(r io.Reader) (int, error) {
+	var word [4]byte
+	if _, err := io.ReadFull(r, word[:]); err != nil {
+		return 0, err
 	}
-	if _, err := io.ReadFull(r, hdr[4:]); err != nil {
+	n := binary.BigEndian.Uint32(word[:])
+	if n < HeaderSize || n > MaxPacketSize {
+		return 0, fmt.Errorf("%w: %d", ErrFrame, n)
+	}
+	return int(n), nil
+}
+
+// readRest reads the header and body of a packet of n bytes whose length word was read.
+func readRest(r io.Reader, n int, buf []byte) (Header, []byte, error) {
+	var hdr [HeaderSize - 4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return Header{}, nil, unexpected(err)
 	}
-	h := decodeHeader(hdr[4:])
-	size := int(n) - HeaderSize
+	h := decodeHeader(hdr[:])
+	size := n - HeaderSize
 	var body []byte
 	if cap(buf) >= size {
 		body = buf[:size]

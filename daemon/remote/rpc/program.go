@@ -195,7 +195,12 @@ func Register[A, R any](p *Program, proc int32, fn func(ctx context.Context, cal
 		if ret == nil {
 			ret = new(R)
 		}
-		return AppendXDR(dst, ret)
+		out, err := AppendXDR(dst, ret)
+		if err != nil {
+			call.encodeErr = err
+			return dst, errEncode()
+		}
+		return out, nil
 	}, opts)
 }
 
@@ -211,7 +216,9 @@ type Call struct {
 	program    *Program
 	streams    []*Stream
 	closeAfter bool
-	decodeErr  error
+	decodeErr  error // why the arguments did not decode, for the log
+	encodeErr  error // why the reply did not encode, for the log
+	held       int   // bytes of the call counted against the connection's budget until its reply
 }
 
 // CloseAfterReply closes the connection once the reply is written, as libvirt does for CONNECT_CLOSE.

@@ -22,6 +22,23 @@ type Options struct {
 	// MaxClientRequests bounds the calls in flight per client (max_client_requests); beyond it the client is
 	// not read until a reply is written. Default 5.
 	MaxClientRequests int
+	// MaxWorkers bounds the calls served at once over all clients (max_workers); beyond it calls wait, in
+	// arrival order, for one to finish. Procedures registered Inline do not count. Default 20; negative means no
+	// bound.
+	MaxWorkers int
+	// PrioWorkers are extra workers that serve only libvirt's high-priority procedures (prio_workers), so that
+	// destroy and friends are served while every worker is busy. Default 5; negative means none.
+	PrioWorkers int
+	// MaxClientMemory is virtxend's per-connection memory budget, which libvirt lacks: the bytes of the calls
+	// being served plus the packets queued for the client (replies, keepalive PONGs, events, stream data). While a
+	// connection holds more, its input is not read, so a client that does not read what it is sent cannot make
+	// the daemon queue more. A single packet is always admitted, so a maximum-size call works. Default 4 MiB.
+	MaxClientMemory int
+	// ReturnMemory gives the memory freed by departed clients back to the operating system soon after a
+	// connection that held a lot (a maximum-size call, a full budget) or the last connection closed, rather than
+	// when Go's background scavenger gets to it, which on an idle daemon can take minutes. It forces a garbage
+	// collection, at most once every returnMemoryInterval; for the daemon, not for a library user.
+	ReturnMemory bool
 	// KeepaliveInterval is how long a client may stay silent before the server pings it (keepalive_interval);
 	// negative disables server pings. Default 5s.
 	KeepaliveInterval time.Duration
@@ -37,6 +54,9 @@ type Options struct {
 const (
 	DefaultMaxClients          = 5000            // max_clients
 	DefaultMaxClientRequests   = 5               // max_client_requests
+	DefaultMaxWorkers          = 20              // max_workers
+	DefaultPrioWorkers         = 5               // prio_workers
+	DefaultMaxClientMemory     = 4 << 20         // virtxend's own bound
 	DefaultKeepaliveInterval   = 5 * time.Second // keepalive_interval
 	DefaultKeepaliveCount      = 5               // keepalive_count
 	DefaultMaxQueuedEventBytes = 8 << 20         // virtxend's own bound
@@ -51,6 +71,18 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxClientRequests <= 0 {
 		o.MaxClientRequests = DefaultMaxClientRequests
+	}
+	if o.MaxWorkers == 0 {
+		o.MaxWorkers = DefaultMaxWorkers
+	}
+	switch {
+	case o.PrioWorkers == 0:
+		o.PrioWorkers = DefaultPrioWorkers
+	case o.PrioWorkers < 0:
+		o.PrioWorkers = 0
+	}
+	if o.MaxClientMemory <= 0 {
+		o.MaxClientMemory = DefaultMaxClientMemory
 	}
 	if o.KeepaliveInterval == 0 {
 		o.KeepaliveInterval = DefaultKeepaliveInterval
@@ -82,6 +114,9 @@ type Server struct {
 	opts       Options
 	programs   map[programKey]*Program
 	maxClients atomic.Int64
+	workers    *workerPool
+
+	memory memoryReturner
 
 	mu        sync.Mutex
 	clients   map[uint64]*Client
@@ -100,6 +135,7 @@ func NewServer(opts Options, programs ...*Program) *Server {
 		listeners: make(map[net.Listener]struct{}),
 	}
 	s.maxClients.Store(int64(s.opts.MaxClients))
+	s.workers = newWorkerPool(s.opts.MaxWorkers, s.opts.PrioWorkers)
 	for _, p := range programs {
 		s.programs[programKey{p.id, p.version}] = p
 	}
@@ -113,6 +149,8 @@ func (s *Server) Name() string { return s.opts.Name }
 func (s *Server) Options() Options {
 	o := s.opts
 	o.MaxClients = int(s.maxClients.Load())
+	w := s.workers.stats()
+	o.MaxWorkers, o.PrioWorkers = w.Max, w.Prio
 	return o
 }
 
@@ -127,6 +165,15 @@ func (s *Server) SetMaxClients(n int) error {
 	s.maxClients.Store(int64(n))
 	return nil
 }
+
+// SetWorkers changes the worker limits (virt-admin srv-threadpool-set, a reload); calls being served finish.
+// A negative maxWorkers means no bound.
+func (s *Server) SetWorkers(maxWorkers, prioWorkers int) {
+	s.workers.setLimits(maxWorkers, max(prioWorkers, 0))
+}
+
+// Workers returns the worker limits and how many calls the workers serve now.
+func (s *Server) Workers() WorkerStats { return s.workers.stats() }
 
 func (s *Server) program(id, version uint32) *Program {
 	return s.programs[programKey{id, version}]
@@ -210,7 +257,11 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn, opts ListenerOpts) 
 	c.run()
 	s.mu.Lock()
 	delete(s.clients, c.id)
+	last := len(s.clients) == 0
 	s.mu.Unlock()
+	if _, peak := c.out.usage(); s.opts.ReturnMemory && (last || peak >= largeClient) {
+		s.memory.schedule()
+	}
 }
 
 func (s *Server) isClosed() bool {
@@ -264,5 +315,6 @@ func (s *Server) Close() error {
 	for _, c := range clients {
 		<-c.onCloseFinished
 	}
+	s.memory.stop()
 	return nil
 }

@@ -31,6 +31,8 @@ import (
 //	libvirt.TypedParamValue       the remote_typed_param_value union: discriminant 1..7, then the value
 //
 // Decoding never allocates more than the input could describe: every length is checked against the bytes left.
+// The protocol's own bounds apply too, both ways (limits.go): a string longer than MaxString, or a field of
+// argBounds longer than its bound, fails as libvirt's rpcgen code fails it.
 
 // ErrXDR reports a malformed or truncated XDR body.
 var ErrXDR = errors.New("rpc: malformed XDR data")
@@ -253,11 +255,19 @@ func build(t reflect.Type, building map[reflect.Type]*codec) (*codec, error) {
 		*c = codec{min: 4,
 			enc: func(e *encoder, v reflect.Value) {
 				s := v.String()
+				if len(s) > MaxString {
+					e.fail(fmt.Errorf("%w: string of %d bytes exceeds the protocol's %d", ErrXDR, len(s), MaxString))
+					return
+				}
 				e.u32(uint32(len(s)))
 				e.opaque(unsafe.Slice(unsafe.StringData(s), len(s)))
 			},
 			dec: func(d *decoder, v reflect.Value) {
 				n := d.u32()
+				if n > MaxString {
+					d.fail("string of %d bytes exceeds the protocol's %d", n, MaxString)
+					return
+				}
 				if b := d.opaque(int(n)); d.err == nil {
 					v.SetString(string(b))
 				}
@@ -354,6 +364,9 @@ func build(t reflect.Type, building map[reflect.Type]*codec) (*codec, error) {
 			if err != nil {
 				return nil, fmt.Errorf("field %s.%s: %w", t, t.Field(i).Name, err)
 			}
+			if limit := fieldBound(t, t.Field(i).Name); limit > 0 {
+				fc = bounded(fc, t.Field(i).Name, limit)
+			}
 			fields[i] = fc
 			c.min += fc.min
 		}
@@ -375,6 +388,28 @@ func build(t reflect.Type, building map[reflect.Type]*codec) (*codec, error) {
 		return nil, fmt.Errorf("rpc: no XDR mapping for Go type %s", t)
 	}
 	return c, nil
+}
+
+// bounded wraps the codec of a variable-length field (an array or opaque, whose encoding starts with its length)
+// with the protocol's bound on that length.
+func bounded(c *codec, name string, limit int) *codec {
+	return &codec{min: c.min,
+		enc: func(e *encoder, v reflect.Value) {
+			if v.Len() > limit {
+				e.fail(fmt.Errorf("%w: %s of %d elements exceeds the protocol's %d", ErrXDR, name, v.Len(), limit))
+				return
+			}
+			c.enc(e, v)
+		},
+		dec: func(d *decoder, v reflect.Value) {
+			if d.err == nil && d.left() >= 4 {
+				if n := binary.BigEndian.Uint32(d.b[d.off:]); n > uint32(limit) {
+					d.fail("%s of %d elements exceeds the protocol's %d", name, n, limit)
+					return
+				}
+			}
+			c.dec(d, v)
+		}}
 }
 
 func buildOptional(c *codec, elem reflect.Type, building map[reflect.Type]*codec,
