@@ -107,6 +107,10 @@ func TestThreadPool(t *testing.T) {
 	if got := get("virtxend"); !reflect.DeepEqual(got, want) {
 		t.Errorf("after set: %v, want %v", got, want)
 	}
+	// The new sizes bound the server's calls, not just the figures reported.
+	if w := e.remote.Workers(); w.Max != 10 || w.Prio != 7 {
+		t.Errorf("the server's workers after set: %+v, want max 10, prio 7", w)
+	}
 
 	for _, tc := range []struct {
 		name   string

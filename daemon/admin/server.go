@@ -20,10 +20,10 @@ type ServerConfig struct {
 
 // ThreadPool is what virt-admin srv-threadpool-info reports.
 //
-// virtxend has no fixed worker pool: every call runs in its own goroutine, at most max_client_requests per
-// client. The sizes are kept as configured (and as srv-threadpool-set changes them, with libvirt's checks) so
-// that tools reading them see the values they set; the live figures are honest for a goroutine-per-call server:
-// no worker threads exist, none is idle, and no call waits in a queue for one.
+// virtxend's workers are goroutines started per call: at most MaxWorkers serve calls at once (PrioWorkers more
+// serve only high-priority ones) and further calls wait in arrival order, as in libvirt's pool. No idle worker
+// is kept, so the live figures are the calls being served (nWorkers), no free workers, and the calls waiting
+// (jobQueueDepth). MinWorkers is kept as configured (and as srv-threadpool-set changes it) for tools that read it.
 type ThreadPool struct {
 	// MinWorkers, MaxWorkers and PrioWorkers are the configured sizes.
 	MinWorkers, MaxWorkers, PrioWorkers uint32
@@ -80,7 +80,10 @@ func (s *Server) RPC() *rpc.Server { return s.rpc }
 func (s *Server) ThreadPool() ThreadPool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.pool
+	tp := s.pool
+	w := s.rpc.Workers()
+	tp.Workers, tp.FreeWorkers, tp.JobQueueDepth = clampU32(w.Busy), 0, clampU32(w.Queued)
+	return tp
 }
 
 // SetThreadPool changes the pool sizes; a negative value leaves that size alone. It applies libvirt's checks
@@ -111,6 +114,8 @@ func (s *Server) SetThreadPool(minWorkers, maxWorkers, prioWorkers int64) error 
 	if prioWorkers >= 0 {
 		s.pool.PrioWorkers = uint32(prioWorkers)
 	}
+	// libvirt's max_workers = 0 serves calls one at a time in its event loop: one worker here.
+	s.rpc.SetWorkers(max(int(s.pool.MaxWorkers), 1), int(s.pool.PrioWorkers))
 	return nil
 }
 
