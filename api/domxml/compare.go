@@ -1,6 +1,7 @@
 package domxml
 
 import (
+	"encoding/xml"
 	"fmt"
 	"strconv"
 	"strings"
@@ -208,34 +209,64 @@ func dropEmpty(n *node) {
 	n.children = kept
 }
 
-// subset checks that everything in in (the input document) is in out (the printed spec). path names in's
-// ancestors below <domain>, e.g. "<devices><disk>".
-func subset(in, out *node, path string) error {
-	here := path + "<" + elemName(in) + ">"
-	if path == "" && in.name.Local == "domain" {
-		here = ""
+// ancestors is the chain of elements above the one being compared, innermost first, up to but excluding
+// <domain>. Error messages name an element by this path ("<devices><disk>"); it is printed only when an error
+// needs it, so that comparing a document stays linear in its size however deep it nests.
+type ancestors struct {
+	n      *node
+	parent *ancestors
+}
+
+// String prints the path outermost first: "<devices><disk>"; the empty path is "".
+func (a *ancestors) String() string {
+	var names []string
+	for p := a; p != nil; p = p.parent {
+		names = append(names, elemName(p.n))
+	}
+	var b strings.Builder
+	for i := len(names) - 1; i >= 0; i-- {
+		b.WriteString("<" + names[i] + ">")
+	}
+	return b.String()
+}
+
+// isTop reports whether the path is exactly the top-level element local (no namespace) below <domain>.
+func (a *ancestors) isTop(local string) bool {
+	return a != nil && a.parent == nil && a.n.name.Space == "" && a.n.name.Local == local
+}
+
+// subset checks that everything in in (the input document) is in out (the printed spec). path holds in's
+// ancestors below <domain>.
+func subset(in, out *node, path *ancestors) error {
+	here := &ancestors{n: in, parent: path}
+	if path == nil && in.name.Local == "domain" {
+		here = nil
 	}
 	for _, at := range in.attrs {
 		v, ok := attrValue(out, at.Name.Space, at.Name.Local)
-		name := attrName(at.Name.Space, at.Name.Local)
-		elem := path + "<" + elemName(in) + " " + name + "='" + at.Value + "'>"
+		if ok && sameValue(at.Value, v) {
+			continue
+		}
+		elem := path.String() + "<" + elemName(in) + " " + attrName(at.Name.Space, at.Name.Local) + "='" + at.Value + "'>"
 		if !ok {
 			return posErr(in, ErrUnsupported, "unsupported attribute "+elem, "")
 		}
-		if !sameValue(at.Value, v) {
-			return posErr(in, ErrUnsupported, "unsupported value "+elem, "(read as '"+v+"')")
-		}
+		return posErr(in, ErrUnsupported, "unsupported value "+elem, "(read as '"+v+"')")
 	}
 	if in.text != "" && !sameValue(in.text, out.text) {
-		return posErr(in, ErrUnsupported, "unsupported value '"+in.text+"' of "+orRoot(here),
+		return posErr(in, ErrUnsupported, "unsupported value '"+in.text+"' of "+orRoot(here.String()),
 			"(read as '"+out.text+"')")
 	}
 	used := make([]bool, len(out.children))
-	ordinal := map[string]int{}
+	var ordinal map[xml.Name]int // occurrences of each name so far; only needed with siblings
+	if len(in.children) > 1 {
+		ordinal = make(map[xml.Name]int, len(in.children))
+	}
 	for _, c := range in.children {
-		key := c.name.Space + " " + c.name.Local
-		k := ordinal[key]
-		ordinal[key]++
+		k := ordinal[c.name]
+		if ordinal != nil {
+			ordinal[c.name]++
+		}
 		var cands []int
 		seen := 0
 		preferred := -1
@@ -282,22 +313,22 @@ func subset(in, out *node, path string) error {
 }
 
 // missing explains an input element that has no counterpart in the output.
-func missing(c *node, parent string) error {
+func missing(c *node, parent *ancestors) error {
 	if c.name.Space == "" && containers[c.name.Local] && len(c.attrs) == 0 && c.text == "" {
 		if err := subset(c, &node{name: c.name}, parent); err != nil {
 			return err
 		}
 		return nil
 	}
-	el := parent + "<" + elemName(c) + ">"
+	el := parent.String() + "<" + elemName(c) + ">"
 	switch {
 	case c.name.Space != "":
 		return posErr(c, ErrUnsupported, "unsupported element "+el, "(namespace "+c.name.Space+")")
-	case parent == "" && !knownTop[c.name.Local]:
+	case parent == nil && !knownTop[c.name.Local]:
 		return posErr(c, ErrInvalid, "unknown element "+el, "")
-	case parent == "<devices>" && !knownDevices[c.name.Local]:
+	case parent.isTop("devices") && !knownDevices[c.name.Local]:
 		return posErr(c, ErrInvalid, "unknown element "+el, "")
-	case parent == "" || parent == "<devices>":
+	case parent == nil || parent.isTop("devices"):
 		return posErr(c, ErrUnsupported, "unsupported element "+el, "(not supported by the Xen driver)")
 	}
 	return posErr(c, ErrUnsupported, "unsupported element "+el, "")

@@ -60,6 +60,9 @@ func ApplyDefaults(spec *v1alpha1.DomainSpec, d Defaults) error {
 		return err
 	}
 	hvm := spec.OS.Type == "hvm"
+	if err := checkRanges(spec); err != nil {
+		return err
+	}
 	if err := defaultMemory(spec); err != nil {
 		return err
 	}

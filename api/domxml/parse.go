@@ -52,6 +52,9 @@ func ParseLive(data []byte) (*v1alpha1.DomainSpec, int, error) {
 		id = n
 	}
 
+	if err := checkNumbers(in); err != nil {
+		return nil, -1, err
+	}
 	var d libvirtxml.Domain
 	if err := xml.Unmarshal(data, &d); err != nil {
 		var num *strconv.NumError
@@ -77,7 +80,7 @@ func ParseLive(data []byte) (*v1alpha1.DomainSpec, int, error) {
 	if spec.Metadata != "" {
 		// Metadata that uses namespace prefixes declared further up is printed with its own declarations.
 		raw, err := parseTree([]byte("<metadata>" + spec.Metadata + "</metadata>"))
-		if m := in.child("metadata"); m != nil && (err != nil || subset(m, raw, "") != nil) {
+		if m := in.child("metadata"); m != nil && (err != nil || subset(m, raw, nil) != nil) {
 			spec.Metadata = serializeChildren(m)
 		}
 	}
@@ -100,5 +103,5 @@ func checkKept(in *node, spec *v1alpha1.DomainSpec) error {
 	stripRuntime(in)
 	canonicalize(in)
 	canonicalize(out)
-	return subset(in, out, "")
+	return subset(in, out, nil)
 }

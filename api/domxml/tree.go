@@ -66,8 +66,16 @@ func (n *node) empty() bool {
 	return len(n.attrs) == 0 && len(n.children) == 0 && n.text == ""
 }
 
-// parseTree reads one XML document into a generic tree. Malformed XML gives a *SyntaxError with the position
-// where the parser stopped.
+// maxDepth is how many elements may enclose an element: libxml2 (without XML_PARSE_HUGE, which libvirt does not
+// set) refuses a deeper one with the message of errTooDeep. No libvirt document comes near it, and the bound keeps
+// the recursive walks over the tree, and the paths in their error messages, small.
+const maxDepth = 256
+
+// errTooDeep is libxml2's message for an element nested deeper than maxDepth.
+var errTooDeep = "Excessive depth in document: " + strconv.Itoa(maxDepth) + " use XML_PARSE_HUGE option"
+
+// parseTree reads one XML document into a generic tree. Malformed XML, or XML nested deeper than maxDepth, gives a
+// *SyntaxError with the position where the parser stopped.
 func parseTree(data []byte) (*node, error) {
 	d := xml.NewDecoder(bytes.NewReader(data))
 	var (
@@ -97,6 +105,9 @@ func parseTree(data []byte) (*node, error) {
 		case xml.StartElement:
 			if root != nil && len(stack) == 0 {
 				return nil, &SyntaxError{Line: line, Column: col, Msg: "extra content at the end of the document"}
+			}
+			if len(stack) > maxDepth {
+				return nil, &SyntaxError{Line: line, Column: col, Msg: errTooDeep}
 			}
 			n := &node{name: t.Name, line: line, col: col}
 			for _, a := range t.Attr {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/virtxend/virtxend/api/domxml"
 	v1alpha1 "github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/test/allocbound"
 )
 
 // FuzzParse: no input makes the parsers or the formatters panic, and every error says what kind it is. The daemon
@@ -24,7 +25,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("name = \"g\"\ndisk = [ \"tap:qcow2:/x,xvda:cdrom,w!\", \"target=rbd:p/i:mon_host=[a\\\\:b]\\\\:1,vdev=hdb\" ]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for xm, parse := range []func([]byte) (*v1alpha1.DomainSpec, error){ParseXL, ParseXM} {
-			spec, err := parse(data)
+			var spec *v1alpha1.DomainSpec
+			var err error
+			allocbound.Check(t, len(data), func() { spec, err = parse(data) })
 			if err != nil {
 				if !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrInvalid) &&
 					!errors.Is(err, domxml.ErrInvalid) && !errors.Is(err, domxml.ErrUnsupported) {

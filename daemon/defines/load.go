@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/virtxend/virtxend/api/deffile"
 	"github.com/virtxend/virtxend/api/domxml"
 	"github.com/virtxend/virtxend/api/v1alpha1"
 )
@@ -247,7 +248,7 @@ func (s *Store) readAll() (good map[string]*v1alpha1.XenDomain, bad map[string]s
 // loadFile reads and parses the definition of the domain named name.
 func (s *Store) loadFile(name string) (*v1alpha1.XenDomain, error) {
 	path := s.Path(name)
-	data, err := os.ReadFile(path)
+	data, err := deffile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

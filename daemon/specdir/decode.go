@@ -259,6 +259,11 @@ func complete(in *v1alpha1.XenDomain, path string, defaults domxml.Defaults) (*v
 	d := defaults
 	d.Rand = domxml.SeededRand(spec.Domain.UUID)
 	if err := domxml.ApplyDefaults(&spec.Domain, d); err != nil {
+		// A YAML or JSON file names the field; an XML file gets libvirt's message, as virsh define would.
+		var re *domxml.RangeError
+		if errors.As(err, &re) && re.Field != "" && strings.ToLower(filepath.Ext(path)) != ".xml" {
+			err = re.FieldError("spec.domain.")
+		}
 		return nil, fmt.Errorf("domain %q: %w", name, err)
 	}
 

@@ -147,6 +147,18 @@ func TestDecodeFileErrors(t *testing.T) {
 		{"yaml syntax", "web.yaml", "apiVersion: [\n", []string{"/d/web.yaml", "yaml"}},
 		{"nothing in the file", "web.yaml", "# only a comment\n", []string{"/d/web.yaml", "no XenDomain"}},
 		{"broken xml", "web.xml", "<domain type='xen'><name>web</name>", []string{"/d/web.xml"}},
+		{"memory beyond libvirt's limit", "web.yaml", domainYAML("web", "", "64Ei"),
+			[]string{"/d/web.yaml: domain \"web\": spec.domain.memory: >= 9223372036854775807: size value too large (at most 9007199254740991Ki)"}},
+		{"memory of 8Ei", "web.yaml", domainYAML("web", "", "8Ei"), []string{"/d/web.yaml", "spec.domain.memory", "size value too large"}},
+		{"negative memory", "web.yaml", domainYAML("web", "", "-1Gi"), []string{"/d/web.yaml", "spec.domain.memory: -1Gi: memory size must not be negative"}},
+		{"vcpus beyond Xen's limit", "web.yaml", domainYAML("web", "", "1Gi") + "    vcpu: {count: 600}\n",
+			[]string{"/d/web.yaml", "spec.domain.vcpu.count: 600: requested vcpus is greater than max allowable vcpus for the domain: 600 > 512"}},
+		{"vcpus beyond an unsigned int", "web.yaml", domainYAML("web", "", "1Gi") + "    vcpu: {count: 4294967297}\n",
+			[]string{"/d/web.yaml", "spec.domain.vcpu.count"}},
+		{"xml memory beyond libvirt's limit", "web.xml", "<domain type='xen'><name>web</name><memory unit='b'>9223372036854775807</memory><os><type>hvm</type></os></domain>",
+			[]string{"/d/web.xml: size value too large"}},
+		{"xml vcpus beyond Xen's limit", "web.xml", "<domain type='xen'><name>web</name><memory>1024</memory><vcpu>200</vcpu><os><type>hvm</type></os></domain>",
+			[]string{"/d/web.xml: domain \"web\": requested vcpus is greater than max allowable vcpus for the domain: 200 > 128"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/virtxend/virtxend/api/deffile"
 	"github.com/virtxend/virtxend/api/v1alpha1"
 )
 
@@ -120,7 +121,7 @@ func (l *Loader) readAll(paths []string, quick bool) []string {
 			seen[p] = true
 			continue
 		}
-		data, err := os.ReadFile(p)
+		data, err := deffile.ReadFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed since the listing
 		}
