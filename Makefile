@@ -65,6 +65,21 @@ test: test-deps ## Install test dependencies and run the whole suite (unit, conf
 		{ grep -o 'conformance [a-z0-9]*: .*' || { echo "no conformance figures: did the tests run?"; exit 1; }; }
 	$(GO) test -count=1 -tags xenlight -timeout 5m $(GO_TEST_FLAGS) ./libxl/xenlight/
 	$(GO) test -count=1 -timeout 15m $(GO_TEST_FLAGS) ./test/e2e/
+	$(MAKE) --no-print-directory fuzz
+
+# package:target of every fuzz target.
+FUZZ_TARGETS := api/domxml:FuzzParse api/xlcfg:FuzzParse config:FuzzParse daemon/specdir:FuzzDecode \
+	daemon/remote/rpc:FuzzServePacket
+FUZZ_TIME ?= 10s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZ_TIME each (10s in make test; FUZZ_TIME=30m to search longer).
+	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} in ./$${t%%:*} for $(FUZZ_TIME)"; \
+		if ! $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZ_TIME) ./$${t%%:*}/ >"$$out" 2>&1; then \
+			cat "$$out"; exit 1; fi; \
+		tail -1 "$$out"; \
+	done
 
 .PHONY: test-xen
 test-xen: ## Run the e2e suite on real Xen 4.17: a cached Debian dom0 image booted under QEMU (TCG), 10-40 min.
