@@ -102,7 +102,7 @@ func (c *Client) handlePacket(h Header, body []byte) error {
 	c.inflight.Add(1)
 	c.out.hold(len(body)) // until the reply is queued
 	if p == nil {
-		go c.reply(&Call{Client: c, Header: h, held: len(body)}, nil, errUnknownProgram(h))
+		go c.reply(&Call{Client: c, Header: h, held: len(body), start: time.Now()}, nil, errUnknownProgram(h))
 		return nil
 	}
 	info, entry, known := p.lookup(h.Procedure)
@@ -116,7 +116,7 @@ func (c *Client) handlePacket(h Header, body []byte) error {
 
 // dispatch serves one call of program p, whose procedure lookup found info, entry and known.
 func (c *Client) dispatch(p *Program, h Header, body []byte, info ProcInfo, entry *procEntry, known bool) {
-	call := &Call{Client: c, Header: h, program: p, Info: info, held: len(body)}
+	call := &Call{Client: c, Header: h, program: p, Info: info, held: len(body), start: time.Now()}
 	var err error
 	var out []byte
 	switch {
@@ -168,6 +168,7 @@ func (c *Client) reply(call *Call, out []byte, err error) {
 		call.encodeErr = fmt.Errorf("reply of %d bytes exceeds the message limit of %d", len(out), MaxPacketSize)
 		err = errEncode()
 	}
+	code := 0
 	if err != nil {
 		domain := DomainRPC
 		if call.program != nil {
@@ -175,8 +176,12 @@ func (c *Client) reply(call *Call, out []byte, err error) {
 		}
 		e := AsError(err, domain)
 		c.logFailure(call, e)
+		code = int(e.Code)
 		h.Status = StatusError
 		out = append(make([]byte, HeaderSize, HeaderSize+256), MarshalError(e)...)
+	}
+	if obs := c.srv.callObserver.Load(); obs != nil {
+		(*obs)(call.procName(), code, time.Since(call.start))
 	}
 	putHeader(out, h)
 	release := func() { <-c.slots }
@@ -204,11 +209,7 @@ func (c *Client) logFailure(call *Call, e *Error) {
 		return
 	}
 	h := call.Header
-	proc := call.Info.Name
-	if proc == "" {
-		proc = fmt.Sprintf("program %#x procedure %d", h.Program, h.Procedure)
-	}
-	kv := []any{"proc", proc, "number", h.Procedure, "serial", h.Serial,
+	kv := []any{"proc", call.procName(), "number", h.Procedure, "serial", h.Serial,
 		"code", int32(e.Code), "error", e.Code.String(), "domain", int32(e.Domain), "message", e.Message}
 	if call.Info.API != "" {
 		kv = append(kv, "api", call.Info.API)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -327,4 +328,31 @@ func TestFailedCallsLoggedAtDebug(t *testing.T) {
 	find(`"msg"="call failed"`, client, `"proc"="REMOTE_PROC_DOMAIN_BLOCK_PEEK"`, `"api"="virDomainBlockPeek"`, `"code"=3`, `"error"="VIR_ERR_NO_SUPPORT"`, `"uid"=`)
 	find(`"msg"="call failed"`, client, `"proc"="REMOTE_PROC_DOMAIN_CREATE"`, `"error"="VIR_ERR_OPERATION_TIMEOUT"`)
 	find(`"msg"="call failed"`, client, `"number"=99999`, `"error"="VIR_ERR_RPC"`, "unknown procedure")
+}
+
+// TestCallObserver: the observer hears of every answered call with its procedure and libvirt's error code.
+func TestCallObserver(t *testing.T) {
+	ts := startServer(t, Options{}, ListenerOpts{})
+	var mu sync.Mutex
+	seen := map[string]int{}
+	ts.srv.SetCallObserver(func(proc string, code int, elapsed time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if elapsed < 0 {
+			t.Errorf("%s: elapsed %v", proc, elapsed)
+		}
+		seen[proc] = code
+	})
+	r := dialRaw(t, ts.path)
+	r.open(0)
+	_ = r.call(ProgramRemote, ProcDomainBlockPeek, &libvirt.DomainBlockPeekArgs{Dom: testDom, Path: "xvda", Size: 512}, nil)
+	_ = r.call(ProgramRemote, 99999, struct{}{}, nil)
+	mu.Lock()
+	defer mu.Unlock()
+	for proc, code := range map[string]int{"REMOTE_PROC_CONNECT_OPEN": 0, "REMOTE_PROC_DOMAIN_BLOCK_PEEK": int(CodeNoSupport),
+		fmt.Sprintf("program %#x procedure 99999", ProgramRemote): int(CodeRPC)} {
+		if got, ok := seen[proc]; !ok || got != code {
+			t.Errorf("%s: observed %v (%v), want code %d; all: %v", proc, got, ok, code, seen)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"time"
 )
 
 // ProcInfo describes one procedure of a program, as the generated tables record it.
@@ -219,6 +220,15 @@ type Call struct {
 	decodeErr  error // why the arguments did not decode, for the log
 	encodeErr  error // why the reply did not encode, for the log
 	held       int   // bytes of the call counted against the connection's budget until its reply
+	start      time.Time
+}
+
+// procName names the call's procedure for logs and metrics, also when the program or procedure is unknown.
+func (c *Call) procName() string {
+	if c.Info.Name != "" {
+		return c.Info.Name
+	}
+	return fmt.Sprintf("program %#x procedure %d", c.Header.Program, c.Header.Procedure)
 }
 
 // CloseAfterReply closes the connection once the reply is written, as libvirt does for CONNECT_CLOSE.

@@ -115,6 +115,8 @@ type Server struct {
 	programs   map[programKey]*Program
 	maxClients atomic.Int64
 	workers    *workerPool
+	// callObserver hears of every answered call (metrics); nil when none is set.
+	callObserver atomic.Pointer[func(procedure string, code int, elapsed time.Duration)]
 
 	memory memoryReturner
 
@@ -170,6 +172,17 @@ func (s *Server) SetMaxClients(n int) error {
 // A negative maxWorkers means no bound.
 func (s *Server) SetWorkers(maxWorkers, prioWorkers int) {
 	s.workers.setLimits(maxWorkers, max(prioWorkers, 0))
+}
+
+// SetCallObserver makes fn hear of every call the server answers: the procedure's name (REMOTE_PROC_...), the
+// libvirt error code of the answer (0 for success) and the time from reading the call to queueing its reply. fn
+// runs on the call's goroutine and must not block.
+func (s *Server) SetCallObserver(fn func(procedure string, code int, elapsed time.Duration)) {
+	if fn == nil {
+		s.callObserver.Store(nil)
+		return
+	}
+	s.callObserver.Store(&fn)
 }
 
 // Workers returns the worker limits and how many calls the workers serve now.
