@@ -164,6 +164,13 @@ type Daemon struct {
 	LibxlConfigFile string `conf:"libxl_config_file"`
 	// ResyncInterval is the time in seconds between full observations of the hypervisor.
 	ResyncInterval int `conf:"resync_interval,uint,reload"`
+	// SecondarySockDir holds the sockets of the libvirt daemons that serve the secondary drivers (network,
+	// storage, nodedev, secret, interface, nwfilter), whose calls virtxend forwards: virtnetworkd-sock and
+	// its siblings, else the monolithic libvirtd's libvirt-sock.
+	SecondarySockDir string `conf:"secondary_sock_dir"`
+	// MetricsListen is where the Prometheus endpoint (/metrics, /healthz, /readyz) listens: "HOST:PORT" or
+	// "unix:/path"; empty turns it off.
+	MetricsListen string `conf:"metrics_listen,unset"`
 
 	warnings []Warning
 }
@@ -214,6 +221,8 @@ func DefaultDaemon() *Daemon {
 		StateDir:        "/run/virtxend",
 		LibxlConfigFile: DefaultLibxlPath,
 		ResyncInterval:  30,
+
+		SecondarySockDir: "/var/run/libvirt",
 	}
 }
 

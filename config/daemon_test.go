@@ -128,6 +128,11 @@ var keyCases = []struct {
 	{"resync_interval", `5`, map[string]string{
 		`0`:  "must be at least 1 second, got 0",
 		`-5`: "expected a non-negative integer, got integer -5"}},
+	{"secondary_sock_dir", `"/srv/run/libvirt"`, map[string]string{
+		`"run"`: `must be an absolute path, got "run"`}},
+	{"metrics_listen", `"127.0.0.1:9177"`, map[string]string{
+		`"9177"`:            `want HOST:PORT or unix:/path, got "9177"`,
+		`"unix:run/m.sock"`: `must be an absolute path, got "run/m.sock"`}},
 }
 
 func daemonKeys() []string {
@@ -146,8 +151,8 @@ func TestDaemonKeyCasesCoverEveryKey(t *testing.T) {
 	if keys := daemonKeys(); !slices.Equal(covered, keys) {
 		t.Errorf("keyCases cover\n%v\nbut Daemon has, in order,\n%v", covered, keys)
 	}
-	if n := len(daemonKeys()); n != 33+6 {
-		t.Errorf("Daemon has %d keys, want libvirt's 33 plus virtxend's 6", n)
+	if n := len(daemonKeys()); n != 33+8 {
+		t.Errorf("Daemon has %d keys, want libvirt's 33 plus virtxend's 8", n)
 	}
 }
 

@@ -3,7 +3,8 @@
 //
 //   - virtxend.conf (Daemon, LoadDaemon): every setting libvirt's virtxend takes, with libvirt's
 //     defaults and checks, plus virtxend's own keys (hypervisor, domains_dir, defines_dir, state_dir,
-//     libxl_config_file, resync_interval) that let one instance run from a private directory.
+//     libxl_config_file, resync_interval, secondary_sock_dir) that let one instance run from a private
+//     directory.
 //   - libxl.conf (Libxl, LoadLibxl): the libxl driver's five settings. A missing file means defaults.
 //
 // The daemon (package daemon) loads both at start-up, logs the Warnings, and on SIGHUP loads virtxend.conf

@@ -157,7 +157,8 @@ func TestShippedReloadNotes(t *testing.T) {
 // (libvirtFile) and checks that virtxend knows every key they document, and documents nothing libvirt lacks
 // apart from its own keys.
 func TestLibvirtTemplates(t *testing.T) {
-	own := []string{"hypervisor", "domains_dir", "defines_dir", "state_dir", "libxl_config_file", "resync_interval"}
+	own := []string{"hypervisor", "domains_dir", "defines_dir", "state_dir", "libxl_config_file", "resync_interval",
+		"secondary_sock_dir", "metrics_listen"}
 	anyKey := regexp.MustCompile(`^#?([a-z][a-z0-9_]*)\s*=`)
 	for _, sf := range shippedFiles() {
 		t.Run(sf.path, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -86,6 +87,22 @@ var daemonRules = []rule[Daemon]{
 		}
 		return nil
 	}},
+	{"secondary_sock_dir", func(d *Daemon) error { return checkAbs(d.SecondarySockDir) }},
+	{"metrics_listen", func(d *Daemon) error { return checkListen(d.MetricsListen) }},
+}
+
+// checkListen accepts "", "unix:/absolute/path" and "HOST:PORT".
+func checkListen(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		return checkAbs(path)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("want HOST:PORT or unix:/path, got %q", addr)
+	}
+	return nil
 }
 
 func atLeastOne(get func(*Daemon) int) func(*Daemon) error {

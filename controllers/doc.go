@@ -13,4 +13,9 @@
 //     listed and never touched.
 //   - Every phase measures before it acts and is safe to run again.
 //   - The reconciler is the only writer of status and the only caller of the hypervisor's mutating methods.
+//
+// Two definitions per running domain, as in libvirt: the spec is the persistent one; the live one
+// (LiveDefinition, kept in a LiveStore) is made at start, changed by SetLive actions (--live calls) and, for
+// declarative sources, by the spec changes Xen can apply live. Drift is measured against it. The Adopter gives
+// every marked running domain without an object a transient one, so that nothing the daemon started is lost.
 package controllers

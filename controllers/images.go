@@ -17,9 +17,15 @@ import (
 // stops it. libxl suspends the guest, so a paused domain cannot be saved.
 func (r *XenDomainReconciler) save(ctx context.Context, s *scope, path string) error {
 	if s.dom.Info.State == libxl.StatePaused {
-		return fmt.Errorf("Domain '%d' has to be running because libxenlight will suspend it", s.dom.Info.DomID)
+		return failf(v1alpha1.FailureOperationInvalid, "Domain '%d' has to be running because libxenlight will suspend it", s.dom.Info.DomID)
 	}
-	spec := s.obj.Spec.Domain.DeepCopy()
+	// The image carries the live definition, as libvirt saves vm->def.
+	var spec *v1alpha1.DomainSpec
+	if err := r.ensureLive(ctx, s); err == nil {
+		spec = s.live.Domain.DeepCopy()
+	} else {
+		spec = s.obj.Spec.Domain.DeepCopy()
+	}
 	spec.Name, spec.UUID = domainName(s.obj), uuidOf(s.obj)
 	xml, err := domxml.Format(spec, domxml.FormatOptions{DomID: int(s.dom.Info.DomID)})
 	if err != nil {
@@ -27,7 +33,7 @@ func (r *XenDomainReconciler) save(ctx context.Context, s *scope, path string) e
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("failed to create domain save file '%s': %w", path, err)
+		return &ActionError{Failure: v1alpha1.FailureSaveFile, Msg: fmt.Sprintf("failed to create domain save file '%s'", path), Err: err}
 	}
 	defer f.Close()
 	if err := WriteSaveHeader(f, xml); err != nil {
@@ -50,17 +56,20 @@ func (r *XenDomainReconciler) save(ctx context.Context, s *scope, path string) e
 
 // restore starts the domain from a save image written by save (or by libvirt's libxl driver).
 func (r *XenDomainReconciler) restore(ctx context.Context, s *scope, path string) error {
+	if s.cfg == nil {
+		return s.cfgErr // the spec does not build: nothing to restore it with
+	}
 	name := domainName(s.obj)
 	if other := r.Observer.LookupName(name); other != nil {
-		return fmt.Errorf("restore domain %q: the name is in use by domain %d", name, other.Info.DomID)
+		return failf(v1alpha1.FailureNameInUse, "restore domain '%s': the name is in use by domain %d", name, other.Info.DomID)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("cannot read domain image '%s': %w", path, err)
+		return &ActionError{Failure: v1alpha1.FailureSaveFile, Msg: fmt.Sprintf("cannot read domain image '%s'", path), Err: err}
 	}
 	defer f.Close()
 	if _, err := ReadSaveHeader(f); err != nil {
-		return fmt.Errorf("cannot read domain image '%s': %w", path, err)
+		return &ActionError{Failure: v1alpha1.FailureBadImage, Msg: fmt.Sprintf("cannot read domain image '%s'", path), Err: err}
 	}
 	m := newMarker(s.obj, s.cfg)
 	id, err := r.HV.RestoreDomain(ctx, s.cfg, f, libxl.CreateOptions{
@@ -84,6 +93,9 @@ func (r *XenDomainReconciler) restore(ctx context.Context, s *scope, path string
 		r.Events.emit(s, EventSuspended, DetailSuspendedRestored)
 	}
 	s.log.Info("domain restored", "domid", id, "path", path)
+	if err := r.recordLive(ctx, s); err != nil {
+		s.log.Error(err, "the restored domain has no live definition on disk", "domid", id)
+	}
 	return nil
 }
 

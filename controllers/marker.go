@@ -36,12 +36,6 @@ type Marker struct {
 	Nics  []string `json:"nics,omitempty"`
 }
 
-// applied reports whether the marker records obj's current desired state. Generations restart at 1 when the
-// daemon reloads its objects, so this compares what was applied (spec hash, paused), not generations.
-func (m *Marker) applied(obj *v1alpha1.XenDomain) bool {
-	return m.SpecHash == SpecHash(&obj.Spec.Domain) && m.Paused == obj.Spec.Paused
-}
-
 func (m Marker) encode() []byte {
 	b, _ := json.Marshal(m)
 	return b

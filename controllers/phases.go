@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -45,7 +46,8 @@ func (r *XenDomainReconciler) reconcileFinalizer(ctx context.Context, s *scope) 
 }
 
 // reconcileConfig builds the libxl config. An invalid spec is terminal: retrying cannot fix it, a new
-// generation can.
+// generation can. It is recorded rather than returned, so that a pending action is still answered (a start fails
+// at once with the reason, a destroy needs no config); reconcileConfigErr ends the reconcile with it.
 func (r *XenDomainReconciler) reconcileConfig(_ context.Context, s *scope) error {
 	spec := s.obj.Spec.Domain.DeepCopy()
 	if spec.Name == "" {
@@ -54,13 +56,18 @@ func (r *XenDomainReconciler) reconcileConfig(_ context.Context, s *scope) error
 	if spec.UUID == "" {
 		spec.UUID = string(s.obj.UID)
 	}
-	cfg, release, err := r.Build(spec)
+	s.spec = spec
+	b, err := r.Build(spec, true)
 	if err != nil {
-		return reconcile.TerminalError(fmt.Errorf("invalid domain definition: %w", err))
+		s.cfgErr = reconcile.TerminalError(fmt.Errorf("invalid domain definition: %w", err))
+		return nil
 	}
-	s.cfg, s.release = cfg, release
+	s.cfg, s.release, s.built = b.Config, b.Release, b.Spec
 	return nil
 }
+
+// reconcileConfigErr ends the reconcile with the terminal error of a spec that does not build.
+func (r *XenDomainReconciler) reconcileConfigErr(_ context.Context, s *scope) error { return s.cfgErr }
 
 // reconcileShutdown handles a guest that shut itself down, rebooted or crashed: libxl leaves such a domain in
 // place and the toolstack applies on_poweroff, on_reboot or on_crash.
@@ -131,20 +138,26 @@ func (r *XenDomainReconciler) reconcileAction(ctx context.Context, s *scope) err
 	switch a.Verb {
 	case v1alpha1.VerbStart:
 		if running {
-			err = errors.New("domain is already running")
+			err = errAlreadyRunning
 		} else {
 			s.obj.Status.RestartCount, s.obj.Status.BackoffUntil = 0, nil
 			err = r.start(ctx, s, DetailStartedBooted)
 		}
 	case v1alpha1.VerbRestore:
 		if running {
-			err = errors.New("domain is already running")
+			err = errAlreadyRunning
 		} else {
 			err = r.restore(ctx, s, a.Path)
 		}
+	case v1alpha1.VerbSetLive:
+		if !running {
+			err = errNotRunning
+		} else {
+			err = r.setLive(ctx, s, a)
+		}
 	case v1alpha1.VerbSave, v1alpha1.VerbCoreDump:
 		if !running {
-			err = errors.New("domain is not running")
+			err = errNotRunning
 		} else if a.Verb == v1alpha1.VerbSave {
 			err = r.save(ctx, s, a.Path)
 		} else {
@@ -152,7 +165,7 @@ func (r *XenDomainReconciler) reconcileAction(ctx context.Context, s *scope) err
 		}
 	case v1alpha1.VerbShutdown, v1alpha1.VerbReboot, v1alpha1.VerbDestroy, v1alpha1.VerbReset:
 		if !running {
-			err = errors.New("domain is not running")
+			err = errNotRunning
 			break
 		}
 		switch a.Verb {
@@ -176,8 +189,8 @@ func (r *XenDomainReconciler) reconcileAction(ctx context.Context, s *scope) err
 	}
 	res := &v1alpha1.ActionResult{ID: a.ID, Verb: a.Verb, Time: metav1.NewTime(s.now)}
 	if err != nil {
-		res.Error = err.Error()
-		s.log.Info("action failed", "action", a.Verb, "error", err.Error())
+		res.Reason, res.Error = classify(err)
+		s.log.Info("action failed", "action", a.Verb, "reason", res.Reason, "error", err.Error())
 	}
 	s.obj.Status.LastAction = res
 	return nil // a one-shot action is reported, never retried
@@ -211,6 +224,7 @@ func (r *XenDomainReconciler) reconcileRunState(ctx context.Context, s *scope) e
 	if s.obj.Status.Stopped == stoppedVanished && s.obj.Spec.RunStrategy != v1alpha1.RunStrategyManual &&
 		s.obj.Spec.RunStrategy != v1alpha1.RunStrategyHalted {
 		s.drift = []string{"the domain was destroyed outside virtxend"}
+		r.metrics().DriftDetected(s.obj.Spec.DriftPolicy != v1alpha1.DriftPolicyReport)
 		if s.obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport {
 			return nil
 		}
@@ -255,12 +269,14 @@ func (r *XenDomainReconciler) restartWithBackoff(ctx context.Context, s *scope) 
 			until := metav1.NewTime(s.now.Add(delay))
 			st.BackoffUntil = &until
 			s.log.Info("crash loop: delaying restart", "restarts", st.RestartCount, "delay", delay.String())
+			r.metrics().BackoffDelayed(delay)
 			s.requeueAfter(delay)
 			s.done = true
 			return nil
 		}
 	}
 	st.BackoffUntil = nil
+	r.metrics().CrashRestart()
 	return r.start(ctx, s, DetailStartedBooted)
 }
 
@@ -276,133 +292,12 @@ func (r *XenDomainReconciler) backoff(n int32) time.Duration {
 	return min(d, r.Opts.BackoffMax)
 }
 
-// reconcileLive applies the settings a running domain can change (memory target and ceiling, online vcpus,
-// paused) when the spec changed, and otherwise detects drift from them.
-func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error {
-	if s.dom == nil || !s.dom.Owned() {
-		return nil
-	}
-	info := s.dom.Info
-	want := liveWant{
-		target: s.cfg.BInfo.TargetMemkb, max: s.cfg.BInfo.MaxMemkb,
-		vcpus: len(s.cfg.BInfo.AvailVcpus), paused: s.obj.Spec.Paused,
-	}
-	if want.vcpus == 0 {
-		want.vcpus = s.cfg.BInfo.MaxVcpus
-	}
-	diffs := want.diff(info)
-	changed := !s.dom.Marker.applied(s.obj)
-	if len(diffs) == 0 && !changed {
-		if s.dom.Marker.Generation != s.obj.Generation {
-			return r.updateMarker(ctx, s)
-		}
-		return nil
-	}
-	if !changed {
-		s.drift = diffs
-		if s.obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport {
-			return nil
-		}
-		s.log.Info("drift: putting the domain back to its spec", "drift", diffs)
-	}
-	id := info.DomID
-	if want.max != info.MaxMemKiB {
-		if err := r.HV.SetMaxMemory(ctx, id, want.max); err != nil {
-			return fmt.Errorf("set maximum memory: %w", err)
-		}
-	}
-	if want.target != info.TargetKiB {
-		if err := r.HV.SetMemoryTarget(ctx, id, want.target); err != nil {
-			return fmt.Errorf("set memory target: %w", err)
-		}
-	}
-	if want.vcpus != info.OnlineVcpus && want.vcpus <= info.MaxVcpus {
-		if err := r.HV.SetVcpusOnline(ctx, id, want.vcpus); err != nil {
-			return fmt.Errorf("set online vcpus: %w", err)
-		}
-	}
-	paused := info.State == libxl.StatePaused
-	if want.paused && !paused {
-		if err := r.HV.PauseDomain(ctx, id); err != nil {
-			return fmt.Errorf("pause: %w", err)
-		}
-		r.Events.emit(s, EventSuspended, DetailSuspendedPaused)
-	} else if !want.paused && paused {
-		if err := r.HV.UnpauseDomain(ctx, id); err != nil {
-			return fmt.Errorf("resume: %w", err)
-		}
-		r.Events.emit(s, EventResumed, DetailResumedUnpaused)
-	}
-	if changed {
-		if err := r.hotplug(ctx, s); err != nil {
-			return err
-		}
-	}
-	if w := s.cfg.BInfo.SchedParams.Weight; changed && w > 0 {
-		// Like pins, the weight is not observed for drift; a spec change applies it to the running domain.
-		cur, err := r.HV.SchedParams(ctx, id)
-		if err != nil {
-			return fmt.Errorf("read scheduler parameters: %w", err)
-		}
-		if cur.Weight != w {
-			if err := r.HV.SetSchedParams(ctx, id, libxl.SchedParams{Weight: w, Cap: libxl.KeepSchedParam}); err != nil {
-				return fmt.Errorf("set scheduler weight: %w", err)
-			}
-		}
-	}
-	if changed && len(s.cfg.BInfo.VcpuHardAffinity) > 0 {
-		// Pins are not observed for drift; they are applied when the spec changes. libxl's cpu bitmaps span
-		// whole bytes: only the host's cpus are handed on.
-		host, err := r.HV.HostInfo(ctx)
-		if err != nil {
-			return fmt.Errorf("read host cpus: %w", err)
-		}
-		for vcpu, mask := range s.cfg.BInfo.VcpuHardAffinity {
-			var cpus []int
-			for _, c := range mask {
-				if c < host.CPUs {
-					cpus = append(cpus, c)
-				}
-			}
-			if vcpu < info.MaxVcpus && len(cpus) > 0 {
-				if err := r.HV.PinVcpu(ctx, id, vcpu, cpus); err != nil {
-					return fmt.Errorf("pin vcpu %d: %w", vcpu, err)
-				}
-			}
-		}
-	}
-	s.drift = nil
-	if _, err := r.refresh(ctx, s); err != nil {
-		return err
-	}
-	return r.updateMarker(ctx, s)
-}
-
-type liveWant struct {
-	target, max uint64
-	vcpus       int
-	paused      bool
-}
-
-func (w liveWant) diff(info libxl.DomainInfo) []string {
-	var d []string
-	if info.MaxMemKiB != w.max {
-		d = append(d, fmt.Sprintf("maximum memory %d KiB, want %d KiB", info.MaxMemKiB, w.max))
-	}
-	if info.TargetKiB != w.target {
-		d = append(d, fmt.Sprintf("memory target %d KiB, want %d KiB", info.TargetKiB, w.target))
-	}
-	if info.OnlineVcpus != w.vcpus {
-		d = append(d, fmt.Sprintf("%d vcpus online, want %d", info.OnlineVcpus, w.vcpus))
-	}
-	if paused := info.State == libxl.StatePaused; paused != w.paused {
-		d = append(d, map[bool]string{true: "paused, want running", false: "running, want paused"}[paused])
-	}
-	return d
-}
-
+// updateMarker rewrites the ownership marker: the devices it records are those of the live definition.
 func (r *XenDomainReconciler) updateMarker(ctx context.Context, s *scope) error {
-	m := newMarker(s.obj, s.cfg)
+	m := newMarker(s.obj, s.liveCfg)
+	if s.liveCfg == nil && s.dom.Marker != nil {
+		m.Disks, m.Nics = s.dom.Marker.Disks, s.dom.Marker.Nics
+	}
 	if err := r.HV.SetUserdata(ctx, s.dom.Info.DomID, MarkerKey, m.encode()); err != nil {
 		return fmt.Errorf("update ownership marker: %w", err)
 	}
@@ -417,8 +312,24 @@ func (r *XenDomainReconciler) reconcileTransient(ctx context.Context, s *scope) 
 	if s.obj.Labels[v1alpha1.LabelSource] != v1alpha1.SourceKindTransient || s.dom != nil || s.obj.Status.StartedAt == nil {
 		return nil
 	}
+	if r.Locks != nil {
+		// A facade call on this domain (a define making it persistent, a destroy forgetting it itself) goes
+		// first; the version precondition below catches what changed since this reconcile read the object.
+		unlock, ok := r.Locks.TryLock(domainName(s.obj), uuidOf(s.obj))
+		if !ok {
+			s.requeueAfter(lockRetry)
+			s.done = true
+			return nil
+		}
+		defer unlock()
+	}
 	s.log.Info("transient domain stopped: removing it")
-	if err := r.Client.Delete(ctx, s.obj); err != nil && !apierrors.IsNotFound(err) {
+	uid, rv := s.obj.UID, s.obj.ResourceVersion
+	err := r.Client.Delete(ctx, s.obj, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+	switch {
+	case apierrors.IsConflict(err):
+		s.requeueAfter(lockRetry) // changed meanwhile: look again
+	case err != nil && !apierrors.IsNotFound(err):
 		return fmt.Errorf("remove transient domain: %w", err)
 	}
 	s.done = true
@@ -468,6 +379,9 @@ func (r *XenDomainReconciler) stopGracefully(ctx context.Context, s *scope) erro
 // start creates the domain from the built config, marked as ours before it runs; a domain with a managed save
 // image is restored from it instead.
 func (r *XenDomainReconciler) start(ctx context.Context, s *scope, detail int) error {
+	if s.cfg == nil {
+		return s.cfgErr // the spec does not build: nothing to start it with
+	}
 	name := domainName(s.obj)
 	if r.Opts.ManagedSaveDir != "" {
 		image := filepath.Join(r.Opts.ManagedSaveDir, name+".save")
@@ -482,7 +396,7 @@ func (r *XenDomainReconciler) start(ctx context.Context, s *scope, detail int) e
 		}
 	}
 	if other := r.Observer.LookupName(name); other != nil && (other.Marker == nil || other.Marker.UID != s.obj.UID) {
-		return fmt.Errorf("start domain %q: the name is in use by domain %d, which virtxend does not manage", name, other.Info.DomID)
+		return failf(v1alpha1.FailureNameInUse, "start domain '%s': the name is in use by domain %d, which virtxend does not manage", name, other.Info.DomID)
 	}
 	m := newMarker(s.obj, s.cfg)
 	id, err := r.HV.CreateDomain(ctx, s.cfg, libxl.CreateOptions{
@@ -506,6 +420,9 @@ func (r *XenDomainReconciler) start(ctx context.Context, s *scope, detail int) e
 	s.rt.shutdownSent = time.Time{}
 	s.started = true
 	s.log.Info("domain started", "domid", id)
+	if err := r.recordLive(ctx, s); err != nil {
+		s.log.Error(err, "the started domain has no live definition on disk", "domid", id)
+	}
 	r.Events.emit(s, EventStarted, detail)
 	if s.obj.Spec.Paused {
 		r.Events.emit(s, EventSuspended, DetailSuspendedPaused)

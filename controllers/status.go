@@ -24,6 +24,11 @@ func (r *XenDomainReconciler) computeStatus(s *scope, rerr error) {
 			prev = v1alpha1.XenDomainStatus{State: v1alpha1.StateShutoff}
 		}
 		st.State, st.Reason = libvirtState(s.dom.Info, prev)
+		if st.StartedAt == nil && !s.dom.Info.Created.IsZero() {
+			// Adopted after a daemon restart: the run began when the domain was built.
+			t := metav1.NewTime(s.dom.Info.Created)
+			st.StartedAt = &t
+		}
 	} else {
 		st.DomID = nil
 		st.State = v1alpha1.StateShutoff
@@ -117,6 +122,17 @@ func (r *XenDomainReconciler) setConditions(s *scope, rerr error) {
 		set(v1alpha1.ConditionDrifted, metav1.ConditionTrue, v1alpha1.ReasonDriftDetected, strings.Join(s.drift, "; "))
 	} else {
 		set(v1alpha1.ConditionDrifted, metav1.ConditionFalse, v1alpha1.ReasonNoDrift, "")
+	}
+
+	// RestartRequired: spec changes the running domain takes only at its next start.
+	switch {
+	case s.dom != nil && len(s.restartFields) > 0:
+		set(v1alpha1.ConditionRestartRequired, metav1.ConditionTrue, v1alpha1.ReasonPendingFields,
+			"changed fields that apply at the next start: "+strings.Join(s.restartFields, ", "))
+	case s.dom != nil && s.live == nil && meta.FindStatusCondition(s.orig.Conditions, v1alpha1.ConditionRestartRequired) != nil:
+		// Not looked at in this reconcile (it ended early): keep what was reported.
+	default:
+		meta.RemoveStatusCondition(&obj.Status.Conditions, v1alpha1.ConditionRestartRequired)
 	}
 
 	// Ready and Progressing: is the domain where its spec wants it?

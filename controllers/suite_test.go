@@ -45,17 +45,7 @@ func testBuilder() ConfigBuilder {
 	facts := libxl.DefaultHostFacts()
 	facts.CheckEmulator = func(string) error { return nil }
 	facts.GraphicsPorts = libxl.NewPortRange(5900, 6000, func(int) bool { return true })
-	return func(spec *v1alpha1.DomainSpec) (*libxl.DomainConfig, func(), error) {
-		res, err := libxl.Build(spec, facts)
-		if err != nil {
-			return nil, nil, err
-		}
-		return res.Config, func() {
-			for _, p := range res.Ports {
-				facts.GraphicsPorts.Release(p)
-			}
-		}, nil
-	}
+	return LibxlBuilder(facts)
 }
 
 // newEnv starts a reconciler over a fresh store and the simulated host in stateDir (a new one when empty).
@@ -71,7 +61,8 @@ func newEnv(t *testing.T, stateDir string, opts Options) *env {
 	return newEnvOn(t, host, opts)
 }
 
-func newEnvOn(t *testing.T, host *sim.Host, opts Options) *env {
+// newEnvOn starts a reconciler on host; live, when given, is its live-definition store (a restarted daemon's).
+func newEnvOn(t *testing.T, host *sim.Host, opts Options, live ...LiveStore) *env {
 	t.Helper()
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
@@ -91,6 +82,9 @@ func newEnvOn(t *testing.T, host *sim.Host, opts Options) *env {
 		opts.BackoffBase = 50 * time.Millisecond
 	}
 	e.rec = &XenDomainReconciler{Client: st, HV: host, Observer: e.obs, Build: testBuilder(), Events: evlog, Opts: opts}
+	if len(live) > 0 {
+		e.rec.Live = live[0]
+	}
 	c, err := e.rec.SetupLocal(store.Kind(st, &v1alpha1.XenDomain{}, nil, Predicate()), log)
 	if err != nil {
 		t.Fatal(err)

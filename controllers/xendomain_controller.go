@@ -28,9 +28,21 @@ import (
 const Finalizer = "virtxend.io/domain"
 
 // ConfigBuilder turns a domain definition into the libxl configuration to start it with (libxl.Build with the
-// host's facts, in the daemon). release gives back what the build reserved on the host (graphics ports): the
-// reconciler calls it at once when it does not start the domain, and when the domain it started is gone.
-type ConfigBuilder func(spec *v1alpha1.DomainSpec) (cfg *libxl.DomainConfig, release func(), err error)
+// host's facts, in the daemon). With reserve it takes what the domain needs on the host (graphics ports);
+// without, it describes a domain that already runs and holds them.
+type ConfigBuilder func(spec *v1alpha1.DomainSpec, reserve bool) (Built, error)
+
+// Built is what a ConfigBuilder makes of a definition.
+type Built struct {
+	// Config is the libxl configuration.
+	Config *libxl.DomainConfig
+	// Spec is the definition as a start makes it (libvirt's changes at start: memory rounded to MiB, ports
+	// allocated, defaults made explicit): the live definition of a domain started from it.
+	Spec *v1alpha1.DomainSpec
+	// Release gives back what the build reserved on the host: the reconciler calls it at once when it does not
+	// start the domain, and when the domain it started is gone. Nil when nothing was reserved.
+	Release func()
+}
 
 // Options tune the reconciler. Zero values take the defaults noted.
 type Options struct {
@@ -80,7 +92,11 @@ type XenDomainReconciler struct {
 	Observer *Observer
 	Build    ConfigBuilder
 	Events   *EventLog
-	Opts     Options
+	// Live keeps the live definitions of the running domains; the reconciler is its only writer.
+	Live LiveStore
+	// Locks orders the reconciler's cleanup of a domain with the facade's calls on it; none when nil.
+	Locks DomainLocker
+	Opts  Options
 
 	mu      sync.Mutex
 	names   map[types.UID]types.NamespacedName
@@ -92,6 +108,8 @@ type XenDomainReconciler struct {
 
 	// Reconciles counts Reconcile calls (benchmarks report reconciles per domain).
 	Reconciles atomic.Int64
+	// Metrics receives reconcile outcomes, drift and crash restarts for the metrics endpoint; nil: none.
+	Metrics Metrics
 }
 
 // runtimeState is what the reconciler remembers of a domain between reconciles in this process.
@@ -124,6 +142,7 @@ func (r *XenDomainReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 			s.release()
 		}
 		res, err = r.patchStatus(ctx, s, res, err)
+		r.metrics().Reconciled(s.obj, outcome(res.Requeue || res.RequeueAfter > 0, err))
 	}()
 
 	if !obj.DeletionTimestamp.IsZero() {
@@ -134,8 +153,9 @@ func (r *XenDomainReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		r.reconcileConfig,    // spec → libxl config; an invalid spec stops here
 		r.reconcileShutdown,  // a guest that shut down: on_poweroff / on_reboot / on_crash
 		r.reconcileAction,    // a pending one-shot action (virsh start, shutdown, destroy...)
+		r.reconcileConfigErr, // an invalid spec stops here, once its action is answered
 		r.reconcileRunState,  // runStrategy: start or stop
-		r.reconcileLive,      // live settings and drift: memory, vcpus, paused
+		r.reconcileLive,      // the live definition: spec changes of declarative sources, drift, paused
 		r.reconcileTransient, // a stopped transient domain is forgotten
 	} {
 		if err := phase(ctx, s); err != nil || s.done {
@@ -150,16 +170,26 @@ type phase func(ctx context.Context, s *scope) error
 
 // scope is one reconcile's view: the object, its domain as observed, and the built config.
 type scope struct {
-	obj     *v1alpha1.XenDomain
-	orig    v1alpha1.XenDomainStatus
-	dom     *Observed
-	cfg     *libxl.DomainConfig
+	obj  *v1alpha1.XenDomain
+	orig v1alpha1.XenDomainStatus
+	dom  *Observed
+	cfg  *libxl.DomainConfig
+	// liveCfg is built from the live definition when a live change hot-plugged devices: the marker records them.
+	liveCfg *libxl.DomainConfig
+	// spec is the object's definition with its name and UUID filled in; built is what a start makes of it.
+	spec, built *v1alpha1.DomainSpec
+	// live is the live definition of the running domain (nil while it does not run).
+	live    *LiveDefinition
 	release func() // gives back what building cfg reserved, unless a started domain now holds it
-	rt      *runtimeState
-	log     logr.Logger
-	now     time.Time
-	requeue time.Duration
-	done    bool
+	// cfgErr is why the spec does not build (terminal); cfg is nil then. Actions that need no config still run.
+	cfgErr error
+	// restartFields are the spec fields that wait for the next start.
+	restartFields []string
+	rt            *runtimeState
+	log           logr.Logger
+	now           time.Time
+	requeue       time.Duration
+	done          bool
 	// stopReason is the libvirt shutoff reason to report when the domain is absent.
 	stopReason string
 	drift      []string
@@ -181,6 +211,9 @@ func (r *XenDomainReconciler) newScope(ctx context.Context, obj *v1alpha1.XenDom
 		r.names = map[types.UID]types.NamespacedName{}
 		r.runtime = map[types.UID]*runtimeState{}
 	}
+	if r.Live == nil {
+		r.Live = NewMemLiveStore()
+	}
 	r.names[obj.UID] = client.ObjectKeyFromObject(obj)
 	rt := r.runtime[obj.UID]
 	if rt == nil {
@@ -191,6 +224,9 @@ func (r *XenDomainReconciler) newScope(ctx context.Context, obj *v1alpha1.XenDom
 	dom := r.Observer.Lookup(obj.UID)
 	if dom == nil {
 		rt.releaseHeld() // the domain is gone, however it went
+	}
+	if dom == nil && r.Observer.IsSynced() {
+		r.dropLive(ctx, uuidOf(obj))
 	}
 	return &scope{
 		obj:  obj,
@@ -242,6 +278,9 @@ func (r *XenDomainReconciler) patchStatus(ctx context.Context, s *scope, res ctr
 // hypervisor through the Observer. Start the returned controller with its Start method.
 func (r *XenDomainReconciler) SetupLocal(src source.TypedSource[reconcile.Request], log logr.Logger) (controller.TypedController[reconcile.Request], error) {
 	r.Opts.defaults()
+	if r.Live == nil {
+		r.Live = NewMemLiveStore()
+	}
 	skip := true
 	c, err := controller.NewTypedUnmanaged("xendomain", controller.TypedOptions[reconcile.Request]{
 		Reconciler:              r,

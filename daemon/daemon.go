@@ -28,8 +28,12 @@ import (
 	"github.com/virtxend/virtxend/controllers"
 	"github.com/virtxend/virtxend/daemon/admin"
 	"github.com/virtxend/virtxend/daemon/defines"
+	"github.com/virtxend/virtxend/daemon/domlock"
+	"github.com/virtxend/virtxend/daemon/livedefs"
+	"github.com/virtxend/virtxend/daemon/metrics"
 	"github.com/virtxend/virtxend/daemon/remote"
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
+	"github.com/virtxend/virtxend/daemon/remote/secondary"
 	"github.com/virtxend/virtxend/daemon/specdir"
 	"github.com/virtxend/virtxend/daemon/store"
 	"github.com/virtxend/virtxend/libxl"
@@ -68,9 +72,13 @@ type Daemon struct {
 	Events     *controllers.EventLog
 	Specs      *specdir.Loader
 	Defines    *defines.Store
-	Facts      libxl.HostFacts
+	// Live keeps the live definitions of running domains under state_dir/live.
+	Live  *livedefs.Store
+	Facts libxl.HostFacts
 	// Remote serves libvirt's REMOTE program on the read-write and read-only sockets; Admin the ADMIN program.
 	Remote, Admin *rpc.Server
+	// Metrics is the Prometheus endpoint, served when metrics_listen is set.
+	Metrics *metrics.Server
 
 	configPath string
 	listeners  *sockets
@@ -205,19 +213,27 @@ func (d *Daemon) wire() error {
 		Rescan: d.Config.ResyncPeriod(), Log: d.Log.WithName("specdir"), Recorder: sink, Defaults: defaults,
 	})
 	d.Defines = defines.New(d.Config.DefinesDir, defines.Options{Log: d.Log.WithName("defines"), Recorder: sink, Defaults: defaults})
+	live, err := livedefs.Open(filepath.Join(d.Config.StateDir, "live"), d.Log.WithName("live"))
+	if err != nil {
+		return err
+	}
+	d.Live = live
 	d.Observer = controllers.NewObserver(d.HV, d.Config.ResyncPeriod(), d.Log.WithName("observer"))
+	locks := &domlock.Table{} // the domains' job locks: the facade's calls and the reconciler's cleanup
 	d.Reconciler = &controllers.XenDomainReconciler{
-		Client: st, HV: d.HV, Observer: d.Observer, Events: d.Events,
-		Build: builder(facts),
+		Client: st, HV: d.HV, Observer: d.Observer, Events: d.Events, Locks: locks,
+		Build: controllers.LibxlBuilder(facts), Live: live,
 		Opts: controllers.Options{DumpDir: filepath.Join(d.Config.StateDir, "dump"),
 			ManagedSaveDir: filepath.Join(d.Config.StateDir, "save")},
 	}
 	facade := &remote.Facade{
 		Store: st, Observer: d.Observer, HV: d.HV, Events: d.Events, Defines: d.Defines, Specs: d.Specs,
-		Facts: facts, Log: d.Log.WithName("remote"), StateDir: d.Config.StateDir,
+		Facts: facts, Log: d.Log.WithName("remote"), StateDir: d.Config.StateDir, Live: live, Locks: locks,
 	}
+	facade.Counters, _ = d.HV.(libxl.DeviceStats) // every disk's and interface's counters, not only blkback's
 	prog := rpc.NewRemoteProgram(facade.SupportsFeature)
 	facade.Register(prog)
+	secondary.New(secondary.Options{SocketDir: d.Config.SecondarySockDir, Log: d.Log.WithName("secondary")}).Register(prog)
 	keepalive := func(interval, count int) (time.Duration, int) {
 		if interval <= 0 {
 			return -1, count
@@ -228,20 +244,36 @@ func (d *Daemon) wire() error {
 		return time.Duration(interval) * time.Second, count
 	}
 	ki, kc := keepalive(d.Config.KeepaliveInterval, d.Config.KeepaliveCount)
+	mw, pw := workerLimits(d.Config.MaxWorkers, d.Config.PrioWorkers)
 	d.Remote = rpc.NewServer(rpc.Options{Name: "virtxend", MaxClients: d.Config.MaxClients,
-		MaxClientRequests: d.Config.MaxClientRequests, KeepaliveInterval: ki, KeepaliveCount: kc}, prog)
+		MaxClientRequests: d.Config.MaxClientRequests, KeepaliveInterval: ki, KeepaliveCount: kc,
+		MaxWorkers: mw, PrioWorkers: pw, ReturnMemory: true}, prog, remote.NewQemuProgram(), remote.NewLXCProgram())
 	ai, ac := keepalive(d.Config.AdminKeepaliveInterval, d.Config.AdminKeepaliveCount)
+	amw, _ := workerLimits(d.Config.AdminMaxWorkers, 0)
 	adminProg := rpc.NewAdminProgram()
 	admin.Register(adminProg, d)
 	d.Admin = rpc.NewServer(rpc.Options{Name: "admin", MaxClients: d.Config.AdminMaxClients,
-		MaxClientRequests: d.Config.AdminMaxClientRequests, KeepaliveInterval: ai, KeepaliveCount: ac},
+		MaxClientRequests: d.Config.AdminMaxClientRequests, KeepaliveInterval: ai, KeepaliveCount: ac,
+		MaxWorkers: amw, PrioWorkers: -1}, // libvirt's admin server has no priority workers
 		adminProg)
 	d.adminServers = []*admin.Server{
 		admin.NewServer(d.Remote, admin.ServerConfig{MinWorkers: d.Config.MinWorkers, MaxWorkers: d.Config.MaxWorkers,
 			PrioWorkers: d.Config.PrioWorkers, MaxUnauthClients: d.Config.MaxAnonymousClients}),
 		admin.NewServer(d.Admin, admin.ServerConfig{MinWorkers: d.Config.AdminMinWorkers, MaxWorkers: d.Config.AdminMaxWorkers}),
 	}
-	return nil
+	return d.wireMetrics(facade.Counters)
+}
+
+// workerLimits turns max_workers and prio_workers into rpc.Options: libvirt's max_workers = 0 serves calls one
+// at a time in its event loop, which one worker does here; prio_workers = 0 means none.
+func workerLimits(maxWorkers, prioWorkers int) (int, int) {
+	if maxWorkers <= 0 {
+		maxWorkers = 1
+	}
+	if prioWorkers <= 0 {
+		prioWorkers = -1
+	}
+	return maxWorkers, prioWorkers
 }
 
 // Serve runs every part until ctx ends; SIGHUP reloads.
@@ -272,6 +304,13 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	g.Go(func() error {
 		a := &controllers.Autostarter{Client: d.Store, Reconciler: d.Reconciler,
 			FlagFile: filepath.Join(d.Config.StateDir, "autostarted"), BootID: d.bootID(ctx), Log: d.Log.WithName("autostart")}
+		return a.Run(ctx, definesLoaded, d.Specs.Synced())
+	})
+	g.Go(func() error {
+		// Running domains no source claims (transient ones, undefined or file removed while the daemon was down)
+		// get transient objects, once the sources have loaded.
+		a := &controllers.Adopter{Client: d.Store, Observer: d.Observer, Live: d.Live,
+			Log: d.Log.WithName("adopt"), Interval: d.Config.ResyncPeriod()}
 		return a.Run(ctx, definesLoaded, d.Specs.Synced())
 	})
 	g.Go(func() error { return d.handleSignals(ctx) })
@@ -319,6 +358,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return d.exitWhenIdle(ctx) })
+	g.Go(func() error { return d.serveMetrics(ctx) })
 	d.Log.Info("virtxend started", "hypervisor", d.Backend, "domains_dir", d.Config.DomainsDir, "defines_dir", d.Config.DefinesDir)
 	err = g.Wait()
 	notify(sdaemon.SdNotifyStopping)
@@ -389,6 +429,13 @@ func (d *Daemon) applyConfig(next *config.Daemon) (applied, restart []string) {
 		case "admin_max_clients":
 			d.Admin.SetMaxClients(next.AdminMaxClients)
 			d.Config.AdminMaxClients = next.AdminMaxClients
+		case "max_workers", "prio_workers":
+			d.Config.MaxWorkers, d.Config.PrioWorkers = next.MaxWorkers, next.PrioWorkers
+			d.Remote.SetWorkers(workerLimits(d.Config.MaxWorkers, d.Config.PrioWorkers))
+		case "admin_max_workers":
+			d.Config.AdminMaxWorkers = next.AdminMaxWorkers
+			amw, _ := workerLimits(d.Config.AdminMaxWorkers, 0)
+			d.Admin.SetWorkers(amw, 0)
 		case "log_level":
 			if err := d.Logs.SetLevel(next.LogLevel); err != nil {
 				d.Log.Error(err, "reload log_level")

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/config"
-	"github.com/virtxend/virtxend/controllers"
 	"github.com/virtxend/virtxend/libxl"
 )
 
@@ -26,19 +24,4 @@ func hostFacts(ctx context.Context, hv libxl.Hypervisor, backend string, lx *con
 		f.CheckEmulator = func(string) error { return nil }
 	}
 	return f, nil
-}
-
-// builder adapts libxl.Build to the reconciler: the ports a build reserves go back to the allocator on release.
-func builder(facts libxl.HostFacts) controllers.ConfigBuilder {
-	return func(spec *v1alpha1.DomainSpec) (*libxl.DomainConfig, func(), error) {
-		res, err := libxl.Build(spec, facts)
-		if err != nil {
-			return nil, nil, err
-		}
-		return res.Config, func() {
-			for _, p := range res.Ports {
-				facts.GraphicsPorts.Release(p)
-			}
-		}, nil
-	}
 }

@@ -10,10 +10,13 @@ need=(
   "libxml2-utils:/usr/bin/xmllint"
   "libxen-dev:/usr/include/libxl.h"
   "libvirt-clients:/usr/bin/virsh"
+  "libvirt-daemon:/usr/sbin/libvirtd"
   "python3-libvirt:/usr/lib/python3/dist-packages/libvirt.py"
   "man-db:/usr/bin/man"
   "groff-base:/usr/bin/groff"
   "systemd:/usr/bin/systemd-socket-activate"
+  "prometheus:/usr/bin/promtool"
+  "prometheus-libvirt-exporter:/usr/bin/prometheus-libvirt-exporter"
 )
 
 missing=()
@@ -34,6 +37,13 @@ install_missing() {
   if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +720 2>/dev/null)" ]; then
     apt-get update -qq
     mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+  fi
+  # Some packages (libvirt-daemon, prometheus, prometheus-libvirt-exporter) start their service when installed: a
+  # temporary policy-rc.d that answers 101 keeps them down; one already in place (a container's) is left alone.
+  guard=/usr/sbin/policy-rc.d
+  if [ ! -e "$guard" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$guard" && chmod 755 "$guard"
+    trap "rm -f $guard" EXIT
   fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }

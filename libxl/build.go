@@ -22,6 +22,9 @@ var (
 	ErrOperationInvalid = errors.New("operation invalid")
 	// ErrNoFreePort is returned when no graphics port is left.
 	ErrNoFreePort = errors.New("no free port")
+	// ErrNoNetwork marks a network an <interface type='network'> names that cannot be resolved to a bridge:
+	// libvirt's network lookup fails with VIR_ERR_NO_NETWORK.
+	ErrNoNetwork = errors.New("network not found")
 )
 
 // BuildError is an error of Build: Msg is libvirt's wording, Kind one of the sentinel errors above.

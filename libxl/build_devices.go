@@ -242,7 +242,8 @@ func (b *builder) makeNic(n *v1alpha1.Interface) (DeviceNic, error) {
 			name = n.Source.Network
 		}
 		if b.host.NetworkBridge == nil {
-			return x, unsupportedf("unsupported interface type %s", n.Type)
+			// No network driver to ask: no network is known, as libvirt's lookup reports it.
+			return x, &BuildError{Kind: ErrNoNetwork, Msg: fmt.Sprintf("no network with matching name '%s'", name)}
 		}
 		br, err := b.host.NetworkBridge(name)
 		if err != nil {

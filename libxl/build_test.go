@@ -107,6 +107,11 @@ func TestBuildErrors(t *testing.T) {
 				Source: &v1alpha1.InterfaceSource{Network: "default"}}}
 			return s
 		}, nil, ErrUnsupportedConfig, "specifying a script is only supported with interface types bridge and ethernet"},
+		{"network interface without a network driver", func() *v1alpha1.DomainSpec {
+			s := hvmSpec()
+			s.Devices.Interfaces = []v1alpha1.Interface{{Type: "network", Source: &v1alpha1.InterfaceSource{Network: "default"}}}
+			return s
+		}, nil, ErrNoNetwork, "no network with matching name 'default'"},
 		{"PV nic model", func() *v1alpha1.DomainSpec {
 			s := pvSpec()
 			s.Devices.Interfaces = []v1alpha1.Interface{{Type: "bridge", Model: "e1000"}}

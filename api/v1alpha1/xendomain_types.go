@@ -89,10 +89,28 @@ type DomainAction struct {
 	// Crash destroys the domain after its core dump (CoreDump).
 	// +optional
 	Crash bool `json:"crash,omitempty"`
+	// Definition is the live definition SetLive asks for: the running domain is brought to it where Xen can
+	// change a running domain (memory, online vcpus, disks and network interfaces), and it becomes the domain's
+	// live definition. The spec, the persistent definition, is not touched.
+	// +optional
+	Definition *DomainSpec `json:"definition,omitempty"`
+	// Sched are the scheduler parameters SetLive sets on the running domain (libvirt keeps them nowhere else).
+	// +optional
+	Sched *SchedSettings `json:"sched,omitempty"`
+}
+
+// SchedSettings are credit scheduler parameters; unset fields are left as they are.
+type SchedSettings struct {
+	// Weight is the credit weight; 0 leaves it.
+	// +optional
+	Weight uint32 `json:"weight,omitempty"`
+	// Cap is the credit cap in percent of one cpu (0: no cap); nil leaves it.
+	// +optional
+	Cap *uint32 `json:"cap,omitempty"`
 }
 
 // ActionVerb is a lifecycle request.
-// +kubebuilder:validation:Enum=Start;Shutdown;Reboot;Reset;Destroy;Save;Restore;CoreDump
+// +kubebuilder:validation:Enum=Start;Shutdown;Reboot;Reset;Destroy;Save;Restore;CoreDump;SetLive
 type ActionVerb string
 
 // Action verbs.
@@ -113,15 +131,23 @@ const (
 	VerbRestore ActionVerb = "Restore"
 	// VerbCoreDump writes the domain's memory to Path.
 	VerbCoreDump ActionVerb = "CoreDump"
+	// VerbSetLive changes the running domain and its live definition only (libvirt's --live): see
+	// DomainAction.Definition and DomainAction.Sched.
+	VerbSetLive ActionVerb = "SetLive"
 )
 
 // ActionResult reports how a DomainAction ended.
 type ActionResult struct {
 	ID   string     `json:"id"`
 	Verb ActionVerb `json:"verb"`
-	// Error is empty when the action succeeded.
+	// Error is empty when the action succeeded. For a failure with a Reason it is libvirt's wording of the
+	// failure, without the prefix of libvirt's error code.
 	// +optional
 	Error string `json:"error,omitempty"`
+	// Reason classifies a failure, for clients that decide on it (the libvirt facade maps it to libvirt's error
+	// code); empty when the action succeeded.
+	// +optional
+	Reason ActionFailure `json:"reason,omitempty"`
 	// Time is when the action finished.
 	Time metav1.Time `json:"time"`
 }
@@ -172,7 +198,7 @@ type XenDomainStatus struct {
 	// ObservedGeneration is the spec generation the status was computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready, Progressing, Degraded, Drifted.
+	// Conditions: Ready, Progressing, Degraded, Drifted, RestartRequired.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -223,8 +249,11 @@ const (
 	ConditionProgressing = "Progressing"
 	// ConditionDegraded is true when the spec cannot be met (invalid spec, start failure, crash loop).
 	ConditionDegraded = "Degraded"
-	// ConditionDrifted is true when the running domain departs from its spec.
+	// ConditionDrifted is true when the running domain departs from its live definition.
 	ConditionDrifted = "Drifted"
+	// ConditionRestartRequired is true when the spec differs from what the running domain was started with in
+	// fields Xen cannot change on a running domain; the message names them. They apply at the next start.
+	ConditionRestartRequired = "RestartRequired"
 )
 
 // Condition reasons.
@@ -241,4 +270,6 @@ const (
 	ReasonSourceError   = "SourceError"
 	ReasonObserving     = "Observing"
 	ReasonAsExpected    = "AsExpected"
+	ReasonPendingFields = "FieldsAwaitRestart"
+	ReasonUpToDate      = "UpToDate"
 )

@@ -128,6 +128,12 @@ func (s *Store) Save(spec *v1alpha1.DomainSpec) error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return fmt.Errorf("save definition of %q: %w", spec.Name, err)
 	}
+	if _, err := os.Lstat(s.Path(spec.Name)); errors.Is(err, fs.ErrNotExist) {
+		// A new definition starts without autostart: a link an interrupted Delete left must not apply to it.
+		if err := removeIfExists(s.AutostartPath(spec.Name)); err != nil {
+			return fmt.Errorf("save definition of %q: %w", spec.Name, err)
+		}
+	}
 	if err := writeAtomic(s.dir, spec.Name+".xml", data, 0o600); err != nil {
 		return fmt.Errorf("save definition of %q: %w", spec.Name, err)
 	}
@@ -148,23 +154,26 @@ func header(name string) string {
 }
 
 // Delete removes the definition of the domain named name and its autostart link (libvirt's
-// virDomainDeleteConfig). Files that do not exist are no error.
+// virDomainDeleteConfig). Files that do not exist are no error. NAME.xml goes first: once it is gone the domain
+// is undefined, whatever happens next, and a link left by a crash resolves to nothing (Load removes it, Save of
+// a new definition too). Removing the link first would let a crash leave the domain defined without autostart,
+// a state no call asked for.
 func (s *Store) Delete(name string) error {
 	if err := validName(name); err != nil {
 		return fmt.Errorf("delete definition: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := removeIfExists(s.AutostartPath(name)); err != nil {
-		return fmt.Errorf("delete definition of %q: %w", name, err)
-	}
 	if err := removeIfExists(s.Path(name)); err != nil {
 		return fmt.Errorf("delete definition of %q: %w", name, err)
 	}
-	_ = syncDir(s.autostartDir)
 	if err := syncDir(s.dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete definition of %q: %w", name, err)
 	}
+	if err := removeIfExists(s.AutostartPath(name)); err != nil {
+		return fmt.Errorf("delete definition of %q: %w", name, err)
+	}
+	_ = syncDir(s.autostartDir)
 	return nil
 }
 
@@ -275,8 +284,23 @@ func removeIfExists(path string) error {
 	return err
 }
 
-// cleanTemps removes the temporary files a crash left behind.
+// cleanTemps removes the temporary files a crash left behind, and the autostart links of definitions a crash
+// in Delete removed.
 func (s *Store) cleanTemps() {
+	if ents, err := os.ReadDir(s.autostartDir); err == nil {
+		for _, e := range ents {
+			name, ok := strings.CutSuffix(e.Name(), ".xml")
+			if !ok || strings.HasPrefix(e.Name(), tempPrefix) {
+				continue
+			}
+			if _, err := os.Lstat(s.Path(name)); errors.Is(err, fs.ErrNotExist) {
+				p := filepath.Join(s.autostartDir, e.Name())
+				if err := os.Remove(p); err == nil {
+					s.log.Info("removed the autostart link of a definition that is gone", "file", p, "domain", name)
+				}
+			}
+		}
+	}
 	for _, dir := range []string{s.dir, s.autostartDir} {
 		ents, err := os.ReadDir(dir)
 		if err != nil {

@@ -142,6 +142,11 @@ func (f *Facade) define(ctx context.Context, xml string) (libvirt.Domain, error)
 	if err != nil {
 		return libvirt.Domain{}, err
 	}
+	unlock, err := f.lockDomain(ctx, spec.Name, spec.UUID)
+	if err != nil {
+		return libvirt.Domain{}, err
+	}
+	defer unlock()
 	existing, err := f.checkIdentity(ctx, spec, false)
 	if err != nil {
 		return libvirt.Domain{}, err
@@ -156,32 +161,14 @@ func (f *Facade) define(ctx context.Context, xml string) (libvirt.Domain, error)
 	if existing != nil && existing.Persistent() {
 		detail = controllers.DetailDefinedUpdated
 	}
-	if existing == nil {
-		obj := f.Defines.Object(spec)
-		switch err := f.Store.Create(ctx, obj); {
-		case apierrors.IsAlreadyExists(err):
-			// A reload of defines_dir read the new file first: bring that object in line below.
-			if err := f.getObject(ctx, spec.Name, obj); err != nil {
-				return libvirt.Domain{}, err
-			}
-			existing = &dom{Name: spec.Name, UUID: spec.UUID, Obj: obj}
-		case err != nil:
+	if err := f.storeDefine(ctx, spec); err != nil {
+		if existing == nil {
+			// Not acknowledged: the file goes too, so that a restart does not bring the domain back.
 			if derr := f.Defines.Delete(spec.Name); derr != nil {
 				f.Log.Error(derr, "remove definition after a failed define", "domain", spec.Name)
 			}
-			return libvirt.Domain{}, internalErr(err)
 		}
-	}
-	if existing != nil {
-		if _, err := f.update(ctx, existing.Obj, func(o *v1alpha1.XenDomain) error {
-			if o.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindFile {
-				return f.refuseFileEdit(&dom{Name: spec.Name, Obj: o})
-			}
-			f.makeDefine(o, spec)
-			return nil
-		}); err != nil {
-			return libvirt.Domain{}, err
-		}
+		return libvirt.Domain{}, err
 	}
 	d, err := f.wireOf(ctx, &dom{Name: spec.Name, UUID: spec.UUID})
 	if err != nil {
@@ -189,6 +176,49 @@ func (f *Facade) define(ctx context.Context, xml string) (libvirt.Domain, error)
 	}
 	f.publish(d, controllers.EventDefined, detail)
 	return d, nil
+}
+
+// storeDefine makes the store hold the define of spec, whose file is written: a new object, or the existing one
+// made a define. An object on its way out is waited for, and one that went away meanwhile (a reload of
+// defines_dir, a transient domain forgotten as it stopped) is created afresh: a define whose file is written is
+// never answered "Domain not found".
+func (f *Facade) storeDefine(ctx context.Context, spec *v1alpha1.DomainSpec) error {
+	ctx, cancel := f.ctxFor(ctx)
+	defer cancel()
+	key := client.ObjectKey{Namespace: v1alpha1.LocalNamespace, Name: spec.Name}
+	for ctx.Err() == nil {
+		cur := &v1alpha1.XenDomain{}
+		switch err := f.Store.Get(ctx, key, cur); {
+		case apierrors.IsNotFound(err):
+			switch err := f.createObject(ctx, f.Defines.Object(spec)); {
+			case apierrors.IsAlreadyExists(err):
+				continue // a reload of defines_dir read the new file first: bring that object in line
+			case err != nil:
+				return internalErr(err)
+			}
+			return nil
+		case err != nil:
+			return internalErr(err)
+		case !cur.DeletionTimestamp.IsZero():
+			uid := cur.UID
+			if _, err := f.waitFor(ctx, cur, func(o *v1alpha1.XenDomain) bool { return o == nil || o.UID != uid }); err != nil {
+				return err
+			}
+			continue
+		}
+		_, err := f.update(ctx, cur, func(o *v1alpha1.XenDomain) error {
+			if o.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindFile {
+				return f.refuseFileEdit(&dom{Name: spec.Name, Obj: o})
+			}
+			f.makeDefine(o, spec)
+			return nil
+		})
+		if rpc.CodeOf(err) == rpc.CodeNoDomain {
+			continue // gone meanwhile
+		}
+		return err
+	}
+	return timeoutErr()
 }
 
 // makeDefine turns o into the object of the persistent definition spec, as defines.Store.Object makes one.
@@ -211,10 +241,11 @@ func (f *Facade) makeDefine(o *v1alpha1.XenDomain, spec *v1alpha1.DomainSpec) {
 // undefine is virDomainUndefineFlags: the definition and its autostart link go; a running domain becomes
 // transient and goes away when it stops, an inactive one goes at once.
 func (f *Facade) undefine(ctx context.Context, w libvirt.Domain, flags uint32) error {
-	d, err := f.lookup(ctx, w)
+	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	obj, err := managed(d)
 	if err != nil {
 		return err
@@ -266,10 +297,11 @@ func (f *Facade) undefine(ctx context.Context, w libvirt.Domain, flags uint32) e
 
 // setAutostart is virDomainSetAutostart: the autostart link in defines_dir and spec.autostart.
 func (f *Facade) setAutostart(ctx context.Context, w libvirt.Domain, on bool) error {
-	d, err := f.lookup(ctx, w)
+	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	obj, err := managed(d)
 	if err != nil {
 		return err

@@ -3,8 +3,8 @@ package remote
 import (
 	"context"
 	"errors"
-	"strings"
 
+	"github.com/digitalocean/go-libvirt"
 	"github.com/google/uuid"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/watch"
@@ -126,10 +126,10 @@ func (f *Facade) act(ctx context.Context, obj *v1alpha1.XenDomain, verb v1alpha1
 			if pendingAction(o) {
 				return errActionPending
 			}
-			if mutate != nil {
-				mutate(o)
-			}
 			o.Spec.Action = &v1alpha1.DomainAction{ID: id, Verb: verb}
+			if mutate != nil {
+				mutate(o) // after the action is set: it may complete it (SetLive's definition)
+			}
 			return nil
 		})
 		if !errors.Is(err, errActionPending) {
@@ -151,25 +151,120 @@ func (f *Facade) act(ctx context.Context, obj *v1alpha1.XenDomain, verb v1alpha1
 	if done == nil {
 		return nil, rpc.NewError(rpc.CodeNoDomain, rpc.DomainLibxl, "")
 	}
-	if msg := done.Status.LastAction.Error; msg != "" {
-		return done, actionErr(msg)
+	if done.Status.LastAction.Error != "" {
+		return done, actionErr(done.Status.LastAction)
 	}
 	return done, nil
 }
 
-// actionErr maps the reconciler's account of a failed action to libvirt's error.
-func actionErr(msg string) error {
-	switch {
-	case strings.Contains(msg, "already running"):
-		return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainDomain, "domain is already running")
-	case strings.Contains(msg, "not running"):
-		return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainDomain, "domain is not running")
-	case strings.Contains(msg, "not enough free memory"):
-		return rpc.NewError(rpc.CodeOperationFailed, rpc.DomainLibxl, msg)
-	}
-	return rpc.NewError(rpc.CodeInternalError, rpc.DomainLibxl, msg)
+// Libvirt error domains the facade raises that the rpc package does not name.
+const domainNetwork rpc.ErrorDomain = 19 // VIR_FROM_NETWORK
+
+// failureErrors is the one table from the reconciler's classes of action failures to libvirt's error codes and
+// error domains; the message is the reconciler's, in libvirt's words.
+var failureErrors = map[v1alpha1.ActionFailure]struct {
+	code   rpc.Code
+	domain rpc.ErrorDomain
+}{
+	v1alpha1.FailureAlreadyRunning:    {rpc.CodeOperationInvalid, rpc.DomainLibxl},
+	v1alpha1.FailureNotRunning:        {rpc.CodeOperationInvalid, rpc.DomainDomain},
+	v1alpha1.FailureInvalidConfig:     {rpc.CodeInternalError, rpc.DomainLibxl},
+	v1alpha1.FailureUnsupportedConfig: {rpc.CodeConfigUnsupported, rpc.DomainLibxl},
+	v1alpha1.FailureOperationInvalid:  {rpc.CodeOperationInvalid, rpc.DomainLibxl},
+	v1alpha1.FailureNoMemory:          {rpc.CodeOperationFailed, rpc.DomainLibxl},
+	v1alpha1.FailureNetworkNotFound:   {rpc.CodeNoNetwork, domainNetwork},
+	v1alpha1.FailureNameInUse:         {rpc.CodeOperationFailed, rpc.DomainLibxl},
+	v1alpha1.FailureSaveFile:          {rpc.CodeSystemError, rpc.DomainLibxl},
+	v1alpha1.FailureBadImage:          {rpc.CodeOperationFailed, rpc.DomainLibxl},
+	v1alpha1.FailureHypervisorError:   {rpc.CodeInternalError, rpc.DomainLibxl},
 }
 
+// actionErr maps the reconciler's report of a failed action to libvirt's error by its class; a report without
+// one (an older daemon's) is an internal error.
+func actionErr(res *v1alpha1.ActionResult) error {
+	e, ok := failureErrors[res.Reason]
+	if !ok {
+		e = failureErrors[v1alpha1.FailureHypervisorError]
+	}
+	return rpc.NewError(e.code, e.domain, res.Error)
+}
+
+// timeoutErr is the error of a call whose action the reconciler did not report within the call's deadline.
 func timeoutErr() error {
 	return rpc.NewError(rpc.CodeOperationTimeout, rpc.DomainNone, "cannot acquire state change lock: the reconciler did not answer in time")
+}
+
+// lockTimeoutErr is the error of a call that did not get its domain's job lock within the deadline, as libvirt's
+// virDomainObjBeginJob reports it.
+func lockTimeoutErr() error {
+	return rpc.NewError(rpc.CodeOperationTimeout, rpc.DomainNone, "cannot acquire state change lock")
+}
+
+// lockDomain takes the job lock of the domain named name with UUID uuid, for a call that changes it. Held until
+// the call's outcome is acknowledged, it orders define, undefine, create, start, destroy (and the reconciler's
+// cleanup of a transient domain) on one name or UUID, as libvirt's per-domain job does: the state after any
+// interleaving is the state of the last acknowledged call.
+func (f *Facade) lockDomain(ctx context.Context, name, uuid string) (unlock func(), err error) {
+	ctx, cancel := f.ctxFor(ctx)
+	defer cancel()
+	unlock, err = f.Locks.Lock(ctx, name, uuid)
+	if err != nil {
+		return nil, lockTimeoutErr()
+	}
+	return unlock, nil
+}
+
+// lockedLookup takes the job lock of the domain a call names and looks the domain up under it: what the call
+// decides on is what the previous holder left.
+func (f *Facade) lockedLookup(ctx context.Context, w libvirt.Domain) (*dom, func(), error) {
+	unlock, err := f.lockDomain(ctx, w.Name, uuidString(w.UUID))
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := f.lookup(ctx, w)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return d, unlock, nil
+}
+
+// createObject creates obj. An object of that name on its way out (deleted, the reconciler not yet done with
+// it) is waited for first: libvirt has forgotten that domain already. An object that stays gives AlreadyExists.
+func (f *Facade) createObject(ctx context.Context, obj *v1alpha1.XenDomain) error {
+	for {
+		err := f.Store.Create(ctx, obj)
+		if !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		cur := &v1alpha1.XenDomain{}
+		switch gerr := f.Store.Get(ctx, client.ObjectKeyFromObject(obj), cur); {
+		case apierrors.IsNotFound(gerr):
+			continue // gone meanwhile
+		case gerr != nil:
+			return gerr
+		case cur.DeletionTimestamp.IsZero():
+			return err
+		}
+		uid := cur.UID
+		if _, werr := f.waitFor(ctx, cur, func(o *v1alpha1.XenDomain) bool { return o == nil || o.UID != uid }); werr != nil {
+			return werr
+		}
+	}
+}
+
+// forgetTransient removes the object of a transient domain its call stopped, and waits until it is gone:
+// libvirt removes a transient domain from its list before destroy returns. The caller holds the domain's lock,
+// so the reconciler leaves this cleanup to it.
+func (f *Facade) forgetTransient(ctx context.Context, obj *v1alpha1.XenDomain) error {
+	uid := obj.UID
+	err := f.Store.Delete(ctx, obj, client.Preconditions{UID: &uid})
+	switch {
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		return nil // gone already, or replaced by a new domain of that name
+	case err != nil:
+		return internalErr(err)
+	}
+	_, err = f.waitFor(ctx, obj, func(o *v1alpha1.XenDomain) bool { return o == nil || o.UID != uid })
+	return err
 }

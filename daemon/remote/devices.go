@@ -96,11 +96,7 @@ func (f *Facade) changeDevice(ctx context.Context, w libvirt.Domain, xml string,
 		}
 		return updateDevice(s, dev, defaults)
 	}
-	if !im.live && d.Active() {
-		// --config on a running domain: its next start gets the device, the running domain does not.
-		return f.changePersistentOnly(obj, edit)
-	}
-	return f.changeSpec(ctx, obj, im, edit)
+	return f.changeSpec(ctx, obj, d, im, edit)
 }
 
 // liveDeviceSupported is libvirt's hot-plug matrix for the libxl driver, as far as virtxend implements it: disks
@@ -121,22 +117,6 @@ func liveDeviceSupported(dev *v1alpha1.Devices, op deviceOp) error {
 		return nil
 	}
 	return rpc.Errorf(rpc.CodeConfigUnsupported, rpc.DomainLibxl, "device type '%s' cannot be %sed live", deviceKind(dev), op)
-}
-
-// changePersistentOnly edits only the NAME.xml of a running define: the running domain keeps its devices and
-// the next start reads the definition again (see lifecycle.go's start).
-func (f *Facade) changePersistentOnly(obj *v1alpha1.XenDomain, edit func(*v1alpha1.DomainSpec) error) error {
-	if obj.Labels[v1alpha1.LabelSource] != v1alpha1.SourceKindDefine || f.Defines == nil {
-		return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainDomain, "transient domains do not have any persistent config")
-	}
-	persisted := f.persistentSpec(obj)
-	if err := edit(persisted); err != nil {
-		return err
-	}
-	if err := f.Defines.Save(persisted); err != nil {
-		return rpc.Errorf(rpc.CodeOperationFailed, rpc.DomainLibxl, "cannot save the definition: %v", err)
-	}
-	return nil
 }
 
 // xmlDecl matches an XML declaration before the device element.

@@ -117,7 +117,14 @@ func TestDevicesLive(t *testing.T) {
 	if xml, _ := os.ReadFile(e.Defines.Path("web")); strings.Contains(string(xml), "<interface") && before == 0 {
 		t.Errorf("a live-only attach reached NAME.xml:\n%s", xml)
 	}
-	mac := e.get("web").Spec.Domain.Devices.Interfaces[before].MAC
+	if n := len(e.get("web").Spec.Domain.Devices.Interfaces); n != before {
+		t.Errorf("a live-only attach reached the persistent definition: %d interfaces, had %d", n, before)
+	}
+	cfg, err := e.HV.DomainConfig(e.info("web").DomID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := cfg.Nics[before].Mac
 	if err := e.L.DomainDetachDevice(web, "<interface type='bridge'><mac address='"+mac+"'/></interface>"); err != nil {
 		t.Fatal(err)
 	}

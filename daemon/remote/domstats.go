@@ -110,6 +110,10 @@ func (f *Facade) domainStats(ctx context.Context, d *dom, groups uint32) []libvi
 	}
 	if groups&statsBalloon != 0 {
 		switch {
+		case d.Active() && d.Obj != nil:
+			// libvirt: the balloon Xen reports, the maximum of the live definition (vm->def).
+			l.add(rpc.TypedParamULLong, info.CurrentKiB, "balloon.current")
+			l.add(rpc.TypedParamULLong, kib(f.liveDef(ctx, d).Memory.Value()), "balloon.maximum")
 		case d.Active():
 			l.add(rpc.TypedParamULLong, info.CurrentKiB, "balloon.current")
 			l.add(rpc.TypedParamULLong, max(info.MaxMemKiB, info.CurrentKiB), "balloon.maximum")
@@ -127,7 +131,7 @@ func (f *Facade) domainStats(ctx context.Context, d *dom, groups uint32) []libvi
 		for i, nic := range nics {
 			name := vifName(d, nic, i)
 			l.add(rpc.TypedParamString, name, "net.%d.name", i)
-			c, err := readNetDev(procNetDev, name, nic.Type != "ethernet")
+			c, err := f.nicCounters(ctx, d, nic, i)
 			if err != nil {
 				continue
 			}
@@ -148,7 +152,7 @@ func (f *Facade) domainStats(ctx context.Context, d *dom, groups uint32) []libvi
 			if !d.Active() {
 				continue
 			}
-			c, err := diskCounters(d, disk)
+			c, err := f.diskCounters(ctx, d, disk)
 			if err != nil {
 				continue
 			}
@@ -174,8 +178,14 @@ func (f *Facade) vcpuStats(ctx context.Context, d *dom, info libxl.DomainInfo, l
 		}
 		return
 	}
-	l.add(rpc.TypedParamUint, uint32(info.OnlineVcpus), "vcpu.current")
-	l.add(rpc.TypedParamUint, uint32(info.MaxVcpus), "vcpu.maximum")
+	if d.Obj != nil { // libvirt counts the vcpus of the live definition
+		live := f.liveDef(ctx, d)
+		l.add(rpc.TypedParamUint, vcpuCurrent(live), "vcpu.current")
+		l.add(rpc.TypedParamUint, vcpuMax(live), "vcpu.maximum")
+	} else {
+		l.add(rpc.TypedParamUint, uint32(info.OnlineVcpus), "vcpu.current")
+		l.add(rpc.TypedParamUint, uint32(info.MaxVcpus), "vcpu.maximum")
+	}
 	vcpus, err := f.HV.VcpuInfo(ctx, info.DomID)
 	if err != nil {
 		return

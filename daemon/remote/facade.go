@@ -9,6 +9,7 @@ import (
 
 	"github.com/virtxend/virtxend/controllers"
 	"github.com/virtxend/virtxend/daemon/defines"
+	"github.com/virtxend/virtxend/daemon/domlock"
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 	"github.com/virtxend/virtxend/daemon/specdir"
 	"github.com/virtxend/virtxend/daemon/store"
@@ -35,8 +36,17 @@ type Facade struct {
 	Log logr.Logger
 	// Timeout bounds how long a call waits for the reconciler (libvirt's job timeout is 30 s).
 	Timeout time.Duration
+	// Live are the live definitions of the running domains, as the reconciler keeps them.
+	Live controllers.LiveReader
 	// StateDir holds runtime files (managed save images, core dumps).
 	StateDir string
+	// DMIDir is where the kernel publishes the host's SMBIOS strings; empty means /sys/class/dmi/id.
+	DMIDir string
+	// Locks are the domains' job locks, shared with the reconciler; Register makes private ones when nil.
+	Locks *domlock.Table
+	// Counters reads every disk's and interface's counters through the hypervisor port; when nil, only the
+	// kernel's blkback disks and /proc/net/dev interfaces have counters, as in libvirt's libxl driver.
+	Counters libxl.DeviceStats
 }
 
 // groups are the procedure groups; each file adds its registration function in an init.
@@ -49,6 +59,9 @@ func (f *Facade) Register(p *rpc.Program) {
 	}
 	if f.Log.GetSink() == nil {
 		f.Log = logr.Discard()
+	}
+	if f.Locks == nil {
+		f.Locks = &domlock.Table{}
 	}
 	for _, g := range groups {
 		g(f, p)

@@ -25,8 +25,13 @@ const LibVersion = 11003000
 // DriverType is the hypervisor driver's name (LIBXL_DRIVER_EXTERNAL_NAME), what virsh prints as "Using API: Xen".
 const DriverType = "Xen"
 
-// dmiDir is where the kernel publishes the SMBIOS tables' strings (a variable for tests).
-var dmiDir = "/sys/class/dmi/id"
+// dmiDir is where the kernel publishes the SMBIOS tables' strings.
+func (f *Facade) dmiDir() string {
+	if f.DMIDir != "" {
+		return f.DMIDir
+	}
+	return "/sys/class/dmi/id"
+}
 
 // registerHost: what a connection says about itself and the host: type, versions, hostname, URI, limits,
 // SMBIOS data, security.
@@ -76,7 +81,7 @@ func registerHost(f *Facade, p *rpc.Program) {
 		if err := checkHostFlags(a.Flags, 0, "libxlConnectGetSysinfo"); err != nil {
 			return nil, err
 		}
-		s := readSMBIOS(dmiDir)
+		s := readSMBIOS(f.dmiDir())
 		if s.empty() {
 			// libvirt reads the host's SMBIOS once with dmidecode; without it, the call fails this way.
 			return nil, rpc.NewError(rpc.CodeConfigUnsupported, rpc.DomainLibxl, "Host SMBIOS information is not available")

@@ -41,6 +41,12 @@ func hostSimOptions(t *testing.T) sim.Options {
 // startHostEnv wires a facade as daemon.wire does, with the parts the host procedures need.
 func startHostEnv(t *testing.T, opts sim.Options) *hostEnv {
 	t.Helper()
+	return startHostEnvWith(t, opts, nil)
+}
+
+// startHostEnvWith is startHostEnv with edit applied to the facade before it serves.
+func startHostEnvWith(t *testing.T, opts sim.Options, edit func(*Facade)) *hostEnv {
+	t.Helper()
 	hv, err := sim.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +69,9 @@ func startHostEnv(t *testing.T, opts sim.Options) *hostEnv {
 	obs := controllers.NewObserver(hv, time.Minute, logr.Discard())
 	f := &Facade{Store: st, Observer: obs, HV: hv, Events: controllers.NewEventLog(), Facts: facts,
 		Log: logr.Discard(), StateDir: t.TempDir()}
+	if edit != nil {
+		edit(f)
+	}
 	prog := rpc.NewRemoteProgram(f.SupportsFeature)
 	f.Register(prog)
 	srv := rpc.NewServer(rpc.Options{Name: "test"}, prog)
@@ -263,15 +272,12 @@ func TestHostSysinfo(t *testing.T) {
 	if got != want {
 		t.Errorf("sysinfo:\n%s\nwant:\n%s", got, want)
 	}
-	old := dmiDir
-	t.Cleanup(func() { dmiDir = old })
-	dmiDir = dir
-	e := startHostEnv(t, hostSimOptions(t))
+	e := startHostEnvWith(t, hostSimOptions(t), func(f *Facade) { f.DMIDir = dir })
 	if s, err := e.dial(e.Sock).ConnectGetSysinfo(0); err != nil || s != want {
 		t.Errorf("ConnectGetSysinfo = %q, %v", s, err)
 	}
 	// A host that publishes no SMBIOS data (a VM without DMI tables): libvirt's error, not an empty document.
-	dmiDir = filepath.Join(dir, "missing")
+	e = startHostEnvWith(t, hostSimOptions(t), func(f *Facade) { f.DMIDir = filepath.Join(dir, "missing") })
 	_, err := e.dial(e.Sock).ConnectGetSysinfo(0)
 	wantHostErr(t, err, libvirt.ErrConfigUnsupported, "unsupported configuration: Host SMBIOS information is not available")
 }

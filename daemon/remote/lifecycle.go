@@ -9,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
@@ -92,10 +91,16 @@ func (f *Facade) create(ctx context.Context, w libvirt.Domain, flags uint32, api
 	if err := noFlags(flags&^startPaused, api); err != nil {
 		return libvirt.Domain{}, err
 	}
-	d, err := f.lookup(ctx, w)
+	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return libvirt.Domain{}, err
 	}
+	defer unlock()
+	return f.createLocked(ctx, d, flags)
+}
+
+// createLocked is create for the domain d, whose lock the caller holds.
+func (f *Facade) createLocked(ctx context.Context, d *dom, flags uint32) (libvirt.Domain, error) {
 	if d.Active() {
 		return libvirt.Domain{}, rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainLibxl, "Domain is already running")
 	}
@@ -144,6 +149,11 @@ func (f *Facade) createXML(ctx context.Context, xml string, flags uint32) (libvi
 		return libvirt.Domain{}, err
 	}
 	paused := flags&startPaused != 0
+	unlock, err := f.lockDomain(ctx, spec.Name, spec.UUID)
+	if err != nil {
+		return libvirt.Domain{}, err
+	}
+	defer unlock()
 	existing, err := f.checkIdentity(ctx, spec, true)
 	if err != nil {
 		return libvirt.Domain{}, err
@@ -155,7 +165,7 @@ func (f *Facade) createXML(ctx context.Context, xml string, flags uint32) (libvi
 			return libvirt.Domain{}, rpc.Errorf(rpc.CodeOperationInvalid, rpc.DomainLibxl,
 				"domain '%s' is persistent and its definition differs: define the new definition, then start it", spec.Name)
 		}
-		return f.create(ctx, existing.Wire(), flags&startPaused, "libxlDomainCreateXML")
+		return f.createLocked(ctx, existing, flags&startPaused)
 	}
 	id := uuid.NewString()
 	obj := &v1alpha1.XenDomain{
@@ -174,9 +184,9 @@ func (f *Facade) createXML(ctx context.Context, xml string, flags uint32) (libvi
 			Action:      &v1alpha1.DomainAction{ID: id, Verb: v1alpha1.VerbStart},
 		},
 	}
-	if err := f.Store.Create(ctx, obj); err != nil {
+	if err := f.createObject(ctx, obj); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			// Someone took the name since the identity check.
+			// A domain of that name the identity check did not see (a drop-in file loaded meanwhile).
 			return libvirt.Domain{}, rpc.Errorf(rpc.CodeOperationFailed, rpc.DomainDomain,
 				"domain '%s' already exists", spec.Name)
 		}
@@ -189,12 +199,11 @@ func (f *Facade) createXML(ctx context.Context, xml string, flags uint32) (libvi
 	case err == nil && done == nil:
 		err = rpc.Errorf(rpc.CodeOperationFailed, rpc.DomainLibxl, "domain '%s' was removed while it started", spec.Name)
 	case err == nil && done.Status.LastAction.Error != "":
-		err = actionErr(done.Status.LastAction.Error)
+		err = actionErr(done.Status.LastAction)
 	}
 	if err != nil {
-		// A transient domain that failed to start is gone, as in libvirt.
-		uid := obj.UID
-		if derr := f.Store.Delete(context.WithoutCancel(ctx), obj, client.Preconditions{UID: &uid}); derr != nil && !apierrors.IsNotFound(derr) {
+		// A transient domain that failed to start is gone before the call returns, as in libvirt.
+		if derr := f.forgetTransient(context.WithoutCancel(ctx), obj); derr != nil {
 			f.Log.Error(derr, "remove transient domain after a failed start", "domain", spec.Name)
 		}
 		return libvirt.Domain{}, err
@@ -231,10 +240,11 @@ func (f *Facade) reboot(ctx context.Context, w libvirt.Domain, flags uint32) err
 
 // stop requests one of the actions on a running domain: shutdown, reboot, reset or destroy.
 func (f *Facade) stop(ctx context.Context, w libvirt.Domain, verb v1alpha1.ActionVerb) error {
-	d, err := f.lookup(ctx, w)
+	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	if err := notDom0(d); err != nil {
 		return err
 	}
@@ -255,16 +265,21 @@ func (f *Facade) stop(ctx context.Context, w libvirt.Domain, verb v1alpha1.Actio
 		// A stopped transient domain is removed with its object, before its action is reported.
 		return nil
 	}
+	if err == nil && verb == v1alpha1.VerbDestroy && !d.Persistent() {
+		// libvirt's destroy removes a transient domain before it returns: a create of the same name may follow.
+		return f.forgetTransient(ctx, obj)
+	}
 	return err
 }
 
 // setPaused is virDomainSuspend and virDomainResume: it sets spec.paused and waits until the domain is in that
 // state. A domain already in it is left alone, as libvirt does.
 func (f *Facade) setPaused(ctx context.Context, w libvirt.Domain, paused bool) error {
-	d, err := f.lookup(ctx, w)
+	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	if err := notDom0(d); err != nil {
 		return err
 	}

@@ -111,11 +111,15 @@ func (f *Facade) cellsFreeMemory(ctx context.Context, _ *rpc.Call, a *libvirt.No
 	return ret, nil
 }
 
-// memoryStats answers virNodeGetMemoryStats, which libvirt's libxl driver lacks, with the hypervisor's view of
-// the whole host (or of one NUMA node): "total" and "free" in KiB. Domain-0's page cache (buffers, cached) is not
-// the host's and is left out.
+// procMeminfo is where Domain-0's kernel reports its memory use.
+const procMeminfo = "/proc/meminfo"
+
+// memoryStats answers virNodeGetMemoryStats, which libvirt's libxl driver lacks, the way libvirt's Linux drivers
+// do (virHostMemGetStats): for the whole host "total", "free", "buffers" and "cached" in KiB, for one NUMA node
+// "total" and "free", and nparams must be exactly that many. On Xen the totals are the hypervisor's, since
+// Domain-0's /proc/meminfo sees only Domain-0's memory; buffers and cached are Domain-0's page cache, the only one
+// the host has, read from its /proc/meminfo as libvirt reads them.
 func (f *Facade) memoryStats(ctx context.Context, _ *rpc.Call, a *libvirt.NodeGetMemoryStatsArgs) (*libvirt.NodeGetMemoryStatsRet, error) {
-	const nstats = 2
 	if err := checkHostFlags(a.Flags, 0, "libxlNodeGetMemoryStats"); err != nil {
 		return nil, err
 	}
@@ -131,6 +135,7 @@ func (f *Facade) memoryStats(ctx context.Context, _ *rpc.Call, a *libvirt.NodeGe
 	if err != nil {
 		return nil, err
 	}
+	nstats := 4 // LINUX_NB_MEMORY_STATS_ALL
 	total, free := info.TotalKiB, info.FreeKiB
 	if a.CellNum != memoryStatsAll {
 		topo := topologyOf(info)
@@ -138,18 +143,62 @@ func (f *Facade) memoryStats(ctx context.Context, _ *rpc.Call, a *libvirt.NodeGe
 			return nil, rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainNone, "cellNum in virHostMemGetStats must be less than or equal to %d", topo.Cells-1)
 		}
 		n := topo.node(int(a.CellNum))
-		total, free = n.MemKiB, n.FreeKiB
+		total, free, nstats = n.MemKiB, n.FreeKiB, 2 // LINUX_NB_MEMORY_STATS_CELL
 	}
 	if a.Nparams == 0 {
-		return &libvirt.NodeGetMemoryStatsRet{Params: []libvirt.NodeGetMemoryStats{}, Nparams: nstats}, nil
+		return &libvirt.NodeGetMemoryStatsRet{Params: []libvirt.NodeGetMemoryStats{}, Nparams: int32(nstats)}, nil
 	}
-	if a.Nparams < nstats {
-		return nil, rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainNone, "nparams in virHostMemGetStats must be %d", nstats)
+	if int(a.Nparams) != nstats {
+		return nil, rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainNone, "nparams in virHostMemGetStatsLinux must be %d", nstats)
 	}
-	return &libvirt.NodeGetMemoryStatsRet{Params: []libvirt.NodeGetMemoryStats{
-		{Field: "total", Value: total},
-		{Field: "free", Value: free},
-	}}, nil
+	params := []libvirt.NodeGetMemoryStats{{Field: "total", Value: total}, {Field: "free", Value: free}}
+	if nstats == 2 {
+		return &libvirt.NodeGetMemoryStatsRet{Params: params}, nil
+	}
+	cache, err := readPageCache(procMeminfo)
+	if err != nil {
+		return nil, err
+	}
+	return &libvirt.NodeGetMemoryStatsRet{Params: append(params,
+		libvirt.NodeGetMemoryStats{Field: "buffers", Value: cache.buffers},
+		libvirt.NodeGetMemoryStats{Field: "cached", Value: cache.cached})}, nil
+}
+
+// pageCache is the page cache of a /proc/meminfo, in KiB.
+type pageCache struct{ buffers, cached uint64 }
+
+// readPageCache reads the Buffers and Cached lines of a /proc/meminfo file.
+func readPageCache(path string) (pageCache, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return pageCache{}, rpc.Errorf(rpc.CodeSystemError, rpc.DomainNone, "cannot open %s: %v", path, err)
+	}
+	defer file.Close()
+	var pc pageCache
+	found := 0
+	sc := bufio.NewScanner(file)
+	for sc.Scan() && found < 2 {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		v, err := strconv.ParseUint(fields[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch fields[0] {
+		case "Buffers:":
+			pc.buffers = v
+			found++
+		case "Cached:":
+			pc.cached = v
+			found++
+		}
+	}
+	if found == 0 {
+		return pageCache{}, rpc.NewError(rpc.CodeInternalError, rpc.DomainNone, "no available memory line found")
+	}
+	return pc, nil
 }
 
 // cpuStats answers virNodeGetCPUStats, which libvirt's libxl driver lacks, the way libvirt's Linux drivers do

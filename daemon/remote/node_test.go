@@ -63,23 +63,47 @@ func TestNodeMemoryStats(t *testing.T) {
 	e := startHostEnv(t, hostSimOptions(t))
 	l := e.dial(e.Sock)
 	params, n, err := l.NodeGetMemoryStats(0, -1, 0)
-	if err != nil || n != 2 || len(params) != 0 {
+	if err != nil || n != 4 || len(params) != 0 {
 		t.Fatalf("NodeGetMemoryStats(0) = %v, %d, %v", params, n, err)
 	}
 	params, _, err = l.NodeGetMemoryStats(n, -1, 0)
-	want := []libvirt.NodeGetMemoryStats{{Field: "total", Value: 16 << 20}, {Field: "free", Value: 14 << 20}}
-	if err != nil || !reflect.DeepEqual(params, want) {
-		t.Errorf("NodeGetMemoryStats(all cells) = %v, %v; want %v", params, err, want)
+	var fields []string
+	for _, p := range params {
+		fields = append(fields, p.Field)
 	}
-	params, _, err = l.NodeGetMemoryStats(4, 1, 0)
-	want = []libvirt.NodeGetMemoryStats{{Field: "total", Value: 8 << 20}, {Field: "free", Value: 7 << 20}}
+	if err != nil || len(params) != 4 || params[0].Value != 16<<20 || params[1].Value != 14<<20 ||
+		strings.Join(fields, " ") != "total free buffers cached" {
+		t.Errorf("NodeGetMemoryStats(all cells) = %v, %v; want total 16 GiB, free 14 GiB, buffers, cached", params, err)
+	}
+	params, _, err = l.NodeGetMemoryStats(2, 1, 0)
+	want := []libvirt.NodeGetMemoryStats{{Field: "total", Value: 8 << 20}, {Field: "free", Value: 7 << 20}}
 	if err != nil || !reflect.DeepEqual(params, want) {
 		t.Errorf("NodeGetMemoryStats(cell 1) = %v, %v; want %v", params, err, want)
 	}
+	_, _, err = l.NodeGetMemoryStats(4, 1, 0)
+	wantHostErr(t, err, libvirt.ErrInvalidArg, "invalid argument: nparams in virHostMemGetStatsLinux must be 2")
+	_, _, err = l.NodeGetMemoryStats(2, -1, 0)
+	wantHostErr(t, err, libvirt.ErrInvalidArg, "invalid argument: nparams in virHostMemGetStatsLinux must be 4")
 	_, _, err = l.NodeGetMemoryStats(2, 2, 0)
 	wantHostErr(t, err, libvirt.ErrInvalidArg, "invalid argument: cellNum in virHostMemGetStats must be less than or equal to 1")
 	_, _, err = l.NodeGetMemoryStats(2, -1, 4)
 	wantHostErr(t, err, libvirt.ErrInvalidArg, "invalid argument: unsupported flags (0x4) in function libxlNodeGetMemoryStats")
+}
+
+func TestReadPageCache(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meminfo")
+	meminfo := "MemTotal:       16316412 kB\nMemFree:         1180636 kB\nMemAvailable:   11502216 kB\n" +
+		"Buffers:          700876 kB\nCached:          9429716 kB\nSwapCached:        10240 kB\n"
+	if err := os.WriteFile(path, []byte(meminfo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := readPageCache(path)
+	if err != nil || pc != (pageCache{buffers: 700876, cached: 9429716}) {
+		t.Errorf("readPageCache = %+v, %v", pc, err)
+	}
+	if _, err := readPageCache(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("readPageCache of a missing file succeeded")
+	}
 }
 
 const fakeProcStat = `cpu  100 5 40 1000 7 2 3 0 0 0

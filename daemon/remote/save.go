@@ -114,10 +114,11 @@ func (f *Facade) save(ctx context.Context, w libvirt.Domain, to string, dxml lib
 	if len(dxml) > 0 {
 		return rpc.NewError(rpc.CodeArgumentUnsupported, rpc.DomainLibxl, "xml modification unsupported")
 	}
-	d, err := f.lookup(ctx, w)
+	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	obj, err := saveTarget(d)
 	if err != nil {
 		return err
@@ -133,7 +134,7 @@ func (f *Facade) saveTo(ctx context.Context, d *dom, obj *v1alpha1.XenDomain, pa
 	}
 	defer f.beginJob(d.UUID)()
 	_, err := f.imageAction(ctx, obj, v1alpha1.DomainAction{Verb: v1alpha1.VerbSave, Path: path}, nil)
-	return transientGone(err, d, func() bool {
+	err = transientGone(err, d, func() bool {
 		fh, err := os.Open(path)
 		if err != nil {
 			return false
@@ -142,6 +143,10 @@ func (f *Facade) saveTo(ctx context.Context, d *dom, obj *v1alpha1.XenDomain, pa
 		_, err = controllers.ReadSaveHeader(fh)
 		return err == nil
 	})
+	if err == nil && !d.Persistent() {
+		return f.forgetTransient(ctx, obj) // a saved transient domain is gone, as in libvirt
+	}
+	return err
 }
 
 // transientGone turns the disappearance of a transient domain during an action that stops it into the
@@ -159,10 +164,11 @@ func (f *Facade) managedSave(ctx context.Context, w libvirt.Domain, flags uint32
 	if err := noFlags(flags, "libxlDomainManagedSave"); err != nil {
 		return err
 	}
-	d, err := f.lookup(ctx, w)
+	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	obj, err := saveTarget(d)
 	if err != nil {
 		return err
@@ -235,6 +241,11 @@ func (f *Facade) restore(ctx context.Context, from string, dxml libvirt.OptStrin
 		return err
 	}
 	paused := flags&savePaused != 0
+	unlock, err := f.lockDomain(ctx, spec.Name, spec.UUID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	target, err := f.checkIdentity(ctx, spec, true)
 	if err != nil {
 		return err
@@ -263,7 +274,7 @@ func (f *Facade) restoreTransient(ctx context.Context, spec *v1alpha1.DomainSpec
 			Action: &v1alpha1.DomainAction{ID: uuid.NewString(), Verb: v1alpha1.VerbRestore, Path: from},
 		},
 	}
-	if err := f.Store.Create(ctx, obj); err != nil {
+	if err := f.createObject(ctx, obj); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return rpc.Errorf(rpc.CodeOperationFailed, rpc.DomainDomain, "domain '%s' already exists", spec.Name)
 		}
@@ -293,16 +304,7 @@ func (f *Facade) readSaveImage(path string) (*v1alpha1.DomainSpec, error) {
 	defer fh.Close()
 	xml, err := controllers.ReadSaveHeader(fh)
 	if err != nil {
-		msg := err.Error()
-		switch {
-		case strings.Contains(msg, "bad magic"):
-			return nil, rpc.NewError(rpc.CodeInvalidArg, rpc.DomainLibxl, "image magic is incorrect")
-		case strings.Contains(msg, "version"), strings.Contains(msg, "XML length"):
-			return nil, rpc.Errorf(rpc.CodeOperationFailed, rpc.DomainLibxl, "%s", strings.TrimPrefix(msg, controllers.ErrNotSaveImage.Error()+": "))
-		case strings.Contains(msg, "truncated XML"):
-			return nil, rpc.NewError(rpc.CodeOperationFailed, rpc.DomainLibxl, "failed to read XML")
-		}
-		return nil, rpc.NewError(rpc.CodeOperationFailed, rpc.DomainLibxl, "failed to read libxl header")
+		return nil, saveHeaderErr(err)
 	}
 	spec, _, err := domxml.ParseLive(xml)
 	if err == nil {
@@ -323,10 +325,11 @@ func (f *Facade) coreDump(ctx context.Context, w libvirt.Domain, to string, form
 	if format != dumpRaw {
 		return rpc.Errorf(rpc.CodeOperationUnsupported, rpc.DomainLibxl, "unsupported dumpformat '%d': Xen dumps are raw", format)
 	}
-	d, err := f.lookup(ctx, w)
+	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	obj, err := saveTarget(d)
 	if err != nil {
 		return err
@@ -335,10 +338,14 @@ func (f *Facade) coreDump(ctx context.Context, w libvirt.Domain, to string, form
 	_, err = f.imageAction(ctx, obj, v1alpha1.DomainAction{
 		Verb: v1alpha1.VerbCoreDump, Path: to, Live: flags&dumpLive != 0, Crash: flags&dumpCrash != 0,
 	}, nil)
-	return transientGone(err, d, func() bool {
+	err = transientGone(err, d, func() bool {
 		_, err := os.Stat(to)
 		return flags&dumpCrash != 0 && err == nil
 	})
+	if err == nil && flags&dumpCrash != 0 && !d.Persistent() {
+		return f.forgetTransient(ctx, obj)
+	}
+	return err
 }
 
 // imageAction is act for the actions that carry a path (Save, Restore, CoreDump): it writes action, with a new
@@ -370,19 +377,21 @@ func (f *Facade) waitAction(ctx context.Context, obj *v1alpha1.XenDomain, id str
 	if done == nil {
 		return nil, rpc.NewError(rpc.CodeNoDomain, rpc.DomainLibxl, "")
 	}
-	if msg := done.Status.LastAction.Error; msg != "" {
-		return done, imageActionErr(msg)
+	if done.Status.LastAction.Error != "" {
+		return done, actionErr(done.Status.LastAction)
 	}
 	return done, nil
 }
 
-// imageActionErr maps the reconciler's account of a failed save, restore or dump to libvirt's error.
-func imageActionErr(msg string) error {
-	if strings.Contains(msg, "has to be running") {
-		return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainLibxl, msg)
+// saveHeaderErr is libvirt's error for an image whose header does not read (libxlDomainSaveImageOpen): a wrong
+// magic is an invalid argument, every other problem a failed operation.
+func saveHeaderErr(err error) error {
+	var he *controllers.SaveHeaderError
+	if !errors.As(err, &he) {
+		return rpc.NewError(rpc.CodeOperationFailed, rpc.DomainLibxl, "failed to read libxl header")
 	}
-	if strings.Contains(msg, "failed to create domain save file") || strings.Contains(msg, "cannot read domain image") {
-		return rpc.NewError(rpc.CodeSystemError, rpc.DomainLibxl, msg)
+	if he.Problem == controllers.HeaderBadMagic {
+		return rpc.NewError(rpc.CodeInvalidArg, rpc.DomainLibxl, he.Msg)
 	}
-	return actionErr(msg)
+	return rpc.NewError(rpc.CodeOperationFailed, rpc.DomainLibxl, he.Msg)
 }

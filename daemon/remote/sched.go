@@ -2,7 +2,6 @@ package remote
 
 import (
 	"context"
-	"errors"
 	"math"
 	"strconv"
 
@@ -128,9 +127,9 @@ func (f *Facade) schedParams(ctx context.Context, w libvirt.Domain, nparams int3
 	return params[:max(0, min(int(nparams), schedNParams))], nil
 }
 
-// setSchedParams is libxlDomainSetSchedulerParametersFlags. The weight becomes the spec's <shares> and reaches
-// the running domain through the reconciler. The cap is set on the running domain only, as libvirt does: it
-// has no place in the domain XML, and lasts until the domain stops.
+// setSchedParams is libxlDomainSetSchedulerParametersFlags: the weight and the cap are set on the running domain
+// only (a SetLive action), as libvirt does: neither definition records them, and they last until the domain
+// stops.
 func (f *Facade) setSchedParams(ctx context.Context, w libvirt.Domain, params []libvirt.TypedParam, flags uint32) error {
 	if flags != 0 {
 		return rpc.ErrInvalidFlags(rpc.DomainLibxl, flags, "libxlDomainSetSchedulerParametersFlags")
@@ -152,41 +151,21 @@ func (f *Facade) setSchedParams(ctx context.Context, w libvirt.Domain, params []
 	if err := f.creditScheduler(ctx); err != nil {
 		return err
 	}
-	var weight *uint32
-	capPct := libxl.KeepSchedParam
+	set := &v1alpha1.SchedSettings{}
 	for _, p := range params {
 		v, _ := p.Value.I.(uint32)
 		switch {
 		case p.Field == schedCap && v > math.MaxUint16:
 			return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl, "scheduler cap %d is out of range [0, %d]", v, math.MaxUint16)
 		case p.Field == schedCap:
-			capPct = int(v)
+			set.Cap = ptr(v)
 		case p.Field == schedWeight && (v == 0 || v > libxl.MaxSchedWeight):
 			return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl, "scheduler weight %d is out of range [1, %d]", v, libxl.MaxSchedWeight)
 		case p.Field == schedWeight:
-			weight = ptr(v)
+			set.Weight = v
 		}
 	}
-	if capPct != libxl.KeepSchedParam {
-		err := f.HV.SetSchedParams(ctx, d.Obs.Info.DomID, libxl.SchedParams{Weight: libxl.KeepSchedParam, Cap: capPct})
-		if err != nil {
-			code := rpc.CodeInternalError
-			if errors.Is(err, libxl.ErrInvalid) { // above 100 per vcpu
-				code = rpc.CodeInvalidArg
-			}
-			return rpc.Errorf(code, rpc.DomainLibxl, "Failed to set scheduler parameters for domain '%d' with libxenlight: %v", d.ID(), err)
-		}
-	}
-	if weight == nil {
-		return nil
-	}
-	return f.changeSpec(ctx, obj, impact{live: true}, func(s *v1alpha1.DomainSpec) error {
-		if s.CPUTune == nil {
-			s.CPUTune = &v1alpha1.CPUTune{}
-		}
-		s.CPUTune.Shares = weight
-		return nil
-	})
+	return f.changeLive(ctx, obj, d, nil, set)
 }
 
 // validateTypedParams is virTypedParamsValidate: every parameter must be one of keys, of its type, once.

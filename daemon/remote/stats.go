@@ -148,7 +148,7 @@ func (f *Facade) interfaceStats(ctx context.Context, _ *rpc.Call, a *libvirt.Dom
 		if a.Device != name && !strings.EqualFold(a.Device, nic.MAC) {
 			continue
 		}
-		c, err := readNetDev(procNetDev, name, nic.Type != "ethernet")
+		c, err := f.nicCounters(ctx, d, nic, i)
 		if err != nil {
 			return nil, err
 		}
@@ -219,7 +219,7 @@ func (f *Facade) blockStats(ctx context.Context, _ *rpc.Call, a *libvirt.DomainB
 	if err != nil {
 		return nil, err
 	}
-	c, err := gatherBlockStats(d, a.Path)
+	c, err := f.gatherBlockStats(ctx, d, a.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +241,7 @@ func (f *Facade) blockStatsFlags(ctx context.Context, _ *rpc.Call, a *libvirt.Do
 	if a.Nparams <= 0 {
 		return &libvirt.DomainBlockStatsFlagsRet{Params: []libvirt.TypedParam{}, Nparams: 6}, nil
 	}
-	c, err := gatherBlockStats(d, a.Path)
+	c, err := f.gatherBlockStats(ctx, d, a.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -257,16 +257,17 @@ func (f *Facade) blockStatsFlags(ctx context.Context, _ *rpc.Call, a *libvirt.Do
 }
 
 // gatherBlockStats is libxlDomainBlockStatsGather: the counters of the disk named by path (target or source),
-// or the sum over every disk when path is empty. Only disks served by the kernel's block backend (driver
-// phy, format raw) have counters, as in libvirt.
-func gatherBlockStats(d *dom, path string) (blockCounters, error) {
+// or the sum over every disk when path is empty. Every disk has counters when the facade reads them
+// through the hypervisor port; otherwise only those of the kernel's block backend (driver phy, format raw), as in
+// libvirt.
+func (f *Facade) gatherBlockStats(ctx context.Context, d *dom, path string) (blockCounters, error) {
 	var sum blockCounters
 	var disks []v1alpha1.Disk
 	if d.Obj != nil {
 		disks = d.Obj.Spec.Domain.Devices.Disks
 	}
 	one := func(disk *v1alpha1.Disk) error {
-		c, err := diskCounters(d, disk)
+		c, err := f.diskCounters(ctx, d, disk)
 		if err != nil {
 			return err
 		}
@@ -300,8 +301,8 @@ var xenBackendDir = "/sys/bus/xen-backend/devices"
 // vbdSectorSize is the unit of the backend's sector counters (libvirt's default when xenstore says nothing).
 const vbdSectorSize = 512
 
-// diskCounters reads one disk's counters from its block backend (libxlDomainBlockStatsVBD).
-func diskCounters(d *dom, disk *v1alpha1.Disk) (blockCounters, error) {
+// vbdCounters reads one disk's counters from its block backend (libxlDomainBlockStatsVBD).
+func vbdCounters(d *dom, disk *v1alpha1.Disk) (blockCounters, error) {
 	var c blockCounters
 	drv, format := "qemu", "none"
 	if disk.Driver != nil {

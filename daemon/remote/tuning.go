@@ -10,7 +10,6 @@ import (
 
 	"github.com/virtxend/virtxend/api/domxml"
 	"github.com/virtxend/virtxend/api/v1alpha1"
-	"github.com/virtxend/virtxend/controllers"
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 	"github.com/virtxend/virtxend/libxl"
 )
@@ -31,13 +30,10 @@ const (
 // registerTuning: memory and vcpus (setmem, setmaxmem, setvcpus, vcpuinfo, vcpupin), the scheduler
 // (schedinfo) and NUMA parameters (numatune).
 //
-// Declarative underneath: a change is written to the spec, the one desired state of the domain, and a live
-// change returns once the reconciler applied it to the running domain. A consequence of the one desired
-// state: a --config change of a running domain reaches the running domain as well for what the reconciler
-// applies live (memory, online vcpus, pins), where libvirt would change only the next boot. A --live change of
-// a persistent domain is not written to its NAME.xml, as in libvirt, but the store keeps no separate live
-// definition: after a daemon restart or SIGHUP the definition from NAME.xml is the desired state again and the
-// reconciler puts the running domain back to it.
+// Two definitions, as libvirt has them: a --config change edits the persistent definition (the spec, and the
+// NAME.xml of a define), which the running domain does not see until its next start; a --live change is a
+// SetLive action: the reconciler applies it to the running domain and records it in the domain's live
+// definition (kept under state_dir), and the persistent definition does not change.
 func registerTuning(f *Facade, p *rpc.Program) {
 	rpc.Register(p, rpc.ProcDomainSetMemoryFlags, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainSetMemoryFlagsArgs) (*struct{}, error) {
 		return nil, f.setMemory(ctx, a.Dom, a.Memory, a.Flags)
@@ -105,17 +101,25 @@ func (f *Facade) changeableObj(d *dom) (*v1alpha1.XenDomain, error) {
 	return obj, nil
 }
 
-// changeSpec applies edit to the definition of obj where im says: to the spec in the store, the desired state
-// the reconciler applies, and for a config change of a define also to the definition in its NAME.xml, which is
-// written first, once both edits are known to apply. The file's definition is edited from what the file holds,
-// so that live-only changes the spec carries do not reach it. The store's edit runs on the latest version of
-// the spec, again after a conflicting write. A live change returns once the reconciler applied the new spec to
-// the running domain.
-func (f *Facade) changeSpec(ctx context.Context, obj *v1alpha1.XenDomain, im impact, edit func(*v1alpha1.DomainSpec) error) error {
-	if im.config && obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindDefine && f.Defines != nil {
+// changeSpec applies edit where im says: to the live definition of the running domain (a SetLive action, which
+// returns once the reconciler applied it), then to the persistent definition: the spec in the store and, for a
+// define, its NAME.xml, written first. The file's definition is edited from what the file holds. The store's edit
+// runs on the latest version of the spec, again after a conflicting write.
+func (f *Facade) changeSpec(ctx context.Context, obj *v1alpha1.XenDomain, d *dom, im impact, edit func(*v1alpha1.DomainSpec) error) error {
+	if im.config {
 		if err := edit(obj.Spec.Domain.DeepCopy()); err != nil {
 			return err
 		}
+	}
+	if im.live {
+		if err := f.changeLive(ctx, obj, d, edit, nil); err != nil {
+			return err
+		}
+	}
+	if !im.config {
+		return nil
+	}
+	if obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindDefine && f.Defines != nil {
 		persisted := f.persistentSpec(obj)
 		if err := edit(persisted); err != nil {
 			return err
@@ -124,13 +128,59 @@ func (f *Facade) changeSpec(ctx context.Context, obj *v1alpha1.XenDomain, im imp
 			return rpc.Errorf(rpc.CodeOperationFailed, rpc.DomainLibxl, "cannot save the definition: %v", err)
 		}
 	}
-	written, err := f.update(ctx, obj, func(o *v1alpha1.XenDomain) error {
+	_, err := f.update(ctx, obj, func(o *v1alpha1.XenDomain) error {
 		return edit(&o.Spec.Domain)
 	})
-	if err != nil || !im.live {
+	return err
+}
+
+// changeLive asks the reconciler to bring the running domain and its live definition to what edit makes of the
+// live definition, and to set sched, and waits for the outcome. edit runs once to check it, then again on the
+// live definition current when the action is written (after an action in progress ended).
+func (f *Facade) changeLive(ctx context.Context, obj *v1alpha1.XenDomain, d *dom, edit func(*v1alpha1.DomainSpec) error, sched *v1alpha1.SchedSettings) error {
+	if edit != nil {
+		if err := edit(f.liveDef(ctx, d)); err != nil {
+			return err
+		}
+	}
+	var editErr error
+	_, err := f.act(ctx, obj, v1alpha1.VerbSetLive, func(o *v1alpha1.XenDomain) {
+		o.Spec.Action.Sched = sched.DeepCopy()
+		if edit == nil {
+			return
+		}
+		def := f.liveDef(ctx, d)
+		if editErr = edit(def); editErr == nil {
+			o.Spec.Action.Definition = def
+		}
+	})
+	if err != nil {
 		return err
 	}
-	return f.waitApplied(ctx, written)
+	return editErr
+}
+
+// liveDef returns a copy of the live definition of the running domain d: the one the reconciler keeps, or for a
+// domain it keeps none of yet, the definition rebuilt from the spec with what Xen reports now.
+func (f *Facade) liveDef(ctx context.Context, d *dom) *v1alpha1.DomainSpec {
+	if f.Live != nil && d.Obs != nil {
+		if l := f.Live.Live(d.UUID); l != nil && l.DomID == d.Obs.Info.DomID {
+			return &l.Domain
+		}
+	}
+	var spec *v1alpha1.DomainSpec
+	if d.Obj != nil {
+		spec = d.Obj.Spec.Domain.DeepCopy()
+	} else {
+		spec = &v1alpha1.DomainSpec{}
+	}
+	if spec.Name == "" {
+		spec.Name = d.Name
+	}
+	if spec.UUID == "" {
+		spec.UUID = d.UUID
+	}
+	return f.liveSpec(ctx, d, spec)
 }
 
 // persistentSpec is the definition in the NAME.xml of the define o, completed as the defines store completes
@@ -151,37 +201,6 @@ func (f *Facade) persistentSpec(o *v1alpha1.XenDomain) *v1alpha1.DomainSpec {
 		spec.Name = name
 	}
 	return spec
-}
-
-// waitApplied waits until the reconciler applied the spec of written to the running domain: it has seen that
-// generation and either reports an error or left its ownership marker, which records the spec it applied.
-func (f *Facade) waitApplied(ctx context.Context, written *v1alpha1.XenDomain) error {
-	var running bool
-	done, err := f.waitFor(ctx, written, func(o *v1alpha1.XenDomain) bool {
-		if o == nil {
-			return true
-		}
-		if o.Status.ObservedGeneration < written.Generation {
-			return false
-		}
-		if o.Status.LastError != "" {
-			return true
-		}
-		ob := f.Observer.Lookup(o.UID)
-		running = ob != nil
-		return ob == nil || (ob.Marker != nil && ob.Marker.SpecHash == controllers.SpecHash(&o.Spec.Domain))
-	})
-	switch {
-	case err != nil:
-		return err
-	case done == nil:
-		return rpc.NewError(rpc.CodeNoDomain, rpc.DomainLibxl, "")
-	case done.Status.LastError != "":
-		return rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl, "failed to change domain '%s': %s", domainName(done), done.Status.LastError)
-	case !running:
-		return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainDomain, "domain is not running")
-	}
-	return nil
 }
 
 // liveInfo is what the hypervisor says of a running domain now, or as last observed.
@@ -214,8 +233,10 @@ func (f *Facade) setMemory(ctx context.Context, w libvirt.Domain, newKiB uint64,
 		return err
 	}
 	var live libxl.DomainInfo
+	var liveMax uint64
 	if im.live {
 		live = f.liveInfo(ctx, d)
+		liveMax = kib(f.liveDef(ctx, d).Memory.Value())
 	}
 	if flags&memMaximum != 0 {
 		if im.live && newKiB < live.TargetKiB {
@@ -223,18 +244,18 @@ func (f *Facade) setMemory(ctx context.Context, w libvirt.Domain, newKiB uint64,
 				"Failed to set maximum memory for domain '%d' with libxenlight: the memory target %d KiB is above it",
 				live.DomID, live.TargetKiB)
 		}
-		return f.changeSpec(ctx, obj, im, func(s *v1alpha1.DomainSpec) error {
+		return f.changeSpec(ctx, obj, d, im, func(s *v1alpha1.DomainSpec) error {
 			cur := currentKiB(s)
 			s.Memory = kibQuantity(newKiB)
 			s.CurrentMemory = ptr(kibQuantity(min(cur, newKiB)))
 			return nil
 		})
 	}
-	if im.live && newKiB > live.MaxMemKiB {
+	if im.live && newKiB > liveMax {
 		return rpc.NewError(rpc.CodeInvalidArg, rpc.DomainLibxl, "cannot set memory higher than max memory")
 	}
-	return f.changeSpec(ctx, obj, im, func(s *v1alpha1.DomainSpec) error {
-		if !im.live && newKiB > kib(s.Memory.Value()) {
+	return f.changeSpec(ctx, obj, d, im, func(s *v1alpha1.DomainSpec) error {
+		if newKiB > kib(s.Memory.Value()) {
 			return rpc.NewError(rpc.CodeInvalidArg, rpc.DomainLibxl, "cannot set memory higher than max memory")
 		}
 		s.CurrentMemory = ptr(kibQuantity(newKiB))
@@ -276,7 +297,7 @@ func (f *Facade) setVcpus(ctx context.Context, w libvirt.Domain, n, flags uint32
 	if flags&vcpuMaximum == 0 {
 		defMax := vcpuMax(&obj.Spec.Domain)
 		if d.Active() {
-			defMax = uint32(f.liveInfo(ctx, d).MaxVcpus)
+			defMax = vcpuMax(f.liveDef(ctx, d)) // libvirt checks against vm->def, the live definition
 		}
 		limit = min(limit, defMax)
 	}
@@ -284,7 +305,7 @@ func (f *Facade) setVcpus(ctx context.Context, w libvirt.Domain, n, flags uint32
 		return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl,
 			"requested vcpus is greater than max allowable vcpus for the domain: %d > %d", n, limit)
 	}
-	return f.changeSpec(ctx, obj, im, func(s *v1alpha1.DomainSpec) error {
+	return f.changeSpec(ctx, obj, d, im, func(s *v1alpha1.DomainSpec) error {
 		if flags&vcpuMaximum != 0 {
 			cur := min(vcpuCurrent(s), n)
 			if s.VCPU == nil {
@@ -326,11 +347,18 @@ func (f *Facade) vcpuCount(ctx context.Context, w libvirt.Domain, flags uint32) 
 		if !d.Active() {
 			return 0, rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainLibxl, "Domain is not running")
 		}
-		i := f.liveInfo(ctx, d)
-		if flags&vcpuMaximum != 0 {
-			return int32(i.MaxVcpus), nil
+		if d.Obj == nil {
+			i := f.liveInfo(ctx, d)
+			if flags&vcpuMaximum != 0 {
+				return int32(i.MaxVcpus), nil
+			}
+			return int32(i.OnlineVcpus), nil
 		}
-		return int32(i.OnlineVcpus), nil
+		live := f.liveDef(ctx, d) // libvirt answers from vm->def
+		if flags&vcpuMaximum != 0 {
+			return int32(vcpuMax(live)), nil
+		}
+		return int32(vcpuCurrent(live)), nil
 	}
 	if !d.Persistent() {
 		return 0, rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainLibxl, "domain is transient")

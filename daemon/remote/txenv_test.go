@@ -68,20 +68,15 @@ func newTxEnv(t *testing.T) *txEnv {
 	}
 	obs := controllers.NewObserver(hv, time.Hour, log)
 	events := controllers.NewEventLog()
-	rec := &controllers.XenDomainReconciler{Client: st, HV: hv, Observer: obs, Events: events,
-		Build: func(spec *v1alpha1.DomainSpec) (*libxl.DomainConfig, func(), error) {
-			res, err := libxl.Build(spec, facts)
-			if err != nil {
-				return nil, nil, err
-			}
-			return res.Config, func() {}, nil
-		}}
+	live := controllers.NewMemLiveStore()
+	rec := &controllers.XenDomainReconciler{Client: st, HV: hv, Observer: obs, Events: events, Live: live,
+		Build: controllers.LibxlBuilder(facts)}
 	c, err := rec.SetupLocal(store.Kind(st, &v1alpha1.XenDomain{}, nil, controllers.Predicate()), log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defs := defines.New(t.TempDir(), defines.Options{Log: logr.Discard(), Defaults: domxml.Defaults{HostArch: "x86_64"}})
-	f := &Facade{Store: st, Observer: obs, HV: hv, Events: events, Defines: defs, Facts: facts, Log: logr.Discard(),
+	f := &Facade{Store: st, Observer: obs, HV: hv, Events: events, Defines: defs, Facts: facts, Log: logr.Discard(), Live: live,
 		StateDir: t.TempDir(), Timeout: 10 * time.Second}
 	prog := rpc.NewRemoteProgram(f.SupportsFeature)
 	f.Register(prog)

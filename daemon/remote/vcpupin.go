@@ -86,7 +86,7 @@ func (f *Facade) pinVcpu(ctx context.Context, w libvirt.Domain, vcpu uint32, cpu
 		return rpc.NewError(rpc.CodeInvalidArg, rpc.DomainLibxl, "Empty cpu list for pinning")
 	}
 	set := formatCPUSet(cpus)
-	return f.changeSpec(ctx, obj, im, func(s *v1alpha1.DomainSpec) error {
+	return f.changeSpec(ctx, obj, d, im, func(s *v1alpha1.DomainSpec) error {
 		if s.CPUTune == nil {
 			s.CPUTune = &v1alpha1.CPUTune{}
 		}

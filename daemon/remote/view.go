@@ -160,10 +160,15 @@ func (f *Facade) domains(ctx context.Context) ([]*dom, error) {
 	}
 	for _, obj := range objs {
 		d := &dom{Name: domainName(obj), UUID: domainUUID(obj), Obj: obj, Obs: byUID[obj.UID]}
+		delete(byUID, obj.UID)
 		if !obj.DeletionTimestamp.IsZero() && d.Obs == nil {
 			continue // being removed, and nothing left running: gone as far as clients are concerned
 		}
 		out = append(out, d)
+	}
+	for _, o := range byUID {
+		// A domain virtxend started whose object is not there (yet): listed until the Adopter gives it one.
+		out = append(out, &dom{Name: o.Info.Name, UUID: strings.ToLower(o.Info.UUID), Obs: o})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if a, b := out[i].IsDom0(), out[j].IsDom0(); a != b {
@@ -191,7 +196,7 @@ func (f *Facade) byName(_ context.Context, name string) (*dom, error) {
 		}
 		return d, nil
 	}
-	if o := f.Observer.LookupName(name); o != nil && o.Marker == nil {
+	if o := f.Observer.LookupName(name); o != nil {
 		return &dom{Name: o.Info.Name, UUID: o.Info.UUID, Obs: o}, nil
 	}
 	return nil, nil

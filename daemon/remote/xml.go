@@ -13,6 +13,7 @@ import (
 
 	"github.com/virtxend/virtxend/api/domxml"
 	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/controllers"
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 	"github.com/virtxend/virtxend/libxl"
 )
@@ -65,24 +66,32 @@ func registerXML(f *Facade, p *rpc.Program) {
 	})
 }
 
-// domainXML is virDomainGetXMLDesc: the live definition of a running domain (with its id and what the start
-// changed), the persistent one otherwise or with VIR_DOMAIN_XML_INACTIVE.
+// domainXML is libxlDomainGetXMLDesc: the live definition of a running domain (with its id, what the start
+// changed and the --live changes since), and with VIR_DOMAIN_XML_INACTIVE the persistent one (newDef); a
+// transient domain has none, so its live definition is formatted as inactive. An inactive domain has only the
+// persistent one.
 func (f *Facade) domainXML(ctx context.Context, d *dom, flags uint32) (string, error) {
 	live := d.Active() && flags&xmlInactive == 0
 	if d.Obj == nil {
 		return bareXML(d, live), nil
 	}
-	spec := d.Obj.Spec.Domain.DeepCopy()
+	var spec *v1alpha1.DomainSpec
+	opts := domxml.Inactive
+	switch {
+	case live:
+		spec = f.liveDef(ctx, d)
+		controllers.FillPtys(ctx, f.HV, d.Obs.Info.DomID, &spec.Devices) // a pty libxl reported after the start
+		opts = domxml.FormatOptions{DomID: int(d.ID())}
+	case d.Active() && !d.Persistent():
+		spec = f.liveDef(ctx, d)
+	default:
+		spec = d.Obj.Spec.Domain.DeepCopy()
+	}
 	if spec.Name == "" {
 		spec.Name = d.Name
 	}
 	if spec.UUID == "" {
 		spec.UUID = d.UUID
-	}
-	opts := domxml.Inactive
-	if live {
-		spec = f.liveSpec(ctx, d, spec)
-		opts = domxml.FormatOptions{DomID: int(d.ID())}
 	}
 	if flags&xmlSecure == 0 {
 		for i := range spec.Devices.Graphics {
@@ -96,24 +105,12 @@ func (f *Facade) domainXML(ctx context.Context, d *dom, flags uint32) (string, e
 	return string(out), nil
 }
 
-// unknownPorts stands in for the graphics port allocator when the live definition is rebuilt: the port the
-// running domain holds is not known here, and rebuilding must not take another one.
-type unknownPorts struct{}
-
-// Acquire hands out -1, the port of an autoport graphics device that has none yet.
-func (unknownPorts) Acquire() (int, error) { return -1, nil }
-
-// Release does nothing: Acquire took nothing.
-func (unknownPorts) Release(int) {}
-
-// liveSpec is the definition of a running domain as libvirt holds it: what libxlBuildDomainConfig makes of it at
-// start (memory rounded to MiB, explicit loader, default disk formats...), the memory and vcpus Xen reports
-// now, and the interface names libxl gave the domain.
+// liveSpec rebuilds the definition of a running domain the reconciler keeps no live definition of (yet): what
+// libxlBuildDomainConfig makes of it at start (memory rounded to MiB, explicit loader, default disk formats...),
+// the memory and vcpus Xen reports now, and the interface names libxl gave the domain.
 func (f *Facade) liveSpec(ctx context.Context, d *dom, spec *v1alpha1.DomainSpec) *v1alpha1.DomainSpec {
-	facts := f.Facts
-	facts.GraphicsPorts = unknownPorts{}
-	if res, err := libxl.Build(spec, facts); err == nil {
-		spec = res.Spec
+	if b, err := controllers.LibxlBuilder(f.Facts)(spec, false); err == nil {
+		spec = b.Spec
 	} else {
 		domxml.RoundMemoryAtStart(spec)
 	}
@@ -139,38 +136,8 @@ func (f *Facade) liveSpec(ctx context.Context, d *dom, spec *v1alpha1.DomainSpec
 			spec.Devices.Interfaces[i].Target = fmt.Sprintf("vif%d.%d", info.DomID, i)
 		}
 	}
-	f.livePtys(ctx, info.DomID, &spec.Devices)
+	controllers.FillPtys(ctx, f.HV, info.DomID, &spec.Devices)
 	return spec
-}
-
-// livePtys gives the pty consoles and serial ports of a running domain the paths of their ptys, as libvirt's
-// libxlConsoleCallback does once a domain started: a console whose target is a serial port is that serial port.
-func (f *Facade) livePtys(ctx context.Context, domid libxl.DomID, devs *v1alpha1.Devices) {
-	set := func(c *v1alpha1.Chardev, kind libxl.ConsoleKind) {
-		if c.Type != "pty" {
-			return
-		}
-		port := 0
-		if c.Target != nil && c.Target.Port != nil {
-			port = int(*c.Target.Port)
-		}
-		if path, err := f.HV.ConsolePath(ctx, domid, kind, port); err == nil && path != "" {
-			c.Sources = []v1alpha1.ChardevSource{{Path: path}}
-		}
-	}
-	for i := range devs.Serials {
-		set(&devs.Serials[i], libxl.ConsoleSerial)
-	}
-	for i := range devs.Consoles {
-		c := &devs.Consoles[i]
-		if i == 0 && c.Target != nil && c.Target.Type == "serial" && len(devs.Serials) > 0 {
-			if c.Type == "pty" && devs.Serials[0].Type == "pty" {
-				c.Sources = devs.Serials[0].Sources
-			}
-			continue
-		}
-		set(c, libxl.ConsolePV)
-	}
 }
 
 // bareXML describes a domain virtxend holds no definition of: Domain-0 as libxlAddDom0 makes it, or a domain

@@ -1,0 +1,192 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/libxl"
+)
+
+// EventSink receives the Adopter's events (the daemon logs them, as it does the sources' events).
+type EventSink interface {
+	Event(name, eventType, reason, message string)
+}
+
+// Reasons of the Adopter's events.
+const (
+	// ReasonAdopted: a running domain without an object got a transient one.
+	ReasonAdopted = "Adopted"
+	// ReasonNotAdopted: a running domain without an object could not get one (its name is taken).
+	ReasonNotAdopted = "NotAdopted"
+)
+
+// Adopter keeps every running domain that carries virtxend's ownership marker listed and manageable: a domain
+// whose object is missing (a transient domain after a daemon restart, a domain undefined while it ran, a domain
+// whose definition file went away while the daemon was down) gets a transient object, made from the live
+// definition kept for it. It never stops a domain: a missing object is never a reason to. It also drops the
+// live definitions of domains that are gone.
+type Adopter struct {
+	Client   client.Client
+	Observer *Observer
+	// Live are the live definitions; nil adopts domains with a definition derived from what Xen reports.
+	Live LiveStore
+	// Recorder receives an event per adopted domain; none when nil.
+	Recorder EventSink
+	Log      logr.Logger
+	// Interval between passes after the first; 30 s when zero.
+	Interval time.Duration
+}
+
+// Run waits for the first full observation of the hypervisor and for every channel in loaded (the sources' first
+// loads: a domain is adopted only when no source claims it), then adopts at once and after every interval.
+func (a *Adopter) Run(ctx context.Context, loaded ...<-chan struct{}) error {
+	for _, ch := range append([]<-chan struct{}{a.Observer.Synced()}, loaded...) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ch:
+		}
+	}
+	every := a.Interval
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if err := a.Pass(ctx); err != nil {
+			a.Log.Error(err, "adopting running domains")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// Pass adopts every marked running domain that has no object, and drops the live definitions of domains that no
+// longer run.
+func (a *Adopter) Pass(ctx context.Context) error {
+	var lives []*LiveDefinition
+	if a.Live != nil {
+		lives = a.Live.LiveList() // before the observation: a definition written after it belongs to a domain it sees
+	}
+	observed := a.Observer.List()
+	var all v1alpha1.XenDomainList
+	if err := a.Client.List(ctx, &all, client.InNamespace(v1alpha1.LocalNamespace)); err != nil {
+		return fmt.Errorf("list objects: %w", err)
+	}
+	uids := map[types.UID]bool{}
+	names := map[string]types.UID{}
+	for i := range all.Items {
+		o := &all.Items[i]
+		uids[o.UID] = true
+		names[o.Name] = o.UID
+	}
+	running := map[string]bool{}
+	for i := range observed {
+		ob := &observed[i]
+		running[strings.ToLower(ob.Info.UUID)] = true
+		if ob.Marker == nil || uids[ob.Marker.UID] || ob.Info.State == libxl.StateDying {
+			continue
+		}
+		if err := a.adopt(ctx, ob, names); err != nil {
+			a.Log.Error(err, "adopt running domain", "domain", ob.Info.Name, "domid", ob.Info.DomID)
+		}
+	}
+	for _, l := range lives {
+		if running[l.UUID] {
+			continue
+		}
+		if err := a.Live.DeleteLive(l.UUID); err != nil {
+			a.Log.Error(err, "remove the live definition of a domain that is gone", "uuid", l.UUID)
+		}
+	}
+	return nil
+}
+
+func (a *Adopter) adopt(ctx context.Context, ob *Observed, names map[string]types.UID) error {
+	info, m := ob.Info, ob.Marker
+	var live *LiveDefinition
+	if a.Live != nil {
+		if l := a.Live.Live(info.UUID); l != nil && l.UID == m.UID {
+			live = l
+		}
+	}
+	spec := bareSpec(info)
+	if live != nil {
+		spec = live.Boot.DeepCopy()
+	}
+	spec.Name, spec.UUID = info.Name, strings.ToLower(info.UUID)
+	if _, taken := names[info.Name]; taken {
+		msg := fmt.Sprintf("domain %d (%s) runs without its object, and the name is taken by another domain: listed, left alone", info.DomID, info.Name)
+		a.event(info.Name, "Warning", ReasonNotAdopted, msg)
+		return nil
+	}
+	why := "it was started as a transient domain"
+	switch m.Source {
+	case v1alpha1.SourceKindDefine:
+		why = "its persistent definition is gone (undefined while running, or its file was removed)"
+	case v1alpha1.SourceKindFile:
+		why = "its drop-in file is gone"
+	}
+	obj := &v1alpha1.XenDomain{
+		TypeMeta: metav1.TypeMeta{Kind: "XenDomain", APIVersion: v1alpha1.GroupVersion.String()},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: info.Name, Namespace: v1alpha1.LocalNamespace, UID: m.UID,
+			Labels: map[string]string{v1alpha1.LabelSource: v1alpha1.SourceKindTransient},
+		},
+		Spec: v1alpha1.XenDomainSpec{
+			Domain:      *spec,
+			RunStrategy: v1alpha1.RunStrategyManual,
+			DriftPolicy: v1alpha1.DriftPolicyEnforce,
+			Paused:      info.State == libxl.StatePaused,
+		},
+	}
+	if err := a.Client.Create(ctx, obj); err != nil {
+		return fmt.Errorf("create transient object: %w", err)
+	}
+	names[info.Name] = m.UID
+	a.event(info.Name, "Normal", ReasonAdopted,
+		fmt.Sprintf("running domain %d kept as a transient domain: %s", info.DomID, why))
+	return nil
+}
+
+func (a *Adopter) event(name, eventType, reason, msg string) {
+	a.Log.Info(msg, "domain", name, "reason", reason)
+	if a.Recorder != nil {
+		a.Recorder.Event(name, eventType, reason, msg)
+	}
+}
+
+// bareSpec is a definition of a running domain from what Xen reports, for a domain whose live definition is lost.
+func bareSpec(info libxl.DomainInfo) *v1alpha1.DomainSpec {
+	maxKiB := max(info.MaxMemKiB, info.TargetKiB)
+	cur := kibQuantity(info.TargetKiB)
+	s := &v1alpha1.DomainSpec{
+		Name: info.Name, UUID: info.UUID,
+		Memory: kibQuantity(maxKiB), CurrentMemory: &cur,
+		VCPU: &v1alpha1.VCPU{Count: uint32(max(info.MaxVcpus, 1))},
+	}
+	if info.OnlineVcpus > 0 && info.OnlineVcpus < info.MaxVcpus {
+		n := uint32(info.OnlineVcpus)
+		s.VCPU.Current = &n
+	}
+	s.OS.Type = "xen"
+	switch info.Type {
+	case libxl.DomainTypeHVM:
+		s.OS.Type = "hvm"
+	case libxl.DomainTypePVH:
+		s.OS.Type = "xenpvh"
+	}
+	return s
+}

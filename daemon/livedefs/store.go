@@ -1,0 +1,165 @@
+package livedefs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/go-logr/logr"
+
+	"github.com/virtxend/virtxend/controllers"
+)
+
+// Store is a controllers.LiveStore over one directory. Reads are served from memory; every write goes to disk
+// first. Its methods are safe for concurrent use.
+type Store struct {
+	dir string
+	log logr.Logger
+
+	mu   sync.RWMutex
+	defs map[string]*controllers.LiveDefinition // by UUID
+}
+
+var _ controllers.LiveStore = (*Store)(nil)
+
+// Open reads every live definition in dir, creating dir when missing. A file that does not decode is logged
+// and left in place (a later write of that domain replaces it).
+func Open(dir string, log logr.Logger) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("live definitions: %w", err)
+	}
+	if log.GetSink() == nil {
+		log = logr.Discard()
+	}
+	s := &Store{dir: dir, log: log, defs: map[string]*controllers.LiveDefinition{}}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("live definitions: %w", err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp") {
+			_ = os.Remove(filepath.Join(dir, name)) // left by a crash mid-write
+			continue
+		}
+		u, ok := strings.CutSuffix(name, ".json")
+		if !ok {
+			continue
+		}
+		d, err := readFile(filepath.Join(dir, name))
+		if err != nil {
+			log.Error(err, "live definition does not decode; ignored", "file", filepath.Join(dir, name))
+			continue
+		}
+		if d.UUID != u {
+			log.Error(errors.New("uuid does not match the file name"), "live definition ignored", "file", filepath.Join(dir, name))
+			continue
+		}
+		s.defs[u] = d
+	}
+	return s, nil
+}
+
+func readFile(path string) (*controllers.LiveDefinition, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	d := &controllers.LiveDefinition{}
+	if err := json.Unmarshal(b, d); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// Dir is the directory of the files.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) path(uuid string) string { return filepath.Join(s.dir, uuid+".json") }
+
+// Live returns a copy of the live definition of the domain with this UUID, or nil.
+func (s *Store) Live(uuid string) *controllers.LiveDefinition {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.defs[strings.ToLower(uuid)].DeepCopy()
+}
+
+// LiveList returns copies of every live definition.
+func (s *Store) LiveList() []*controllers.LiveDefinition {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*controllers.LiveDefinition, 0, len(s.defs))
+	for _, d := range s.defs {
+		out = append(out, d.DeepCopy())
+	}
+	return out
+}
+
+// PutLive writes d to UUID.json through a temporary file and a rename, then keeps a copy in memory.
+func (s *Store) PutLive(d *controllers.LiveDefinition) error {
+	c := d.DeepCopy()
+	c.UUID = strings.ToLower(c.UUID)
+	if c.UUID == "" || strings.ContainsAny(c.UUID, `/\`) || strings.HasPrefix(c.UUID, ".") {
+		return fmt.Errorf("store live definition: bad uuid %q", c.UUID)
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("store live definition of %s: %w", c.UUID, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := writeAtomic(s.dir, s.path(c.UUID), b); err != nil {
+		return fmt.Errorf("store live definition of %s: %w", c.UUID, err)
+	}
+	s.defs[c.UUID] = c
+	return nil
+}
+
+// DeleteLive removes the live definition of the domain with this UUID.
+func (s *Store) DeleteLive(uuid string) error {
+	uuid = strings.ToLower(uuid)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.defs[uuid]; !ok {
+		return nil
+	}
+	if err := os.Remove(s.path(uuid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove live definition of %s: %w", uuid, err)
+	}
+	delete(s.defs, uuid)
+	return nil
+}
+
+// writeAtomic replaces path with data: a reader, or a daemon restarted after a crash, sees the old or the new
+// content, never part of it.
+func writeAtomic(dir, path string, data []byte) error {
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
