@@ -19,6 +19,15 @@ set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 [ $# -eq 0 ] || { sed -n '2,19p' "$0" >&2; exit 2; }
+# One run at a time per machine: a second run would share XEN_OUT (and remove it) and starve the first one's
+# TCG guests of the few cores there are. The deadline counts from when this run gets its turn.
+mkdir -p "$XEN_CACHE_ROOT"
+exec 8>"$XEN_CACHE_ROOT/.run-lock"
+if ! flock -n 8; then
+  xlog "another make test-xen runs on this machine: waiting for it"
+  flock -w 7200 8 || xdie "another make test-xen still holds $XEN_CACHE_ROOT/.run-lock"
+  XEN_T0=$(date +%s)
+fi
 PROFILES=${XEN_PROFILES:-pv pvh}
 DEADLINE=${XEN_DEADLINE:-2400}
 TIMING_RUNS=${TIMING_RUNS:-5}
