@@ -172,6 +172,28 @@ type Daemon struct {
 	// "unix:/path"; empty turns it off.
 	MetricsListen string `conf:"metrics_listen,unset"`
 
+	// SimMemory is the simulated host's memory in MiB (hypervisor "sim"; default 16 GiB, as the
+	// simulator's own), so that tests and benchmarks can model a large host.
+	SimMemory int `conf:"sim_memory,uint"`
+	// SimCPUs is the simulated host's number of physical cpus (default 8).
+	SimCPUs int `conf:"sim_cpus,uint"`
+	// SimNUMANodes is the simulated host's number of NUMA nodes, which must divide its cpus (default 1).
+	SimNUMANodes int `conf:"sim_numa_nodes,uint"`
+
+	// FleetKubeconfig is the kubeconfig of a Kubernetes API server holding XenDomain objects for many hosts
+	// (fleet mode); empty is local mode. In fleet mode the API server is the only record: the drop-in
+	// directory and virsh define are not read.
+	FleetKubeconfig string `conf:"fleet_kubeconfig,unset"`
+	// FleetNodeName is this host's name in the fleet: the objects whose spec.nodeName it is are this host's.
+	// Empty means the host name.
+	FleetNodeName string `conf:"fleet_node_name,unset"`
+	// FleetNamespace limits fleet mode to one namespace; empty means all.
+	FleetNamespace string `conf:"fleet_namespace,unset"`
+	// FleetQPS and FleetBurst limit the requests to the API server (client-go's rate limiter; KubeVirt's node
+	// agent's defaults).
+	FleetQPS   int `conf:"fleet_qps,uint"`
+	FleetBurst int `conf:"fleet_burst,uint"`
+
 	warnings []Warning
 }
 
@@ -223,6 +245,13 @@ func DefaultDaemon() *Daemon {
 		ResyncInterval:  30,
 
 		SecondarySockDir: "/var/run/libvirt",
+
+		SimMemory:    16384,
+		SimCPUs:      8,
+		SimNUMANodes: 1,
+
+		FleetQPS:   5,
+		FleetBurst: 10,
 	}
 }
 
@@ -314,6 +343,9 @@ func (d *Daemon) SocketModes() (rw, ro, admin fs.FileMode, err error) {
 	}
 	return rw, ro, admin, nil
 }
+
+// Fleet reports whether the daemon runs in fleet mode (fleet_kubeconfig set).
+func (d *Daemon) Fleet() bool { return d.FleetKubeconfig != "" }
 
 // ResyncPeriod is ResyncInterval as a duration.
 func (d *Daemon) ResyncPeriod() time.Duration { return time.Duration(d.ResyncInterval) * time.Second }

@@ -133,6 +133,18 @@ var keyCases = []struct {
 	{"metrics_listen", `"127.0.0.1:9177"`, map[string]string{
 		`"9177"`:            `want HOST:PORT or unix:/path, got "9177"`,
 		`"unix:run/m.sock"`: `must be an absolute path, got "run/m.sock"`}},
+	{"sim_memory", `262144`, map[string]string{
+		`100`: "must be at least 4096 MiB (Domain-0 takes 2048), got 100"}},
+	{"sim_cpus", `64`, map[string]string{
+		`0`: "must be at least 1, got 0"}},
+	{"sim_numa_nodes", `2`, map[string]string{
+		`3`: "must be at least 1 and divide sim_cpus (8), got 3"}},
+	{"fleet_kubeconfig", `"/etc/virtxend/fleet.kubeconfig"`, map[string]string{
+		`"fleet.kubeconfig"`: `must be an absolute path, got "fleet.kubeconfig"`}},
+	{"fleet_node_name", `"xen-01"`, nil},
+	{"fleet_namespace", `"xen"`, nil},
+	{"fleet_qps", `20`, map[string]string{`0`: "must be at least 1, got 0"}},
+	{"fleet_burst", `40`, map[string]string{`0`: "must be at least 1, got 0"}},
 }
 
 func daemonKeys() []string {
@@ -151,8 +163,8 @@ func TestDaemonKeyCasesCoverEveryKey(t *testing.T) {
 	if keys := daemonKeys(); !slices.Equal(covered, keys) {
 		t.Errorf("keyCases cover\n%v\nbut Daemon has, in order,\n%v", covered, keys)
 	}
-	if n := len(daemonKeys()); n != 33+8 {
-		t.Errorf("Daemon has %d keys, want libvirt's 33 plus virtxend's 8", n)
+	if n := len(daemonKeys()); n != 33+16 {
+		t.Errorf("Daemon has %d keys, want libvirt's 33 plus virtxend's 16", n)
 	}
 }
 

@@ -34,6 +34,13 @@ type Libxl struct {
 	KeepaliveCount int `conf:"keepalive_count,uint"`
 	// NestedHVM lets HVM guests with <cpu mode='host-passthrough'> run their own hypervisor.
 	NestedHVM bool `conf:"nested_hvm"`
+	// MigrationAddress is the address an incoming migration listens on and Prepare advertises (tcp://ADDR:PORT);
+	// empty means the host's name, as libvirt's libxl driver uses.
+	MigrationAddress string `conf:"migration_address,unset"`
+	// MigrationPortMin and MigrationPortMax bound the ports an incoming migration listens on; 0 means libvirt's
+	// 49152–49216.
+	MigrationPortMin int `conf:"migration_port_min,uint"`
+	MigrationPortMax int `conf:"migration_port_max,uint"`
 
 	warnings []Warning
 }

@@ -158,7 +158,9 @@ func TestShippedReloadNotes(t *testing.T) {
 // apart from its own keys.
 func TestLibvirtTemplates(t *testing.T) {
 	own := []string{"hypervisor", "domains_dir", "defines_dir", "state_dir", "libxl_config_file", "resync_interval",
-		"secondary_sock_dir", "metrics_listen"}
+		"secondary_sock_dir", "metrics_listen", "sim_memory", "sim_cpus", "sim_numa_nodes",
+		"fleet_kubeconfig", "fleet_node_name", "fleet_namespace", "fleet_qps", "fleet_burst",
+		"migration_address", "migration_port_min", "migration_port_max"}
 	anyKey := regexp.MustCompile(`^#?([a-z][a-z0-9_]*)\s*=`)
 	for _, sf := range shippedFiles() {
 		t.Run(sf.path, func(t *testing.T) {

@@ -89,6 +89,42 @@ var daemonRules = []rule[Daemon]{
 	}},
 	{"secondary_sock_dir", func(d *Daemon) error { return checkAbs(d.SecondarySockDir) }},
 	{"metrics_listen", func(d *Daemon) error { return checkListen(d.MetricsListen) }},
+	{"fleet_kubeconfig", func(d *Daemon) error {
+		if d.FleetKubeconfig == "" {
+			return nil
+		}
+		return checkAbs(d.FleetKubeconfig)
+	}},
+	{"fleet_qps", func(d *Daemon) error {
+		if d.FleetQPS < 1 {
+			return fmt.Errorf("must be at least 1, got %d", d.FleetQPS)
+		}
+		return nil
+	}},
+	{"fleet_burst", func(d *Daemon) error {
+		if d.FleetBurst < 1 {
+			return fmt.Errorf("must be at least 1, got %d", d.FleetBurst)
+		}
+		return nil
+	}},
+	{"sim_memory", func(d *Daemon) error {
+		if d.SimMemory < 4096 {
+			return fmt.Errorf("must be at least 4096 MiB (Domain-0 takes 2048), got %d", d.SimMemory)
+		}
+		return nil
+	}},
+	{"sim_cpus", func(d *Daemon) error {
+		if d.SimCPUs < 1 {
+			return fmt.Errorf("must be at least 1, got %d", d.SimCPUs)
+		}
+		return nil
+	}},
+	{"sim_numa_nodes", func(d *Daemon) error {
+		if d.SimNUMANodes < 1 || d.SimCPUs%d.SimNUMANodes != 0 {
+			return fmt.Errorf("must be at least 1 and divide sim_cpus (%d), got %d", d.SimCPUs, d.SimNUMANodes)
+		}
+		return nil
+	}},
 }
 
 // checkListen accepts "", "unix:/absolute/path" and "HOST:PORT".

@@ -26,6 +26,8 @@ const (
 	ReasonAdopted = "Adopted"
 	// ReasonNotAdopted: a running domain without an object could not get one (its name is taken).
 	ReasonNotAdopted = "NotAdopted"
+	// ReasonOrphaned: in fleet mode, a running domain has no object in this host's view (ReportOnly).
+	ReasonOrphaned = "Orphaned"
 )
 
 // Adopter keeps every running domain that carries virtxend's ownership marker listed and manageable: a domain
@@ -43,6 +45,15 @@ type Adopter struct {
 	Log      logr.Logger
 	// Interval between passes after the first; 30 s when zero.
 	Interval time.Duration
+	// ReportOnly is fleet mode's policy: the API server is the record and this host may not create objects
+	// there, so a marked domain without an object in this host's view is listed by the facade, reported once
+	// (an event and a log line) and left running; it is adopted again when its object comes back, by its
+	// domain UUID. The local policy gives it a transient object.
+	ReportOnly bool
+
+	// reported holds the domain UUIDs of orphans already reported (ReportOnly), so each is reported once per
+	// absence; only Pass touches it, and passes run one at a time.
+	reported map[string]bool
 }
 
 // Run waits for the first full observation of the hypervisor and for every channel in loaded (the sources' first
@@ -82,25 +93,40 @@ func (a *Adopter) Pass(ctx context.Context) error {
 	}
 	observed := a.Observer.List()
 	var all v1alpha1.XenDomainList
-	if err := a.Client.List(ctx, &all, client.InNamespace(v1alpha1.LocalNamespace)); err != nil {
+	var opts []client.ListOption
+	if !a.ReportOnly {
+		opts = append(opts, client.InNamespace(v1alpha1.LocalNamespace))
+	}
+	if err := a.Client.List(ctx, &all, opts...); err != nil {
 		return fmt.Errorf("list objects: %w", err)
 	}
-	uids := map[types.UID]bool{}
+	owners := map[string]bool{}
 	names := map[string]types.UID{}
 	for i := range all.Items {
 		o := &all.Items[i]
-		uids[o.UID] = true
+		owners[o.DomainUUID()] = true
 		names[o.Name] = o.UID
 	}
 	running := map[string]bool{}
+	orphans := map[string]bool{}
 	for i := range observed {
 		ob := &observed[i]
 		running[strings.ToLower(ob.Info.UUID)] = true
-		if ob.Marker == nil || uids[ob.Marker.UID] || ob.Info.State == libxl.StateDying {
+		if ob.Marker == nil || owners[ob.Marker.UUID] || ob.Info.State == libxl.StateDying {
+			continue
+		}
+		if a.ReportOnly {
+			orphans[ob.Marker.UUID] = true
+			a.reportOrphan(ob)
 			continue
 		}
 		if err := a.adopt(ctx, ob, names); err != nil {
 			a.Log.Error(err, "adopt running domain", "domain", ob.Info.Name, "domid", ob.Info.DomID)
+		}
+	}
+	for u := range a.reported {
+		if !orphans[u] {
+			delete(a.reported, u) // its object came back, or the domain is gone: report a new absence again
 		}
 	}
 	for _, l := range lives {
@@ -159,6 +185,20 @@ func (a *Adopter) adopt(ctx context.Context, ob *Observed, names map[string]type
 	a.event(info.Name, "Normal", ReasonAdopted,
 		fmt.Sprintf("running domain %d kept as a transient domain: %s", info.DomID, why))
 	return nil
+}
+
+// reportOrphan reports, once per absence, a marked domain whose object is not in this host's view.
+func (a *Adopter) reportOrphan(ob *Observed) {
+	if a.reported == nil {
+		a.reported = map[string]bool{}
+	}
+	if a.reported[ob.Marker.UUID] {
+		return
+	}
+	a.reported[ob.Marker.UUID] = true
+	a.event(ob.Info.Name, "Warning", ReasonOrphaned, fmt.Sprintf(
+		"domain %d (%s, uuid %s) runs without its object in this host's view: listed and left running; it is adopted again when its object comes back",
+		ob.Info.DomID, ob.Info.Name, ob.Marker.UUID))
 }
 
 func (a *Adopter) event(name, eventType, reason, msg string) {

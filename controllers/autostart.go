@@ -53,7 +53,7 @@ func (a *Autostarter) Run(ctx context.Context, ready ...<-chan struct{}) error {
 	for i := range list.Items {
 		d := &list.Items[i]
 		if d.Spec.Autostart && d.Spec.RunStrategy == v1alpha1.RunStrategyManual && d.DeletionTimestamp.IsZero() &&
-			a.Reconciler.Observer.Lookup(d.UID) == nil {
+			a.Reconciler.Observer.Lookup(d.DomainUUID()) == nil {
 			todo = append(todo, d)
 		}
 	}
@@ -70,24 +70,24 @@ func (a *Autostarter) Run(ctx context.Context, ready ...<-chan struct{}) error {
 func (r *XenDomainReconciler) autostart(objs []*v1alpha1.XenDomain, parallel int) {
 	r.mu.Lock()
 	if r.names == nil {
-		r.names = map[types.UID]types.NamespacedName{}
-		r.runtime = map[types.UID]*runtimeState{}
+		r.names = map[string]types.NamespacedName{}
+		r.runtime = map[string]*runtimeState{}
 	}
 	if parallel > 0 {
 		r.autostartSem = make(chan struct{}, parallel)
 	}
 	for _, o := range objs {
-		rt := r.runtime[o.UID]
+		rt := r.runtime[o.DomainUUID()]
 		if rt == nil {
 			rt = &runtimeState{}
-			r.runtime[o.UID] = rt
+			r.runtime[o.DomainUUID()] = rt
 		}
 		rt.autostart.Store(true)
-		r.names[o.UID] = client.ObjectKeyFromObject(o)
+		r.names[o.DomainUUID()] = client.ObjectKeyFromObject(o)
 	}
 	r.mu.Unlock()
 	for _, o := range objs {
-		r.enqueueUID(o.UID)
+		r.enqueueUUID(o.DomainUUID())
 	}
 }
 

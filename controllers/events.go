@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/virtxend/virtxend/api/v1alpha1"
+	"k8s.io/client-go/tools/events"
 )
 
 // Lifecycle event types, numbered as libvirt's virDomainEventType.
@@ -58,6 +58,8 @@ type LifecycleEvent struct {
 type EventLog struct {
 	mu   sync.Mutex
 	subs map[chan LifecycleEvent]struct{}
+	// rec records transitions as Kubernetes Events (SetRecorder); nil records none.
+	rec events.EventRecorder
 }
 
 // NewEventLog returns an empty EventLog.
@@ -98,16 +100,10 @@ func (l *EventLog) emit(s *scope, event, detail int) {
 	if l == nil {
 		return
 	}
-	ev := LifecycleEvent{Name: domainName(s.obj), UUID: uuidOf(s.obj), DomID: -1, Event: event, Detail: detail, Time: s.now}
+	ev := LifecycleEvent{Name: s.obj.DomainName(), UUID: s.obj.DomainUUID(), DomID: -1, Event: event, Detail: detail, Time: s.now}
 	if s.dom != nil {
 		ev.DomID = int32(s.dom.Info.DomID)
 	}
 	l.Publish(ev)
-}
-
-func uuidOf(obj *v1alpha1.XenDomain) string {
-	if obj.Spec.Domain.UUID != "" {
-		return obj.Spec.Domain.UUID
-	}
-	return string(obj.UID)
+	l.recordLifecycle(s, event, detail)
 }

@@ -51,6 +51,12 @@ func classify(err error) (v1alpha1.ActionFailure, string) {
 		switch {
 		case errors.Is(be, libxl.ErrNoNetwork):
 			return v1alpha1.FailureNetworkNotFound, be.Msg
+		case errors.Is(be, libxl.ErrNoStoragePool):
+			return v1alpha1.FailureStoragePoolNotFound, be.Msg
+		case errors.Is(be, libxl.ErrNoStorageVol):
+			return v1alpha1.FailureStorageVolNotFound, be.Msg
+		case errors.Is(be, libxl.ErrDriverUnavailable):
+			return v1alpha1.FailureDriverUnavailable, be.Msg
 		case errors.Is(be, libxl.ErrUnsupportedConfig):
 			return v1alpha1.FailureUnsupportedConfig, be.Msg
 		case errors.Is(be, libxl.ErrOperationInvalid):

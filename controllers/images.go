@@ -26,7 +26,7 @@ func (r *XenDomainReconciler) save(ctx context.Context, s *scope, path string) e
 	} else {
 		spec = s.obj.Spec.Domain.DeepCopy()
 	}
-	spec.Name, spec.UUID = domainName(s.obj), uuidOf(s.obj)
+	spec.Name, spec.UUID = s.obj.DomainName(), s.obj.DomainUUID()
 	xml, err := domxml.Format(spec, domxml.FormatOptions{DomID: int(s.dom.Info.DomID)})
 	if err != nil {
 		return fmt.Errorf("format domain XML: %w", err)
@@ -59,11 +59,11 @@ func (r *XenDomainReconciler) restore(ctx context.Context, s *scope, path string
 	if s.cfg == nil {
 		return s.cfgErr // the spec does not build: nothing to restore it with
 	}
-	name := domainName(s.obj)
+	name := s.obj.DomainName()
 	if other := r.Observer.LookupName(name); other != nil {
 		return failf(v1alpha1.FailureNameInUse, "restore domain '%s': the name is in use by domain %d", name, other.Info.DomID)
 	}
-	f, err := os.Open(path)
+	f, err := OpenSaveImage(path)
 	if err != nil {
 		return &ActionError{Failure: v1alpha1.FailureSaveFile, Msg: fmt.Sprintf("cannot read domain image '%s'", path), Err: err}
 	}

@@ -176,6 +176,23 @@ func LibxlBuilder(facts libxl.HostFacts) ConfigBuilder {
 	}
 }
 
+// networkBridges gives the network interfaces of live the bridges their networks gave them in built (a hot-plugged
+// interface's, resolved by the rebuild), as libvirt's live XML shows them.
+func networkBridges(live, built *v1alpha1.DomainSpec) {
+	for i := range live.Devices.Interfaces {
+		n := &live.Devices.Interfaces[i]
+		if n.Type != "network" || i >= len(built.Devices.Interfaces) || built.Devices.Interfaces[i].Source == nil {
+			continue
+		}
+		if br := built.Devices.Interfaces[i].Source.Bridge; br != "" {
+			if n.Source == nil {
+				n.Source = &v1alpha1.InterfaceSource{}
+			}
+			n.Source.Network, n.Source.Bridge = built.Devices.Interfaces[i].Source.Network, br
+		}
+	}
+}
+
 // noPorts stands in for the graphics port allocator when a running domain's definition is rebuilt: it holds its
 // ports already, and rebuilding must not take others.
 type noPorts struct{}

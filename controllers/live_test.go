@@ -35,7 +35,7 @@ func TestDeclarativeSpecChange(t *testing.T) {
 	if info, _ := e.host.DomainInfo(e.ctx, id); info.TargetKiB != 200*1024 {
 		t.Errorf("memory not applied live: %+v", info)
 	}
-	if l := e.rec.Live.Live(uuidOf(d)); l == nil || l.Domain.OS.Cmdline != "" || quantityKiB(*l.Domain.CurrentMemory) != 200*1024 {
+	if l := e.rec.Live.Live(d.DomainUUID()); l == nil || l.Domain.OS.Cmdline != "" || quantityKiB(*l.Domain.CurrentMemory) != 200*1024 {
 		t.Errorf("live definition %+v", l)
 	}
 	// Undoing the change clears the condition.

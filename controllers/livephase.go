@@ -2,10 +2,12 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -49,6 +51,7 @@ func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error
 		r.metrics().DriftDetected(s.obj.Spec.DriftPolicy != v1alpha1.DriftPolicyReport)
 		if s.obj.Spec.DriftPolicy != v1alpha1.DriftPolicyReport {
 			s.log.Info("drift: putting the domain back to its live definition", "drift", diffs)
+			r.Events.record(s, corev1.EventTypeNormal, EventReasonDriftCorrected, "put back to its live definition: "+strings.Join(diffs, "; "))
 			if err := r.setResources(ctx, s, want); err != nil {
 				return err
 			}
@@ -82,18 +85,32 @@ func (r *XenDomainReconciler) applyPaused(ctx context.Context, s *scope) error {
 		}
 		s.drift = s.drift[:len(s.drift)-1]
 	}
+	var err error
 	if want {
-		if err := r.HV.PauseDomain(ctx, info.DomID); err != nil {
-			return fmt.Errorf("pause: %w", err)
+		err = r.HV.PauseDomain(ctx, info.DomID)
+	} else {
+		err = r.HV.UnpauseDomain(ctx, info.DomID)
+	}
+	if errors.Is(err, libxl.ErrBadState) {
+		// The observation was older than the domain: it is in another state already, perhaps the one wanted. As
+		// libvirt's suspend and resume, a domain already there is left alone, without an event or an error.
+		ob, rerr := r.refresh(ctx, s)
+		if rerr != nil {
+			return rerr
 		}
+		if ob != nil && (ob.Info.State == libxl.StatePaused) == want {
+			return nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", map[bool]string{true: "pause", false: "resume"}[want], err)
+	}
+	if want {
 		r.Events.emit(s, EventSuspended, DetailSuspendedPaused)
 	} else {
-		if err := r.HV.UnpauseDomain(ctx, info.DomID); err != nil {
-			return fmt.Errorf("resume: %w", err)
-		}
 		r.Events.emit(s, EventResumed, DetailResumedUnpaused)
 	}
-	_, err := r.refresh(ctx, s)
+	_, err = r.refresh(ctx, s)
 	return err
 }
 
@@ -134,6 +151,7 @@ func (r *XenDomainReconciler) applyLive(ctx context.Context, s *scope, live *v1a
 		if b.Release != nil {
 			b.Release()
 		}
+		networkBridges(live, b.Spec)
 		if devicesChanged {
 			if err := r.hotplug(ctx, s, b.Config); err != nil {
 				return err
@@ -263,7 +281,7 @@ func (r *XenDomainReconciler) ensureLive(ctx context.Context, s *scope) error {
 	}
 	id := s.dom.Info.DomID
 	if r.Live != nil {
-		if l := r.Live.Live(uuidOf(s.obj)); l != nil && l.DomID == id && l.UID == s.obj.UID {
+		if l := r.Live.Live(s.obj.DomainUUID()); l != nil && l.DomID == id && l.UID == s.obj.UID {
 			s.live = l
 			return nil
 		}
@@ -303,7 +321,7 @@ func (r *XenDomainReconciler) recordLive(ctx context.Context, s *scope) error {
 
 func (r *XenDomainReconciler) newLive(s *scope, live *v1alpha1.DomainSpec) *LiveDefinition {
 	return &LiveDefinition{
-		UUID: strings.ToLower(uuidOf(s.obj)), UID: s.obj.UID, Object: s.obj.Name,
+		UUID: strings.ToLower(s.obj.DomainUUID()), UID: s.obj.UID, Object: s.obj.Name,
 		Source: s.obj.Labels[v1alpha1.LabelSource], DomID: s.dom.Info.DomID,
 		Domain: *live, Boot: *s.spec.DeepCopy(),
 	}
@@ -343,7 +361,7 @@ func (r *XenDomainReconciler) fillRuntime(ctx context.Context, id libxl.DomID, s
 }
 
 // FillPtys sets the pty paths of the pty consoles and serial ports of the running domain id that have none yet.
-func FillPtys(ctx context.Context, hv libxl.Hypervisor, id libxl.DomID, devs *v1alpha1.Devices) {
+func FillPtys(ctx context.Context, hv libxl.Reader, id libxl.DomID, devs *v1alpha1.Devices) {
 	set := func(c *v1alpha1.Chardev, kind libxl.ConsoleKind) {
 		if c.Type != "pty" || (len(c.Sources) > 0 && c.Sources[0].Path != "") {
 			return

@@ -18,9 +18,14 @@ const MarkerKey = "virtxend"
 
 // Marker says which object a domain belongs to and which version of its spec it runs.
 type Marker struct {
-	// UID is the owning object's UID.
+	// UUID is the domain's identity (XenDomain.DomainUUID): the owner is the object with this domain UUID,
+	// whichever source or API server holds it and whatever its metadata.uid.
+	UUID string `json:"uuid,omitempty"`
+	// UID is the owning object's UID when the domain was created (informational, as Name is: an API server
+	// assigns UIDs, so a re-created object has another). Markers written before UUID existed carry only it, and
+	// there it equals the domain UUID (local sources made the two equal).
 	UID types.UID `json:"uid"`
-	// Name is the object's name when the domain was created (informational: adoption is by UID).
+	// Name is the object's name when the domain was created (informational: adoption is by UUID).
 	Name string `json:"name"`
 	// Generation is the object generation last applied to the running domain.
 	Generation int64 `json:"generation"`
@@ -46,9 +51,14 @@ func decodeMarker(b []byte) (Marker, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return Marker{}, fmt.Errorf("decode ownership marker: %w", err)
 	}
-	if m.UID == "" {
-		return Marker{}, fmt.Errorf("decode ownership marker: no uid")
+	if m.UUID == "" {
+		m.UUID = string(m.UID)
 	}
+	u, ok := v1alpha1.CanonicalUUID(m.UUID)
+	if !ok {
+		return Marker{}, fmt.Errorf("decode ownership marker: no domain uuid")
+	}
+	m.UUID = u
 	return m, nil
 }
 
@@ -79,6 +89,7 @@ func newMarker(obj *v1alpha1.XenDomain, cfg *libxl.DomainConfig) Marker {
 	return Marker{
 		Disks:      disks,
 		Nics:       nics,
+		UUID:       obj.DomainUUID(),
 		UID:        obj.UID,
 		Name:       obj.Name,
 		Generation: obj.Generation,

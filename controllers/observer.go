@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/virtxend/virtxend/libxl"
 )
@@ -22,23 +21,29 @@ type Observed struct {
 // Owned reports whether the domain carries a virtxend ownership marker.
 func (o *Observed) Owned() bool { return o != nil && o.Marker != nil }
 
-// Observer keeps what the hypervisor holds: every domain by domid, and the owned ones by owner UID. It is fed by
-// the hypervisor's event stream and by a full listing every resync interval, and calls Notify with an owner's
-// UID whenever what is observed of that owner's domain changes. The reconciler reads it instead of listing the
-// hypervisor, and records its own actions in it so that the events they cause do not wake it again.
+// Observer keeps what the hypervisor holds: every domain by domid, and the owned ones by their marker's domain
+// UUID (the owner's identity). It is fed by the hypervisor's event stream and by a full listing every resync
+// interval, and calls Notify with an owner's domain UUID whenever what is observed of that owner's domain
+// changes. The reconciler reads it instead of listing the hypervisor, and records its own actions in it so that
+// the events they cause do not wake it again.
 type Observer struct {
 	hv     libxl.Hypervisor
 	resync time.Duration
 	log    logr.Logger
 
-	// Notify is called (outside the lock) with the UID of an owner whose domain changed, appeared or vanished.
-	Notify func(uid types.UID)
+	// Notify is called (outside the lock) with the domain UUID of an owner whose domain changed, appeared or
+	// vanished.
+	Notify func(uuid string)
 
 	mu      sync.RWMutex
 	byDomID map[libxl.DomID]*Observed
-	byUID   map[types.UID]libxl.DomID
-	synced  bool
-	syncCh  chan struct{}
+	// byName indexes byDomID by domain name, so that the name check of every start is not a walk over every
+	// domain (ten thousand starts would make ten thousand walks).
+	byName    map[string]nameRef
+	nameScans int // walks made to re-find a name two domains carried, for tests
+	byUUID    map[string]libxl.DomID
+	synced    bool
+	syncCh    chan struct{}
 	// writes counts the reconciler's own records per domid: an event's reading that started before one of
 	// them may be older than it, and must not overwrite it.
 	writes map[libxl.DomID]uint64
@@ -52,7 +57,8 @@ func NewObserver(hv libxl.Hypervisor, resync time.Duration, log logr.Logger) *Ob
 	return &Observer{
 		hv: hv, resync: resync, log: log,
 		byDomID: map[libxl.DomID]*Observed{},
-		byUID:   map[types.UID]libxl.DomID{},
+		byName:  map[string]nameRef{},
+		byUUID:  map[string]libxl.DomID{},
 		writes:  map[libxl.DomID]uint64{},
 		syncCh:  make(chan struct{}),
 	}
@@ -112,7 +118,7 @@ func (o *Observer) Resync(ctx context.Context) error {
 		return err
 	}
 	seen := make(map[libxl.DomID]bool, len(infos))
-	var changed []types.UID
+	var changed []string
 	for _, info := range infos {
 		seen[info.DomID] = true
 		n := before[info.DomID]
@@ -144,7 +150,7 @@ func (o *Observer) handle(ctx context.Context, ev libxl.Event) {
 		}
 	case libxl.EventDeath:
 		o.mu.Lock()
-		var changed []types.UID
+		var changed []string
 		if ob, ok := o.byDomID[ev.DomID]; ok {
 			changed = o.removeLocked(ev.DomID, ob)
 		}
@@ -180,17 +186,17 @@ func (o *Observer) writesOf(id libxl.DomID) uint64 {
 
 // upsertIf is upsert unless the reconciler recorded the domain since before was read: then it reports false
 // and records nothing.
-func (o *Observer) upsertIf(ctx context.Context, info libxl.DomainInfo, before uint64) ([]types.UID, bool) {
+func (o *Observer) upsertIf(ctx context.Context, info libxl.DomainInfo, before uint64) ([]string, bool) {
 	return o.upsertChecked(ctx, info, &before)
 }
 
 // upsert records info, reading the marker of a domid not seen before, and returns the owners to notify.
-func (o *Observer) upsert(ctx context.Context, info libxl.DomainInfo) []types.UID {
+func (o *Observer) upsert(ctx context.Context, info libxl.DomainInfo) []string {
 	changed, _ := o.upsertChecked(ctx, info, nil)
 	return changed
 }
 
-func (o *Observer) upsertChecked(ctx context.Context, info libxl.DomainInfo, before *uint64) ([]types.UID, bool) {
+func (o *Observer) upsertChecked(ctx context.Context, info libxl.DomainInfo, before *uint64) ([]string, bool) {
 	o.mu.RLock()
 	old, known := o.byDomID[info.DomID]
 	o.mu.RUnlock()
@@ -211,12 +217,12 @@ func (o *Observer) upsertChecked(ctx context.Context, info libxl.DomainInfo, bef
 			return nil, true
 		}
 	}
-	o.byDomID[info.DomID] = &Observed{Info: info, Marker: marker}
+	o.putLocked(info.DomID, &Observed{Info: info, Marker: marker})
 	if marker == nil {
 		return nil, true
 	}
-	o.byUID[marker.UID] = info.DomID
-	return []types.UID{marker.UID}, true
+	o.byUUID[marker.UUID] = info.DomID
+	return []string{marker.UUID}, true
 }
 
 func (o *Observer) readMarker(ctx context.Context, id libxl.DomID) *Marker {
@@ -235,22 +241,23 @@ func (o *Observer) readMarker(ctx context.Context, id libxl.DomID) *Marker {
 	return &m
 }
 
-func (o *Observer) removeLocked(id libxl.DomID, ob *Observed) []types.UID {
+func (o *Observer) removeLocked(id libxl.DomID, ob *Observed) []string {
 	delete(o.byDomID, id)
+	o.unnameLocked(id, ob.Info.Name)
 	if ob.Marker == nil {
 		return nil
 	}
-	if o.byUID[ob.Marker.UID] == id {
-		delete(o.byUID, ob.Marker.UID)
+	if o.byUUID[ob.Marker.UUID] == id {
+		delete(o.byUUID, ob.Marker.UUID)
 	}
-	return []types.UID{ob.Marker.UID}
+	return []string{ob.Marker.UUID}
 }
 
-func (o *Observer) notify(uids []types.UID) {
+func (o *Observer) notify(uuids []string) {
 	if o.Notify == nil {
 		return
 	}
-	for _, u := range uids {
+	for _, u := range uuids {
 		o.Notify(u)
 	}
 }
@@ -262,11 +269,11 @@ func sameObservation(a, b libxl.DomainInfo) bool {
 		a.Name == b.Name && a.UUID == b.UUID
 }
 
-// Lookup returns the domain owned by uid, or nil.
-func (o *Observer) Lookup(uid types.UID) *Observed {
+// Lookup returns the domain owned by the object whose domain UUID (XenDomain.DomainUUID) is uuid, or nil.
+func (o *Observer) Lookup(uuid string) *Observed {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	id, ok := o.byUID[uid]
+	id, ok := o.byUUID[uuid]
 	if !ok {
 		return nil
 	}
@@ -276,10 +283,10 @@ func (o *Observer) Lookup(uid types.UID) *Observed {
 
 // LookupShared is Lookup without the copy, for hot read paths: the result is the observer's own record, which is
 // never modified (a new reading replaces it), so it stays a consistent snapshot; the caller must not modify it.
-func (o *Observer) LookupShared(uid types.UID) *Observed {
+func (o *Observer) LookupShared(uuid string) *Observed {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	id, ok := o.byUID[uid]
+	id, ok := o.byUUID[uuid]
 	if !ok {
 		return nil
 	}
@@ -290,13 +297,12 @@ func (o *Observer) LookupShared(uid types.UID) *Observed {
 func (o *Observer) LookupName(name string) *Observed {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	for _, ob := range o.byDomID {
-		if ob.Info.Name == name {
-			c := *ob
-			return &c
-		}
+	r, ok := o.byName[name]
+	if !ok {
+		return nil
 	}
-	return nil
+	c := *o.byDomID[r.id]
+	return &c
 }
 
 // List returns every observed domain, Domain-0 and foreign ones included.
@@ -320,9 +326,9 @@ func (o *Observer) Record(info libxl.DomainInfo, m *Marker) {
 			m = cur.Marker
 		}
 	}
-	o.byDomID[info.DomID] = &Observed{Info: info, Marker: m}
+	o.putLocked(info.DomID, &Observed{Info: info, Marker: m})
 	if m != nil {
-		o.byUID[m.UID] = info.DomID
+		o.byUUID[m.UUID] = info.DomID
 	}
 }
 
@@ -332,7 +338,7 @@ func (o *Observer) SetMarker(id libxl.DomID, m *Marker) {
 	defer o.mu.Unlock()
 	if cur, ok := o.byDomID[id]; ok {
 		o.byDomID[id] = &Observed{Info: cur.Info, Marker: m}
-		o.byUID[m.UID] = id
+		o.byUUID[m.UUID] = id
 	}
 }
 

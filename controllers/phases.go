@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -28,6 +29,12 @@ const (
 	stoppedVanished  = "vanished" // destroyed behind the daemon's back (xl destroy)
 )
 
+// finalizerPatch is the change of the finalizers since base, and nothing else: an API server's node isolation
+// lets a node write its finalizer, not the rest of the object, which a full update would send back.
+func finalizerPatch(base *v1alpha1.XenDomain) client.Patch {
+	return client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
+}
+
 func hasFinalizer(obj *v1alpha1.XenDomain) bool {
 	return controllerutil.ContainsFinalizer(obj, Finalizer)
 }
@@ -37,8 +44,9 @@ func (r *XenDomainReconciler) reconcileFinalizer(ctx context.Context, s *scope) 
 		return nil
 	}
 	status := s.obj.Status
+	base := s.obj.DeepCopy()
 	controllerutil.AddFinalizer(s.obj, Finalizer)
-	if err := r.Client.Update(ctx, s.obj); err != nil {
+	if err := r.Client.Patch(ctx, s.obj, finalizerPatch(base)); err != nil {
 		return fmt.Errorf("add finalizer: %w", err)
 	}
 	s.obj.Status = status // Update returns the stored object, whose status this reconcile is rewriting
@@ -50,12 +58,7 @@ func (r *XenDomainReconciler) reconcileFinalizer(ctx context.Context, s *scope) 
 // at once with the reason, a destroy needs no config); reconcileConfigErr ends the reconcile with it.
 func (r *XenDomainReconciler) reconcileConfig(_ context.Context, s *scope) error {
 	spec := s.obj.Spec.Domain.DeepCopy()
-	if spec.Name == "" {
-		spec.Name = s.obj.Name
-	}
-	if spec.UUID == "" {
-		spec.UUID = string(s.obj.UID)
-	}
+	spec.Name, spec.UUID = s.obj.DomainName(), s.obj.DomainUUID()
 	s.spec = spec
 	b, err := r.Build(spec, true)
 	if err != nil {
@@ -121,7 +124,7 @@ func (r *XenDomainReconciler) coreDump(ctx context.Context, s *scope) {
 	if r.Opts.DumpDir == "" {
 		return
 	}
-	path := filepath.Join(r.Opts.DumpDir, fmt.Sprintf("%s-%s", domainName(s.obj), s.now.UTC().Format("2006-01-02-15:04:05")))
+	path := filepath.Join(r.Opts.DumpDir, fmt.Sprintf("%s-%s", s.obj.DomainName(), s.now.UTC().Format("2006-01-02-15:04:05")))
 	if err := r.HV.CoreDump(ctx, s.dom.Info.DomID, path); err != nil {
 		s.log.Error(err, "core dump before lifecycle action failed", "path", path)
 	}
@@ -229,6 +232,7 @@ func (r *XenDomainReconciler) reconcileRunState(ctx context.Context, s *scope) e
 			return nil
 		}
 		s.log.Info("drift: starting the domain again")
+		r.Events.record(s, corev1.EventTypeNormal, EventReasonDriftCorrected, "the domain was destroyed outside virtxend: starting it again")
 		s.drift = nil
 	}
 	want := r.wantRunning(s)
@@ -270,6 +274,8 @@ func (r *XenDomainReconciler) restartWithBackoff(ctx context.Context, s *scope) 
 			st.BackoffUntil = &until
 			s.log.Info("crash loop: delaying restart", "restarts", st.RestartCount, "delay", delay.String())
 			r.metrics().BackoffDelayed(delay)
+			r.Events.record(s, corev1.EventTypeWarning, EventReasonBackOff,
+				fmt.Sprintf("crash loop: restart %d delayed by %s", st.RestartCount, delay))
 			s.requeueAfter(delay)
 			s.done = true
 			return nil
@@ -277,6 +283,7 @@ func (r *XenDomainReconciler) restartWithBackoff(ctx context.Context, s *scope) 
 	}
 	st.BackoffUntil = nil
 	r.metrics().CrashRestart()
+	r.Events.record(s, corev1.EventTypeNormal, EventReasonRestarted, fmt.Sprintf("restarting the domain (restart %d)", st.RestartCount))
 	return r.start(ctx, s, DetailStartedBooted)
 }
 
@@ -315,7 +322,7 @@ func (r *XenDomainReconciler) reconcileTransient(ctx context.Context, s *scope) 
 	if r.Locks != nil {
 		// A facade call on this domain (a define making it persistent, a destroy forgetting it itself) goes
 		// first; the version precondition below catches what changed since this reconcile read the object.
-		unlock, ok := r.Locks.TryLock(domainName(s.obj), uuidOf(s.obj))
+		unlock, ok := r.Locks.TryLock(s.obj.DomainName(), s.obj.DomainUUID())
 		if !ok {
 			s.requeueAfter(lockRetry)
 			s.done = true
@@ -343,12 +350,13 @@ func (r *XenDomainReconciler) reconcileDelete(ctx context.Context, s *scope) (ct
 			return s.result(), err
 		}
 	}
-	r.forget(s.obj.UID)
+	r.forget(s.obj.DomainUUID())
 	if !hasFinalizer(s.obj) {
 		return ctrl.Result{}, nil
 	}
+	base := s.obj.DeepCopy()
 	controllerutil.RemoveFinalizer(s.obj, Finalizer)
-	if err := r.Client.Update(ctx, s.obj); err != nil {
+	if err := r.Client.Patch(ctx, s.obj, finalizerPatch(base)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
 	}
 	s.log.Info("domain released")
@@ -382,7 +390,7 @@ func (r *XenDomainReconciler) start(ctx context.Context, s *scope, detail int) e
 	if s.cfg == nil {
 		return s.cfgErr // the spec does not build: nothing to start it with
 	}
-	name := domainName(s.obj)
+	name := s.obj.DomainName()
 	if r.Opts.ManagedSaveDir != "" {
 		image := filepath.Join(r.Opts.ManagedSaveDir, name+".save")
 		if _, err := os.Stat(image); err == nil {
@@ -395,7 +403,7 @@ func (r *XenDomainReconciler) start(ctx context.Context, s *scope, detail int) e
 			return nil
 		}
 	}
-	if other := r.Observer.LookupName(name); other != nil && (other.Marker == nil || other.Marker.UID != s.obj.UID) {
+	if other := r.Observer.LookupName(name); other != nil && (other.Marker == nil || other.Marker.UUID != s.obj.DomainUUID()) {
 		return failf(v1alpha1.FailureNameInUse, "start domain '%s': the name is in use by domain %d, which virtxend does not manage", name, other.Info.DomID)
 	}
 	m := newMarker(s.obj, s.cfg)

@@ -6,6 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"syscall"
+
+	"github.com/virtxend/virtxend/api/deffile"
 )
 
 // libvirt's libxl save image starts with a 64-byte header (libxlSavefileHeader, libxl_conf.h): a 16-byte magic,
@@ -15,7 +20,6 @@ const (
 	saveMagic       = "libvirt-xml\n \x00 \r"
 	saveVersion     = 2
 	saveHeaderBytes = 64
-	maxSaveXML      = 10 << 20
 )
 
 // ErrNotSaveImage is returned for a file that is not a libvirt libxl save image; the error is a *SaveHeaderError.
@@ -82,7 +86,7 @@ func ReadSaveHeader(r io.Reader) ([]byte, error) {
 			Msg: fmt.Sprintf("image version is not supported (%d > %d)", v, saveVersion)}
 	}
 	n := binary.LittleEndian.Uint32(hdr[20:])
-	if n == 0 || n > maxSaveXML {
+	if n == 0 || n > deffile.MaxSize { // the bound on every definition virtxend reads
 		return nil, &SaveHeaderError{Problem: HeaderBadXMLLength, Msg: fmt.Sprintf("invalid XML length: %d", int32(n))}
 	}
 	xml := make([]byte, n)
@@ -90,4 +94,30 @@ func ReadSaveHeader(r io.Reader) ([]byte, error) {
 		return nil, &SaveHeaderError{Problem: HeaderXMLUnreadable, Msg: "failed to read XML", Err: err}
 	}
 	return bytes.TrimRight(xml, "\x00"), nil
+}
+
+// ErrNotSeekable is returned (inside an *fs.PathError naming the file) by OpenSaveImage for a file that is
+// neither a regular file nor a block device: a FIFO, a socket or a character device.
+var ErrNotSeekable = errors.New("not a regular file or block device: a save image is read twice, its header to " +
+	"learn the domain, then the whole image to restore it")
+
+// OpenSaveImage opens a save image for reading. It never waits: a FIFO without a writer would block open(2),
+// and reading one could wait for ever, so the file is opened non-blocking and anything but a regular file or a
+// block device is refused with ErrNotSeekable. A FIFO could not be restored anyway: its header, once read to
+// learn the domain, is gone when the image is read again to restore it. Other errors are os.OpenFile's.
+func OpenSaveImage(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if m := fi.Mode(); !m.IsRegular() && (m&fs.ModeDevice == 0 || m&fs.ModeCharDevice != 0) {
+		_ = f.Close()
+		return nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotSeekable}
+	}
+	return f, nil
 }

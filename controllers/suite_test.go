@@ -85,7 +85,7 @@ func newEnvOn(t *testing.T, host *sim.Host, opts Options, live ...LiveStore) *en
 	if len(live) > 0 {
 		e.rec.Live = live[0]
 	}
-	c, err := e.rec.SetupLocal(store.Kind(st, &v1alpha1.XenDomain{}, nil, Predicate()), log)
+	c, err := e.rec.Setup(store.Kind(st, &v1alpha1.XenDomain{}, nil, Predicate()), log)
 	if err != nil {
 		t.Fatal(err)
 	}

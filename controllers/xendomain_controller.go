@@ -96,11 +96,14 @@ type XenDomainReconciler struct {
 	Live LiveStore
 	// Locks orders the reconciler's cleanup of a domain with the facade's calls on it; none when nil.
 	Locks DomainLocker
-	Opts  Options
+	// Migrations are the migrations in flight: the streams the facade opened and their journal; none when nil.
+	Migrations *Migrations
+	Opts       Options
 
-	mu      sync.Mutex
-	names   map[types.UID]types.NamespacedName
-	runtime map[types.UID]*runtimeState
+	mu sync.Mutex
+	// names and runtime are keyed by domain UUID (XenDomain.DomainUUID), the domain's identity.
+	names   map[string]types.NamespacedName
+	runtime map[string]*runtimeState
 	queue   workqueue.TypedRateLimitingInterface[reconcile.Request]
 	pending []reconcile.Request
 	// autostartSem bounds how many autostarted domains are created at once.
@@ -117,6 +120,10 @@ type runtimeState struct {
 	shutdownSent time.Time   // graceful stop requested (deletion, Halted)
 	autostart    atomic.Bool // start once: autostart at this host boot (set by the Autostarter)
 	release      func()      // gives back the host resources the running domain's config reserved
+	// supersededRV is the resourceVersion this process last replaced with a status write. A cache (fleet mode)
+	// may still hand it out for a moment: a reconcile of that version would act on a view older than its own
+	// last outcome (an action already answered, say), so it waits for the cache instead.
+	supersededRV string
 }
 
 func (rt *runtimeState) releaseHeld() {
@@ -136,6 +143,9 @@ func (r *XenDomainReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	if !r.Observer.IsSynced() {
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil // unknown is not absent
 	}
+	if r.superseded(obj) {
+		return ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil // the cache lags behind our own write
+	}
 	s := r.newScope(ctx, obj)
 	defer func() {
 		if s.release != nil {
@@ -151,6 +161,7 @@ func (r *XenDomainReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	for _, phase := range []phase{
 		r.reconcileFinalizer, // the object cannot vanish before its domain is down
 		r.reconcileConfig,    // spec → libxl config; an invalid spec stops here
+		r.reconcileMigration, // migration actions; a domain mid-migration or migrated away is left alone
 		r.reconcileShutdown,  // a guest that shut down: on_poweroff / on_reboot / on_crash
 		r.reconcileAction,    // a pending one-shot action (virsh start, shutdown, destroy...)
 		r.reconcileConfigErr, // an invalid spec stops here, once its action is answered
@@ -208,32 +219,33 @@ func (s *scope) result() ctrl.Result { return ctrl.Result{RequeueAfter: s.requeu
 func (r *XenDomainReconciler) newScope(ctx context.Context, obj *v1alpha1.XenDomain) *scope {
 	r.mu.Lock()
 	if r.names == nil {
-		r.names = map[types.UID]types.NamespacedName{}
-		r.runtime = map[types.UID]*runtimeState{}
+		r.names = map[string]types.NamespacedName{}
+		r.runtime = map[string]*runtimeState{}
 	}
 	if r.Live == nil {
 		r.Live = NewMemLiveStore()
 	}
-	r.names[obj.UID] = client.ObjectKeyFromObject(obj)
-	rt := r.runtime[obj.UID]
+	id := obj.DomainUUID()
+	r.names[id] = client.ObjectKeyFromObject(obj)
+	rt := r.runtime[id]
 	if rt == nil {
 		rt = &runtimeState{}
-		r.runtime[obj.UID] = rt
+		r.runtime[id] = rt
 	}
 	r.mu.Unlock()
-	dom := r.Observer.Lookup(obj.UID)
+	dom := r.Observer.Lookup(id)
 	if dom == nil {
 		rt.releaseHeld() // the domain is gone, however it went
 	}
 	if dom == nil && r.Observer.IsSynced() {
-		r.dropLive(ctx, uuidOf(obj))
+		r.dropLive(ctx, obj.DomainUUID())
 	}
 	return &scope{
 		obj:  obj,
 		orig: *obj.Status.DeepCopy(),
 		dom:  dom,
 		rt:   rt,
-		log:  ctrl.LoggerFrom(ctx).WithValues("domain", domainName(obj), "uid", obj.UID),
+		log:  ctrl.LoggerFrom(ctx).WithValues("domain", obj.DomainName(), "uid", obj.UID),
 		now:  r.Opts.Now(),
 	}
 }
@@ -247,7 +259,13 @@ func (r *XenDomainReconciler) patchStatus(ctx context.Context, s *scope, res ctr
 	if equality.Semantic.DeepEqual(s.orig, s.obj.Status) {
 		return res, rerr
 	}
+	readRV := s.obj.ResourceVersion
 	err := r.Client.Status().Update(ctx, s.obj)
+	if err == nil {
+		r.mu.Lock()
+		s.rt.supersededRV = readRV
+		r.mu.Unlock()
+	}
 	if apierrors.IsConflict(err) {
 		// Someone else wrote the object meanwhile (a spec edit, or this reconcile deleting a transient domain).
 		// The reconciler is the only writer of status: put this status on the latest version.
@@ -274,9 +292,12 @@ func (r *XenDomainReconciler) patchStatus(ctx context.Context, s *scope, res ctr
 	return res, rerr
 }
 
-// SetupLocal builds the controller in local mode (no API server): it watches objects through src and the
-// hypervisor through the Observer. Start the returned controller with its Start method.
-func (r *XenDomainReconciler) SetupLocal(src source.TypedSource[reconcile.Request], log logr.Logger) (controller.TypedController[reconcile.Request], error) {
+// Setup builds the controller, the same in both modes: it watches objects through src (the local object store's
+// watch, store.Kind, in local mode; the manager's node-filtered cache, source.Kind, in fleet mode) and the
+// hypervisor through the Observer. It is an unmanaged controller either way, so that the daemon decides when it
+// starts (after the cache syncs, which may be long after start-up while the API server is away). Start the
+// returned controller with its Start method.
+func (r *XenDomainReconciler) Setup(src source.TypedSource[reconcile.Request], log logr.Logger) (controller.TypedController[reconcile.Request], error) {
 	r.Opts.defaults()
 	if r.Live == nil {
 		r.Live = NewMemLiveStore()
@@ -294,7 +315,7 @@ func (r *XenDomainReconciler) SetupLocal(src source.TypedSource[reconcile.Reques
 	if err := c.Watch(src); err != nil {
 		return nil, err
 	}
-	r.Observer.Notify = r.enqueueUID
+	r.Observer.Notify = r.enqueueUUID
 	if err := c.Watch(source.TypedFunc[reconcile.Request](r.setQueue)); err != nil {
 		return nil, err
 	}
@@ -312,11 +333,19 @@ func (r *XenDomainReconciler) setQueue(_ context.Context, q workqueue.TypedRateL
 	return nil
 }
 
-// enqueueUID queues the object that owns uid, when it is known.
-func (r *XenDomainReconciler) enqueueUID(uid types.UID) {
+// superseded reports whether obj is a version this process has already replaced with a status write.
+func (r *XenDomainReconciler) superseded(obj *v1alpha1.XenDomain) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	nn, ok := r.names[uid]
+	rt := r.runtime[obj.DomainUUID()]
+	return rt != nil && rt.supersededRV != "" && rt.supersededRV == obj.ResourceVersion
+}
+
+// enqueueUUID queues the object whose domain UUID is uuid, when it is known.
+func (r *XenDomainReconciler) enqueueUUID(uuid string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	nn, ok := r.names[uuid]
 	if !ok {
 		return // not reconciled yet: its first reconcile will look
 	}
@@ -328,19 +357,11 @@ func (r *XenDomainReconciler) enqueueUID(uid types.UID) {
 	r.queue.Add(req)
 }
 
-func (r *XenDomainReconciler) forget(uid types.UID) {
+func (r *XenDomainReconciler) forget(uuid string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.names, uid)
-	delete(r.runtime, uid)
-}
-
-// domainName is the libvirt name of the domain an object describes.
-func domainName(obj *v1alpha1.XenDomain) string {
-	if obj.Spec.Domain.Name != "" {
-		return obj.Spec.Domain.Name
-	}
-	return obj.Name
+	delete(r.names, uuid)
+	delete(r.runtime, uuid)
 }
 
 // Predicate lets through the object changes the reconciler acts on: creation, deletion, a new generation

@@ -79,6 +79,11 @@ type Daemon struct {
 	Remote, Admin *rpc.Server
 	// Metrics is the Prometheus endpoint, served when metrics_listen is set.
 	Metrics *metrics.Server
+	// Fleet is fleet mode's connection to the API server (fleet_kubeconfig); nil in local mode, where the
+	// objects are in Store.
+	Fleet *Fleet
+	// objects is where the controllers' objects come from: Store (local) or Fleet.
+	objects *objectSource
 
 	configPath string
 	listeners  *sockets
@@ -201,10 +206,19 @@ func (d *Daemon) wire() error {
 		return err
 	}
 	d.Store = st
+	if d.Config.Fleet() {
+		if d.Fleet, err = openFleet(d.Config, scheme, d); err != nil {
+			return err
+		}
+	}
 	facts, err := hostFacts(context.Background(), d.HV, d.Backend, d.Libxl)
 	if err != nil {
 		return err
 	}
+	// The daemon's own client of the network and storage drivers: devices naming a network or a volume are
+	// resolved through it at start, and domifaddr reads DHCP leases through it.
+	resolver := secondary.NewResolver(secondary.Options{SocketDir: d.Config.SecondarySockDir, Log: d.Log.WithName("resolver")})
+	facts.NetworkBridge, facts.VolumePath = resolver.NetworkBridge, resolver.VolumePath
 	d.Facts = facts
 	defaults := domxml.Defaults{HostArch: facts.Arch}
 	d.Events = controllers.NewEventLog()
@@ -213,24 +227,43 @@ func (d *Daemon) wire() error {
 		Rescan: d.Config.ResyncPeriod(), Log: d.Log.WithName("specdir"), Recorder: sink, Defaults: defaults,
 	})
 	d.Defines = defines.New(d.Config.DefinesDir, defines.Options{Log: d.Log.WithName("defines"), Recorder: sink, Defaults: defaults})
+	d.objects = d.localSource()
+	if d.Fleet != nil {
+		d.objects = d.Fleet.source(d)
+		d.Events.SetRecorder(d.Fleet.Manager.GetEventRecorder("virtxend"))
+	}
 	live, err := livedefs.Open(filepath.Join(d.Config.StateDir, "live"), d.Log.WithName("live"))
 	if err != nil {
 		return err
 	}
 	d.Live = live
+	var lives controllers.LiveStore = live
+	if r, ok := facts.GraphicsPorts.(*libxl.PortRange); ok {
+		book := controllers.NewLivePorts(r, live) // the ports of domains a previous run started stay theirs
+		facts.GraphicsPorts, lives = book, book
+		d.Facts = facts
+	}
 	d.Observer = controllers.NewObserver(d.HV, d.Config.ResyncPeriod(), d.Log.WithName("observer"))
 	locks := &domlock.Table{} // the domains' job locks: the facade's calls and the reconciler's cleanup
 	d.Reconciler = &controllers.XenDomainReconciler{
-		Client: st, HV: d.HV, Observer: d.Observer, Events: d.Events, Locks: locks,
-		Build: controllers.LibxlBuilder(facts), Live: live,
+		Client: d.objects.client, HV: d.HV, Observer: d.Observer, Events: d.Events, Locks: locks,
+		Build: controllers.LibxlBuilder(facts), Live: lives,
 		Opts: controllers.Options{DumpDir: filepath.Join(d.Config.StateDir, "dump"),
 			ManagedSaveDir: filepath.Join(d.Config.StateDir, "save")},
 	}
 	facade := &remote.Facade{
-		Store: st, Observer: d.Observer, HV: d.HV, Events: d.Events, Defines: d.Defines, Specs: d.Specs,
+		Store: d.objects.client, Observer: d.Observer, HV: d.HV, Events: d.Events, Defines: d.Defines, Specs: d.Specs,
 		Facts: facts, Log: d.Log.WithName("remote"), StateDir: d.Config.StateDir, Live: live, Locks: locks,
+		Leases: resolver,
 	}
 	facade.Counters, _ = d.HV.(libxl.DeviceStats) // every disk's and interface's counters, not only blkback's
+	if d.Fleet != nil {
+		facade.FleetNode, facade.Objects = d.Fleet.Node, d.Fleet.Objects()
+	}
+	d.Reconciler.Migrations = &controllers.Migrations{Dir: filepath.Join(d.Config.StateDir, "migrations")}
+	facade.Migration = remote.MigrationConfig{Address: d.Libxl.MigrationAddress, PortMin: d.Libxl.MigrationPortMin,
+		PortMax: d.Libxl.MigrationPortMax, Keepalive: time.Duration(d.Libxl.KeepaliveInterval) * time.Second,
+		KeepaliveCount: d.Libxl.KeepaliveCount, Migrations: d.Reconciler.Migrations}
 	prog := rpc.NewRemoteProgram(facade.SupportsFeature)
 	facade.Register(prog)
 	secondary.New(secondary.Options{SocketDir: d.Config.SecondarySockDir, Log: d.Log.WithName("secondary")}).Register(prog)
@@ -282,36 +315,35 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	ctx, d.quit = context.WithCancel(ctx)
 	ctx = logr.NewContext(ctx, d.Log)
 	ctrl.SetLogger(d.Log)
-	c, err := d.Reconciler.SetupLocal(store.Kind(d.Store, &v1alpha1.XenDomain{}, nil, controllers.Predicate()), d.Log.WithName("reconciler"))
+	src := d.objects
+	c, err := d.Reconciler.Setup(src.events, d.Log.WithName("reconciler"))
 	if err != nil {
 		return err
 	}
-	definesLoaded := make(chan struct{})
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.Observer.Run(ctx) })
-	g.Go(func() error { return c.Start(ctx) })
 	g.Go(func() error {
-		if err := d.Defines.Load(ctx, d.Store); err != nil {
-			d.Log.Error(err, "load persistent definitions")
+		if d.Fleet != nil { // once the cache has listed this node's objects, however long the API server is away
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-d.Fleet.Synced():
+			}
 		}
-		close(definesLoaded)
-		return nil
+		return c.Start(ctx)
 	})
+	src.run(ctx, g)
 	g.Go(func() error {
-		<-definesLoaded // a name defined in both places goes to the define, as at every later rescan
-		return d.Specs.Run(ctx)
-	})
-	g.Go(func() error {
-		a := &controllers.Autostarter{Client: d.Store, Reconciler: d.Reconciler,
+		a := &controllers.Autostarter{Client: src.client, Reconciler: d.Reconciler,
 			FlagFile: filepath.Join(d.Config.StateDir, "autostarted"), BootID: d.bootID(ctx), Log: d.Log.WithName("autostart")}
-		return a.Run(ctx, definesLoaded, d.Specs.Synced())
+		return a.Run(ctx, src.loaded...)
 	})
 	g.Go(func() error {
 		// Running domains no source claims (transient ones, undefined or file removed while the daemon was down)
-		// get transient objects, once the sources have loaded.
-		a := &controllers.Adopter{Client: d.Store, Observer: d.Observer, Live: d.Live,
+		// get transient objects, once the sources have loaded; in fleet mode they are reported and left running.
+		a := &controllers.Adopter{Client: src.client, Observer: d.Observer, Live: d.Reconciler.Live, ReportOnly: src.fleet,
 			Log: d.Log.WithName("adopt"), Interval: d.Config.ResyncPeriod()}
-		return a.Run(ctx, definesLoaded, d.Specs.Synced())
+		return a.Run(ctx, src.loaded...)
 	})
 	g.Go(func() error { return d.handleSignals(ctx) })
 	if d.listeners != nil {
@@ -345,7 +377,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			return nil
 		case <-d.Observer.Synced():
 		}
-		for _, ch := range []<-chan struct{}{definesLoaded, d.Specs.Synced()} {
+		for _, ch := range src.ready {
 			select {
 			case <-ctx.Done():
 				return nil
@@ -399,6 +431,9 @@ func (d *Daemon) Reload(ctx context.Context) {
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		d.Log.Error(err, "reload: configuration not changed")
+	}
+	if d.Fleet != nil {
+		return // the API server is the record: no local source to rescan
 	}
 	if err := d.Defines.Load(ctx, d.Store); err != nil {
 		d.Log.Error(err, "reload persistent definitions")

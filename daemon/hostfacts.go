@@ -19,6 +19,11 @@ func hostFacts(ctx context.Context, hv libxl.Hypervisor, backend string, lx *con
 	f.MaxCPUs = max(info.CPUs, 1)
 	f.HostVMX = info.HVM // the simulated host and Xen report HVM support, not the vendor
 	f.NestedHVM = lx.NestedHVM
+	if backend == "xen" {
+		// As libvirt's port allocator: a port some other program listens on is passed over. The simulated host
+		// runs no device model, so its ports are bookkeeping only.
+		f.GraphicsPorts = libxl.NewPortRange(libxl.VNCPortMin, libxl.VNCPortMax, libxl.PortBindable)
+	}
 	if backend == "sim" {
 		// The simulated host runs no device model: any <emulator> path is as good as another.
 		f.CheckEmulator = func(string) error { return nil }

@@ -37,7 +37,9 @@ func openHypervisor(cfg *config.Daemon, lx *config.Libxl) (libxl.Hypervisor, str
 		hv, err := openXen(cfg, lx)
 		return hv, "xen", err
 	case config.HypervisorSim:
-		hv, err := sim.New(sim.Options{StateDir: filepath.Join(cfg.StateDir, "sim")})
+		hv, err := sim.New(sim.Options{StateDir: filepath.Join(cfg.StateDir, "sim"),
+			TotalMemKiB: uint64(cfg.SimMemory) << 10, CPUs: cfg.SimCPUs, Nodes: cfg.SimNUMANodes,
+			Inject: true}) // tests crash and change guests from outside: state_dir/sim/inject (virtxend(8))
 		if err != nil {
 			return nil, "", fmt.Errorf("open the simulated xen host: %w", err)
 		}

@@ -5,14 +5,9 @@ import (
 	"time"
 
 	"github.com/virtxend/virtxend/daemon/metrics"
+	"github.com/virtxend/virtxend/daemon/remote/rpc"
 	"github.com/virtxend/virtxend/libxl"
 )
-
-// callObserved is the hook an RPC server offers for metrics: fn is called once per answered call with the
-// procedure's name and libvirt's error code (0 for success). The metrics are wired to it where a server has it.
-type callObserved interface {
-	SetCallObserver(fn func(procedure string, code int, elapsed time.Duration))
-}
 
 // wireMetrics builds the metrics endpoint's collectors over the daemon's own records and hands the reconciler
 // its metrics. The endpoint itself is served by serveMetrics, only when metrics_listen is set; the counters
@@ -22,27 +17,31 @@ func (d *Daemon) wireMetrics(counters libxl.DeviceStats) error {
 		if !d.Observer.IsSynced() {
 			return false
 		}
-		select {
-		case <-d.Specs.Synced():
-			return true
-		default:
-			return false
+		for _, ch := range d.objects.ready { // the local sources' first loads; nothing more in fleet mode
+			select {
+			case <-ch:
+			default:
+				return false
+			}
 		}
+		return true
 	}
 	srv := metrics.NewServer(ready, d.Log.WithName("metrics"))
 	ctl := metrics.NewController(d.Store)
 	d.Reconciler.Metrics = ctl
 	rpcm := metrics.NewRPC(d.Remote, d.Admin)
-	for _, s := range []interface{ Name() string }{d.Remote, d.Admin} {
-		if h, ok := s.(callObserved); ok {
-			name := s.Name()
-			h.SetCallObserver(func(proc string, code int, elapsed time.Duration) { rpcm.CallFinished(name, proc, code, elapsed) })
+	for _, s := range []*rpc.Server{d.Remote, d.Admin} {
+		if s == nil {
+			continue
 		}
+		name := s.Name()
+		s.SetCallObserver(func(proc string, code int, elapsed time.Duration) { rpcm.CallFinished(name, proc, code, elapsed) })
 	}
 	dom := metrics.NewDomainCollector(metrics.Sources{Observer: d.Observer, Store: d.Store, Live: d.Live, HV: d.HV, Counters: counters})
-	if err := srv.Register(dom, ctl, rpcm, metrics.BuildInfo(""), metrics.Ready(ready)); err != nil {
+	if err := srv.Register(ctl, rpcm, metrics.BuildInfo(""), metrics.Ready(ready)); err != nil {
 		return err
 	}
+	srv.AddSections(dom, ctl)
 	d.Metrics = srv
 	return nil
 }

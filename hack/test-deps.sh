@@ -17,6 +17,16 @@ need=(
   "systemd:/usr/bin/systemd-socket-activate"
   "prometheus:/usr/bin/promtool"
   "prometheus-libvirt-exporter:/usr/bin/prometheus-libvirt-exporter"
+  # The tools of issue 13's e2e tests: virt-install/virt-xml/virt-clone, Ansible's community.libvirt (it parses XML
+  # with lxml), and virt-manager under Xvfb driven through AT-SPI by dogtail (at-spi2-core: the accessibility bus).
+  "virtinst:/usr/bin/virt-install"
+  "ansible:/usr/bin/ansible-playbook"
+  "python3-lxml:/usr/lib/python3/dist-packages/lxml/__init__.py"
+  "virt-manager:/usr/bin/virt-manager"
+  "xvfb:/usr/bin/Xvfb"
+  "python3-dogtail:/usr/lib/python3/dist-packages/dogtail/tree.py"
+  "at-spi2-core:/usr/libexec/at-spi-bus-launcher"
+  "dbus-daemon:/usr/bin/dbus-run-session"
 )
 
 missing=()

@@ -25,6 +25,14 @@ var (
 	// ErrNoNetwork marks a network an <interface type='network'> names that cannot be resolved to a bridge:
 	// libvirt's network lookup fails with VIR_ERR_NO_NETWORK.
 	ErrNoNetwork = errors.New("network not found")
+	// ErrNoStoragePool marks the pool a <disk type='volume'> names, unknown to the storage driver:
+	// VIR_ERR_NO_STORAGE_POOL.
+	ErrNoStoragePool = errors.New("storage pool not found")
+	// ErrNoStorageVol marks the volume a <disk type='volume'> names, unknown in its pool: VIR_ERR_NO_STORAGE_VOL.
+	ErrNoStorageVol = errors.New("storage volume not found")
+	// ErrDriverUnavailable marks a network or storage driver that cannot be reached (no daemon serves it):
+	// libvirt's connection error, VIR_ERR_SYSTEM_ERROR "Failed to connect socket to '...'".
+	ErrDriverUnavailable = errors.New("secondary driver unavailable")
 )
 
 // BuildError is an error of Build: Msg is libvirt's wording, Kind one of the sentinel errors above.

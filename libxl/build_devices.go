@@ -51,6 +51,12 @@ func (b *builder) makeDisk(d *v1alpha1.Disk) (DeviceDisk, error) {
 		x.PdevPath = path
 	case "block":
 		x.PdevPath = src.Dev
+	case "volume":
+		path, err := b.volumePath(src)
+		if err != nil {
+			return x, err
+		}
+		x.PdevPath = path
 	default:
 		x.PdevPath = src.File
 	}
@@ -116,6 +122,17 @@ func (b *builder) makeDisk(d *v1alpha1.Disk) (DeviceDisk, error) {
 	}
 	x.BackendDomname = d.BackendDomain
 	return x, nil
+}
+
+// volumePath resolves a <disk type='volume'> to the path of its volume through the storage driver, as libvirt's
+// virDomainDiskTranslateSourcePool does for the drivers that call it (libvirt's libxl driver does not, and starts
+// such a disk without a path).
+func (b *builder) volumePath(src *v1alpha1.DiskSource) (string, error) {
+	if b.host.VolumePath == nil {
+		return "", &BuildError{Kind: ErrNoStorageVol,
+			Msg: fmt.Sprintf("no storage vol with matching name '%s'", src.Volume)}
+	}
+	return b.host.VolumePath(src.Pool, src.Volume)
 }
 
 // networkDiskSource is libxlMakeNetworkDiskSrcStr: only RBD, as a qemu "rbd:" target with the ceph options.
@@ -241,13 +258,25 @@ func (b *builder) makeNic(n *v1alpha1.Interface) (DeviceNic, error) {
 		if n.Source != nil {
 			name = n.Source.Network
 		}
-		if b.host.NetworkBridge == nil {
-			// No network driver to ask: no network is known, as libvirt's lookup reports it.
-			return x, &BuildError{Kind: ErrNoNetwork, Msg: fmt.Sprintf("no network with matching name '%s'", name)}
+		// The live definition of a running domain names the bridge its network gave it at start (libvirt's
+		// actual network device): a rebuild keeps it rather than asking the network driver again.
+		br := ""
+		if n.Source != nil {
+			br = n.Source.Bridge
 		}
-		br, err := b.host.NetworkBridge(name)
-		if err != nil {
-			return x, err
+		if br == "" {
+			if b.host.NetworkBridge == nil {
+				// No network driver to ask: no network is known, as libvirt's lookup reports it.
+				return x, &BuildError{Kind: ErrNoNetwork, Msg: fmt.Sprintf("no network with matching name '%s'", name)}
+			}
+			var err error
+			if br, err = b.host.NetworkBridge(name); err != nil {
+				return x, err
+			}
+			if n.Source == nil {
+				n.Source = &v1alpha1.InterfaceSource{Network: name}
+			}
+			n.Source.Bridge = br // what libvirt's live XML shows: <source network='N' bridge='BR'/>
 		}
 		x.IP = ipList(n.IPs)
 		x.Bridge = br

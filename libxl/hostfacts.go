@@ -3,10 +3,14 @@ package libxl
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -42,8 +46,14 @@ type HostFacts struct {
 	CheckEmulator func(path string) error
 	// GraphicsPorts hands out VNC and SPICE ports for autoport graphics; nil fails such a domain.
 	GraphicsPorts PortAllocator
-	// NetworkBridge returns the bridge of a libvirt network (<interface type='network'>); nil rejects them.
+	// NetworkBridge returns the bridge of a libvirt network (<interface type='network'>), asked of the network
+	// driver as libvirt's libxl driver asks it at start; nil rejects such interfaces. Its errors should be
+	// *BuildError (ErrNoNetwork, ErrDriverUnavailable, ErrOperationInvalid for an inactive network...).
 	NetworkBridge func(network string) (string, error)
+	// VolumePath returns the path of a storage volume (<disk type='volume'>), asked of the storage driver; nil
+	// rejects such disks. Its errors should be *BuildError (ErrNoStoragePool, ErrNoStorageVol,
+	// ErrDriverUnavailable...).
+	VolumePath func(pool, volume string) (string, error)
 	// FindUSBDevice returns the bus and address of a host USB device given by vendor and product; nil rejects
 	// such hostdevs.
 	FindUSBDevice func(vendor, product uint16) (bus, addr uint8, err error)
@@ -143,14 +153,19 @@ func NewPortRange(start, end int, free func(int) bool) *PortRange {
 }
 
 // Acquire returns the lowest port of the range that is neither handed out nor busy.
-func (r *PortRange) Acquire() (int, error) {
+func (r *PortRange) Acquire() (int, error) { return r.AcquireExcept(nil) }
+
+// AcquireExcept is Acquire that also passes over the ports in held: ports the allocator did not hand out but
+// that are taken all the same (those of the domains a previous daemon started, which libvirt's
+// libxlReconnectDomain marks used).
+func (r *PortRange) AcquireExcept(held map[int]bool) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.used == nil {
 		r.used = map[int]bool{}
 	}
 	for p := r.Start; p <= r.End; p++ {
-		if r.used[p] || (r.Free != nil && !r.Free(p)) {
+		if r.used[p] || held[p] || (r.Free != nil && !r.Free(p)) {
 			continue
 		}
 		r.used[p] = true
@@ -164,4 +179,22 @@ func (r *PortRange) Release(port int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.used, port)
+}
+
+// PortBindable reports whether a TCP port can be bound on the host's IPv4 and IPv6 wildcard addresses, as
+// libvirt's port allocator checks before it hands a port out (virPortAllocatorBindToPort): a port another
+// program (a device model of a domain this daemon does not know, a VNC server) listens on is passed over. An
+// address family the host lacks does not count against the port.
+func PortBindable(port int) bool {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		l, err := net.Listen(network, net.JoinHostPort(map[string]string{"tcp4": "0.0.0.0", "tcp6": "::"}[network], strconv.Itoa(port)))
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return false
+			}
+			continue
+		}
+		l.Close()
+	}
+	return true
 }

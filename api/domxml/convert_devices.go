@@ -142,6 +142,10 @@ func fromDisk(x *libvirtxml.DomainDisk) (*v1alpha1.Disk, error) {
 	case s.Block != nil:
 		d.Type = "block"
 		src.Dev = s.Block.Dev
+	case s.Volume != nil:
+		// A storage pool's volume: the daemon resolves it to its path through the storage driver at start.
+		d.Type = "volume"
+		src.Pool, src.Volume, src.Mode = s.Volume.Pool, s.Volume.Volume, s.Volume.Mode
 	case s.Network != nil:
 		d.Type = "network"
 		n := s.Network
@@ -164,7 +168,7 @@ func fromDisk(x *libvirtxml.DomainDisk) (*v1alpha1.Disk, error) {
 		src.Auth = fromDiskAuth(x.Auth)
 	}
 	if src.File != "" || src.Dev != "" || src.Protocol != "" || src.Name != "" || src.ConfigFile != "" ||
-		src.Hosts != nil || src.Auth != nil {
+		src.Hosts != nil || src.Auth != nil || src.Pool != "" || src.Volume != "" {
 		d.Source = src
 	}
 	if dr := x.Driver; dr != nil {

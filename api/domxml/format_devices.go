@@ -2,6 +2,7 @@ package domxml
 
 import (
 	"strconv"
+	"strings"
 
 	v1alpha1 "github.com/virtxend/virtxend/api/v1alpha1"
 )
@@ -54,6 +55,47 @@ func formatDevices(w *writer, d *v1alpha1.Devices) {
 		if b := d.MemBalloon; b != nil {
 			w.empty("memballoon", ak("model", b.Model))
 		}
+		for _, u := range d.Unused {
+			formatUnused(w, u.XML)
+		}
+	})
+}
+
+// formatUnused prints a kept device indented like the rest; one that does not parse (a hand-edited spec) is
+// printed as it is, for the reader to see.
+func formatUnused(w *writer, raw string) {
+	n, err := parseTree([]byte(raw))
+	if err != nil {
+		w.pad()
+		w.buf.WriteString(strings.TrimSpace(raw))
+		w.buf.WriteByte('\n')
+		return
+	}
+	formatNode(w, n)
+}
+
+// formatNode prints a generic element tree with the writer's indentation.
+func formatNode(w *writer, n *node) {
+	attrs := make([]attr, 0, len(n.attrs))
+	for _, at := range n.attrs {
+		k := at.Name.Local
+		if at.Name.Space != "" {
+			k = at.Name.Space + ":" + k // kept devices carry no namespaces; keep the name readable if one does
+		}
+		attrs = append(attrs, ak(k, at.Value))
+	}
+	if len(n.children) == 0 {
+		if n.text != "" {
+			w.text(n.name.Local, n.text, attrs...)
+		} else {
+			w.empty(n.name.Local, attrs...)
+		}
+		return
+	}
+	w.elem(n.name.Local, attrs, func(w *writer) {
+		for _, c := range n.children {
+			formatNode(w, c)
+		}
 	})
 }
 
@@ -63,7 +105,8 @@ func formatDisk(w *writer, d *v1alpha1.Disk) {
 			w.empty("driver", a("name", dr.Name), a("type", dr.Type), a("cache", dr.Cache), a("discard", dr.Discard))
 		}
 		if s := d.Source; s != nil {
-			attrs := []attr{a("file", s.File), a("dev", s.Dev), a("protocol", s.Protocol), a("name", s.Name)}
+			attrs := []attr{a("file", s.File), a("dev", s.Dev), a("protocol", s.Protocol), a("name", s.Name),
+				a("pool", s.Pool), a("volume", s.Volume), a("mode", s.Mode)}
 			w.elem("source", attrs, func(w *writer) {
 				for _, h := range s.Hosts {
 					w.empty("host", a("name", h.Name), a("port", h.Port), a("transport", h.Transport),
@@ -134,7 +177,8 @@ func formatInterface(w *writer, n *v1alpha1.Interface) {
 			w.empty("mac", ak("address", n.MAC))
 		}
 		if s := n.Source; s != nil {
-			w.elem("source", []attr{a("bridge", s.Bridge), a("network", s.Network)}, func(w *writer) {
+			// libvirt's order: a network interface of a running domain shows the bridge its network gave it last.
+			w.elem("source", []attr{a("network", s.Network), a("bridge", s.Bridge)}, func(w *writer) {
 				if s.Address != nil {
 					formatAddress(w, s.Address, true)
 				}

@@ -1,6 +1,7 @@
 package domxml
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -84,10 +85,32 @@ func ParseLive(data []byte) (*v1alpha1.DomainSpec, int, error) {
 			spec.Metadata = serializeChildren(m)
 		}
 	}
+	keepUnused(in, spec)
 	if err := checkKept(in, spec); err != nil {
 		return nil, -1, err
 	}
 	return spec, id, nil
+}
+
+// unusedDevices are the devices libvirt's parser accepts in a Xen domain and its libxl driver neither uses nor
+// refuses: libvirt keeps them in the definition and ignores them at start, and so does virtxend
+// (Devices.Unused).
+var unusedDevices = setOf("rng", "tpm", "watchdog", "panic", "shmem", "memory", "iommu", "vsock", "crypto",
+	"pstore", "smartcard", "redirdev", "redirfilter", "hub", "lease", "audio", "nvram")
+
+// keepUnused copies the unused devices of the document into the spec, as written.
+func keepUnused(in *node, spec *v1alpha1.DomainSpec) {
+	devs := in.child("devices")
+	if devs == nil {
+		return
+	}
+	for _, c := range devs.children {
+		if c.name.Space == "" && unusedDevices[c.name.Local] {
+			var b bytes.Buffer
+			serializeNode(&b, c, "")
+			spec.Devices.Unused = append(spec.Devices.Unused, v1alpha1.UnusedDevice{XML: b.String()})
+		}
+	}
 }
 
 // checkKept verifies that everything in the input document survives in the spec.

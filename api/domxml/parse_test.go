@@ -43,10 +43,9 @@ func TestParseErrors(t *testing.T) {
 			ErrInvalid, "unknown suffix 'parsec'"},
 		{"bad number", minimal("<cputune><shares>many</shares></cputune>\n"), ErrInvalid, "domain XML: invalid number 'many'"},
 		{"bad vcpu count", minimal("<vcpu>many</vcpu>\n"), ErrInvalid, "maximum vcpus count must be an integer"},
-		{"rng", minimal("  <devices>\n    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n  </devices>\n"),
-			ErrUnsupported, "unsupported element <devices><rng> at line 8 (not supported by the Xen driver)"},
-		{"watchdog", minimal("<devices><watchdog model='i6300esb'/></devices>"), ErrUnsupported,
-			"unsupported element <devices><watchdog>"},
+		// rng, watchdog and the other devices the libxl driver ignores are kept: TestUnusedDevicesKept.
+		{"filesystem", minimal("  <devices>\n    <filesystem type='mount'><source dir='/srv'/><target dir='srv'/></filesystem>\n  </devices>\n"),
+			ErrUnsupported, "unsupported element <devices><filesystem> at line 8 (not supported by the Xen driver)"},
 		{"numatune", minimal("<numatune><memory mode='strict' nodeset='0'/></numatune>"), ErrUnsupported,
 			"unsupported element <numatune>"},
 		{"memtune", minimal("<memtune><hard_limit>1</hard_limit></memtune>"), ErrUnsupported, "<memtune>"},

@@ -3,7 +3,7 @@ package v1alpha1
 // ActionFailure says why a DomainAction failed, as a closed vocabulary: the reconciler classifies the error of the
 // action, and the libvirt facade maps each value to one libvirt error code, so that no layer reads the other's
 // error text.
-// +kubebuilder:validation:Enum=AlreadyRunning;NotRunning;InvalidConfig;UnsupportedConfig;OperationInvalid;NoMemory;NetworkNotFound;NameInUse;SaveFile;BadImage;HypervisorError
+// +kubebuilder:validation:Enum=AlreadyRunning;NotRunning;InvalidConfig;UnsupportedConfig;OperationInvalid;NoMemory;NetworkNotFound;StoragePoolNotFound;StorageVolNotFound;DriverUnavailable;NameInUse;SaveFile;BadImage;HypervisorError
 type ActionFailure string
 
 // Action failures.
@@ -25,6 +25,13 @@ const (
 	FailureNoMemory ActionFailure = "NoMemory"
 	// FailureNetworkNotFound: an <interface type='network'> names a network that cannot be resolved.
 	FailureNetworkNotFound ActionFailure = "NetworkNotFound"
+	// FailureStoragePoolNotFound: a <disk type='volume'> names a storage pool the storage driver does not know.
+	FailureStoragePoolNotFound ActionFailure = "StoragePoolNotFound"
+	// FailureStorageVolNotFound: a <disk type='volume'> names a volume its pool does not have.
+	FailureStorageVolNotFound ActionFailure = "StorageVolNotFound"
+	// FailureDriverUnavailable: the network or storage driver a device needs cannot be reached (no daemon
+	// serves it).
+	FailureDriverUnavailable ActionFailure = "DriverUnavailable"
 	// FailureNameInUse: a domain virtxend does not manage holds the name on the hypervisor.
 	FailureNameInUse ActionFailure = "NameInUse"
 	// FailureSaveFile: a save or dump image could not be written, or a restore image read.

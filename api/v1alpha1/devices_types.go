@@ -31,12 +31,22 @@ type Devices struct {
 	Hostdevs []Hostdev `json:"hostdevs,omitempty"`
 	// +optional
 	MemBalloon *MemBalloon `json:"memballoon,omitempty"`
+	// Unused are devices libvirt accepts in a Xen domain's definition and its libxl driver does not use (rng, tpm,
+	// watchdog, panic, shmem...): kept as given, shown by dumpxml, ignored at start.
+	// +optional
+	Unused []UnusedDevice `json:"unused,omitempty"`
+}
+
+// UnusedDevice is one device kept in the definition without meaning to Xen.
+type UnusedDevice struct {
+	// XML is the device element in libvirt's domain XML, e.g. <rng model='virtio'>...</rng>.
+	XML string `json:"xml"`
 }
 
 // Disk is <disk>.
 type Disk struct {
-	// Type is file, block or network.
-	// +kubebuilder:validation:Enum=file;block;network
+	// Type is file, block, network or volume (a storage pool's volume, resolved to its path at start).
+	// +kubebuilder:validation:Enum=file;block;network;volume
 	Type string `json:"type"`
 	// Device is disk, cdrom or floppy.
 	// +optional
@@ -93,6 +103,15 @@ type DiskSource struct {
 	// ConfigFile is a network disk's <config file>.
 	// +optional
 	ConfigFile string `json:"configFile,omitempty"`
+	// Pool is the storage pool of a volume disk (<disk type='volume'>), resolved through the storage driver.
+	// +optional
+	Pool string `json:"pool,omitempty"`
+	// Volume is the volume of a volume disk, in Pool.
+	// +optional
+	Volume string `json:"volume,omitempty"`
+	// Mode is a volume disk's mode (host or direct: how an iSCSI volume is reached).
+	// +optional
+	Mode string `json:"mode,omitempty"`
 }
 
 // DiskHost is a network disk's server.

@@ -110,7 +110,7 @@ type SchedSettings struct {
 }
 
 // ActionVerb is a lifecycle request.
-// +kubebuilder:validation:Enum=Start;Shutdown;Reboot;Reset;Destroy;Save;Restore;CoreDump;SetLive
+// +kubebuilder:validation:Enum=Start;Shutdown;Reboot;Reset;Destroy;Save;Restore;CoreDump;SetLive;MigrateOut;MigrateIn;MigrateFinish;MigrateConfirm;MigrateCancel
 type ActionVerb string
 
 // Action verbs.
@@ -134,6 +134,19 @@ const (
 	// VerbSetLive changes the running domain and its live definition only (libvirt's --live): see
 	// DomainAction.Definition and DomainAction.Sched.
 	VerbSetLive ActionVerb = "SetLive"
+	// VerbMigrateOut sends the running domain to the migration stream the daemon holds under the action's ID
+	// and leaves it suspended until VerbMigrateConfirm or VerbMigrateCancel.
+	VerbMigrateOut ActionVerb = "MigrateOut"
+	// VerbMigrateIn creates the domain, paused, from the incoming migration stream held under the action's ID.
+	VerbMigrateIn ActionVerb = "MigrateIn"
+	// VerbMigrateFinish takes over an incoming domain: it runs unless spec.paused is set.
+	VerbMigrateFinish ActionVerb = "MigrateFinish"
+	// VerbMigrateConfirm ends an outgoing migration that succeeded: the suspended domain is destroyed and the
+	// domain is stopped with reason migrated.
+	VerbMigrateConfirm ActionVerb = "MigrateConfirm"
+	// VerbMigrateCancel rolls a migration back: the source resumes its suspended domain, the destination
+	// destroys the domain it received.
+	VerbMigrateCancel ActionVerb = "MigrateCancel"
 )
 
 // ActionResult reports how a DomainAction ended.

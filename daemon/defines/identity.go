@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-
-	"github.com/virtxend/virtxend/api/v1alpha1"
 )
 
 // uuidNamespace is the namespace of the name-based UUIDs given to definitions without one. It is the same as
@@ -23,15 +21,6 @@ func canonicalUUID(s string) (string, error) {
 		return "", fmt.Errorf("invalid uuid %q", s)
 	}
 	return u.String(), nil
-}
-
-// domainUUID is the identity of an object: its domain UUID (canonical), else its UID. The two are equal for
-// defines; comparing domain UUIDs keeps Load right whatever the UIDs are.
-func domainUUID(o *v1alpha1.XenDomain) string {
-	if u, err := canonicalUUID(o.Spec.Domain.UUID); err == nil {
-		return u
-	}
-	return string(o.UID)
 }
 
 // validName applies libvirt's rules for a domain name (non-empty, no newline) plus what a file name needs.

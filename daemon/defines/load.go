@@ -49,7 +49,7 @@ func (s *Store) Load(ctx context.Context, c client.Client) error {
 	for i := range all.Items {
 		o := &all.Items[i]
 		byName[o.Name] = o
-		if u := domainUUID(o); u != "" {
+		if u := o.DomainUUID(); u != "" {
 			holder[u] = o.Name
 		}
 	}
@@ -82,9 +82,9 @@ func (s *Store) Load(ctx context.Context, c client.Client) error {
 		case cur.Labels[v1alpha1.LabelSource] != v1alpha1.SourceKindDefine && cur.Labels[v1alpha1.LabelSource] != v1alpha1.SourceKindTransient:
 			kind := cur.Labels[v1alpha1.LabelSource]
 			s.conflict(name, fmt.Sprintf("%s: domain %q already exists as a %s domain; not loaded", s.Path(name), name, kind))
-		case domainUUID(cur) != obj.Spec.Domain.UUID:
+		case cur.DomainUUID() != obj.Spec.Domain.UUID:
 			// libvirt's words for the same clash (virDomainObjListAddLocked).
-			s.conflict(name, fmt.Sprintf("%s: domain '%s' already exists with uuid %s", s.Path(name), name, domainUUID(cur)))
+			s.conflict(name, fmt.Sprintf("%s: domain '%s' already exists with uuid %s", s.Path(name), name, cur.DomainUUID()))
 		default:
 			// A transient domain with this definition becomes persistent, as with `virsh define`.
 			if upd, changed := merge(cur, obj); changed {

@@ -23,7 +23,8 @@ import (
 // DefaultDir is where libvirt's libxl driver keeps persistent definitions, unless defines_dir says otherwise.
 const DefaultDir = "/etc/libvirt/libxl"
 
-// Temporary files are named tempPrefix + NAME.xml-RANDOM + tempSuffix: hidden, and not *.xml.
+// Temporary files are named tempPrefix + RANDOM + tempSuffix: hidden, not *.xml, and short, so that every name
+// that fits the file system as NAME.xml can be written through one.
 const (
 	tempPrefix = ".virtxend-"
 	tempSuffix = ".tmp"
@@ -126,13 +127,19 @@ func (s *Store) Save(spec *v1alpha1.DomainSpec) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return fmt.Errorf("save definition of %q: %w", spec.Name, err)
+		return fmt.Errorf("save definition of %q: %w",
+			spec.Name, &FileError{Op: OpCreateDir, Path: s.dir, Err: err})
 	}
-	if _, err := os.Lstat(s.Path(spec.Name)); errors.Is(err, fs.ErrNotExist) {
+	switch _, err := os.Lstat(s.Path(spec.Name)); {
+	case errors.Is(err, fs.ErrNotExist):
 		// A new definition starts without autostart: a link an interrupted Delete left must not apply to it.
 		if err := removeIfExists(s.AutostartPath(spec.Name)); err != nil {
 			return fmt.Errorf("save definition of %q: %w", spec.Name, err)
 		}
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		// NAME.xml does not fit the file system: refused before anything is written.
+		return fmt.Errorf("save definition of %q: %w",
+			spec.Name, &FileError{Op: OpCreate, Path: s.Path(spec.Name), Err: err})
 	}
 	if err := writeAtomic(s.dir, spec.Name+".xml", data, 0o600); err != nil {
 		return fmt.Errorf("save definition of %q: %w", spec.Name, err)
@@ -203,7 +210,7 @@ func (s *Store) SetAutostart(name string, on bool) error {
 	if err := os.MkdirAll(s.autostartDir, 0o755); err != nil {
 		return fmt.Errorf("set autostart of %q: %w", name, err)
 	}
-	tmp := filepath.Join(s.autostartDir, tempPrefix+name+".xml-"+strconv.Itoa(os.Getpid())+"-"+
+	tmp := filepath.Join(s.autostartDir, tempPrefix+strconv.Itoa(os.Getpid())+"-"+
 		strconv.FormatUint(s.seq.Add(1), 10)+tempSuffix)
 	if err := os.Symlink(s.Path(name), tmp); err != nil {
 		return fmt.Errorf("set autostart of %q: %w", name, err)
@@ -235,11 +242,14 @@ func (s *Store) autostart(name string) bool {
 	return err == nil && os.SameFile(li, fi)
 }
 
-// writeAtomic replaces dir/base with data: a temporary file in dir, fsync, rename, fsync of dir.
+// writeAtomic replaces dir/base with data: a temporary file in dir, fsync, rename, fsync of dir. A failed step
+// is a *FileError in the words of libvirt's virFileRewrite, naming dir/base.
 func writeAtomic(dir, base string, data []byte, perm os.FileMode) (err error) {
-	f, err := os.CreateTemp(dir, tempPrefix+base+"-*"+tempSuffix)
+	path := filepath.Join(dir, base)
+	fail := func(op FileOp, err error) error { return &FileError{Op: op, Path: path, Err: err} }
+	f, err := os.CreateTemp(dir, tempPrefix+"*"+tempSuffix)
 	if err != nil {
-		return err
+		return fail(OpCreate, err)
 	}
 	tmp := f.Name()
 	defer func() {
@@ -249,22 +259,57 @@ func writeAtomic(dir, base string, data []byte, perm os.FileMode) (err error) {
 		}
 	}()
 	if _, err = f.Write(data); err != nil {
-		return err
+		return fail(OpWrite, err)
 	}
 	if err = f.Chmod(perm); err != nil {
-		return err
+		return fail(OpChmod, err)
 	}
 	if err = f.Sync(); err != nil {
-		return err
+		return fail(OpSync, err)
 	}
 	if err = f.Close(); err != nil {
-		return err
+		return fail(OpClose, err)
 	}
-	if err = os.Rename(tmp, filepath.Join(dir, base)); err != nil {
-		return err
+	if err = os.Rename(tmp, path); err != nil {
+		return fail(OpRename, err)
 	}
-	return syncDir(dir)
+	if err = syncDir(dir); err != nil {
+		return fail(OpSync, err)
+	}
+	return nil
 }
+
+// FileError is a definition file that could not be written, in the words libvirt's virFileRewrite uses for the
+// step that failed. The facade answers it as libvirt's system error, VIR_ERR_SYSTEM_ERROR "OP 'PATH': strerror"
+// ("cannot write data to file '/etc/libvirt/libxl/web.xml': No space left on device").
+type FileError struct {
+	// Op is the step that failed.
+	Op FileOp
+	// Path is the file the step was for: NAME.xml, not the temporary file it is written through.
+	Path string
+	// Err is the system's error, wrapping the errno (syscall.ENOSPC, syscall.ENAMETOOLONG...).
+	Err error
+}
+
+// FileOp is a step of writing a definition file; its value is libvirt's words for the step failing.
+type FileOp string
+
+// The steps of writing NAME.xml, as virDomainDefSave and virFileRewrite name them.
+const (
+	OpCreateDir FileOp = "cannot create config directory" // the definitions' directory
+	OpCreate    FileOp = "Failed to create file"          // also a NAME.xml too long for the file system
+	OpWrite     FileOp = "cannot write data to file"
+	OpChmod     FileOp = "cannot change permission of"
+	OpSync      FileOp = "cannot sync file"
+	OpClose     FileOp = "cannot save file"
+	OpRename    FileOp = "cannot rename file"
+)
+
+// Error returns "OP 'PATH': ERR".
+func (e *FileError) Error() string { return fmt.Sprintf("%s '%s': %v", e.Op, e.Path, e.Err) }
+
+// Unwrap returns the system's error.
+func (e *FileError) Unwrap() error { return e.Err }
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

@@ -1,8 +1,13 @@
 package metrics
 
 import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,8 +23,9 @@ import (
 
 var _ controllers.Metrics = (*Controller)(nil)
 
-// Controller counts what the reconciler does (it is the reconciler's controllers.Metrics) and exports the
-// domains' desired-state view from the store: by state, by condition, restarts and backoff.
+// Controller counts what the reconciler does (it is the reconciler's controllers.Metrics; the counters are a
+// client_golang Collector) and exports the domains' desired-state view from the store: by state, by
+// condition, restarts and backoff (a Section).
 type Controller struct {
 	store *store.Store
 	now   func() time.Time
@@ -35,7 +41,11 @@ type Controller struct {
 	// pending are the generations seen but not yet applied, by object, with when the reconciler first saw them.
 	pending map[types.UID]pendingGen
 
-	states, condCount, cond, restartCount, backoffLeft *prometheus.Desc
+	// scrapeMu serialises scrapes, apart from mu so that a slow scraper never holds up the reconciler.
+	scrapeMu sync.Mutex
+	// labels are the objects' rendered label sets, by UID; scrapes counts the scrapes, to drop the gone.
+	labels  map[types.UID]*objLabels
+	scrapes uint64
 }
 
 type pendingGen struct {
@@ -46,7 +56,7 @@ type pendingGen struct {
 // NewController returns the reconciler's metrics over the objects of st.
 func NewController(st *store.Store) *Controller {
 	c := &Controller{
-		store: st, now: time.Now, pending: map[types.UID]pendingGen{},
+		store: st, now: time.Now, pending: map[types.UID]pendingGen{}, labels: map[types.UID]*objLabels{},
 		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "virtxend_reconcile_total",
 			Help: "Reconciles of XenDomain objects by outcome (success, requeue, error)."}, []string{"outcome"}),
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "virtxend_drift_total",
@@ -62,15 +72,6 @@ func NewController(st *store.Store) *Controller {
 			Help: "Time from the reconciler first seeing a new generation of a domain's spec to its status " +
 				"reporting it observed and no longer progressing.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}),
-		states: desc("virtxend_domains", "Domains with an object, by libvirt state (status.state).", "state"),
-		condCount: desc("virtxend_domains_condition", "Domains by condition type and status.",
-			"type", "status"),
-		cond: desc("virtxend_domain_condition", "A domain's condition: 1 when True, 0 when False.",
-			"domain", "uuid", "type", "reason"),
-		restartCount: desc("virtxend_domain_restarts", "Restarts of a domain after unrequested stops in a row (status.restartCount).",
-			"domain", "uuid"),
-		backoffLeft: desc("virtxend_domain_backoff_seconds", "Time until a crash-looping domain may restart, in seconds (0: none).",
-			"domain", "uuid"),
 	}
 	return c.init()
 }
@@ -132,7 +133,7 @@ func (c *Controller) BackoffDelayed(d time.Duration) {
 // Describe sends every family's description.
 func (c *Controller) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
-// Collect sends the counters and the store's view of the domains.
+// Collect sends the counters; the store's view of the domains is the Section part (WriteText).
 func (c *Controller) Collect(ch chan<- prometheus.Metric) {
 	c.reconciles.Collect(ch)
 	c.drift.Collect(ch)
@@ -140,26 +141,83 @@ func (c *Controller) Collect(ch chan<- prometheus.Metric) {
 	c.backoffs.Collect(ch)
 	c.backoffSec.Collect(ch)
 	c.applied.Collect(ch)
+}
+
+// objLabels are an object's rendered label sets, kept while the object (UID, name, uuid) lives.
+type objLabels struct {
+	name, uuid string
+	base       string
+	// conds are `domain,reason,type,uuid` label sets by condition type and reason.
+	conds map[[2]string]string
+	seen  uint64
+}
+
+func (l *objLabels) cond(typ, reason string) string {
+	k := [2]string{typ, reason}
+	if s, ok := l.conds[k]; ok {
+		return s
+	}
+	s := labelSet("domain", l.name, "reason", reason, "type", typ, "uuid", l.uuid)
+	l.conds[k] = s
+	return s
+}
+
+// WriteText writes the store's view of the domains: by state, by condition, and each one's conditions,
+// restarts and backoff. Written as a Section for the reason DomainCollector is: a thousand objects make
+// six thousand series.
+func (c *Controller) WriteText(_ context.Context, t *TextWriter) error {
 	objs, err := store.SharedList[*v1alpha1.XenDomain](c.store, v1alpha1.LocalNamespace)
 	if err != nil {
-		return
+		return fmt.Errorf("list domains for metrics: %w", err)
 	}
+	c.scrapeMu.Lock()
+	defer c.scrapeMu.Unlock()
+	c.scrapes++
 	states := map[string]int{}
 	type tc struct{ typ, status string }
 	conds := map[tc]int{}
 	now := c.now()
-	for _, o := range objs {
+	labels := make([]*objLabels, len(objs))
+	for i, o := range objs {
 		state := string(o.Status.State)
 		if state == "" {
 			state = "unknown"
 		}
 		states[state]++
+		for _, cd := range o.Status.Conditions {
+			conds[tc{cd.Type, string(cd.Status)}]++
+		}
 		name, uuid := o.Spec.Domain.Name, o.Spec.Domain.UUID
 		if name == "" {
 			name = o.Name
 		}
+		l := c.labels[o.UID]
+		if l == nil || l.name != name || l.uuid != uuid {
+			l = &objLabels{name: name, uuid: uuid, base: labelSet("domain", name, "uuid", uuid), conds: map[[2]string]string{}}
+			c.labels[o.UID] = l
+		}
+		l.seen = c.scrapes
+		labels[i] = l
+	}
+	for uid, l := range c.labels {
+		if l.seen != c.scrapes {
+			delete(c.labels, uid)
+		}
+	}
+	t.Family("virtxend_domains", "Domains with an object, by libvirt state (status.state).", "gauge")
+	for _, s := range slices.Sorted(maps.Keys(states)) {
+		t.Sample(labelSet("state", s), float64(states[s]))
+	}
+	t.Family("virtxend_domains_condition", "Domains by condition type and status.", "gauge")
+	keys := slices.SortedFunc(maps.Keys(conds), func(a, b tc) int {
+		return cmp.Or(cmp.Compare(a.status, b.status), cmp.Compare(a.typ, b.typ))
+	})
+	for _, k := range keys {
+		t.Sample(labelSet("status", k.status, "type", k.typ), float64(conds[k]))
+	}
+	t.Family("virtxend_domain_condition", "A domain's condition: 1 when True, 0 when False.", "gauge")
+	for i, o := range objs {
 		for _, cd := range o.Status.Conditions {
-			conds[tc{cd.Type, string(cd.Status)}]++
 			if cd.Status == metav1.ConditionUnknown {
 				continue
 			}
@@ -167,21 +225,22 @@ func (c *Controller) Collect(ch chan<- prometheus.Metric) {
 			if cd.Status == metav1.ConditionTrue {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(c.cond, prometheus.GaugeValue, v, name, uuid, cd.Type, cd.Reason)
+			t.Sample(labels[i].cond(cd.Type, cd.Reason), v)
 		}
-		ch <- prometheus.MustNewConstMetric(c.restartCount, prometheus.GaugeValue, float64(o.Status.RestartCount), name, uuid)
+	}
+	t.Family("virtxend_domain_restarts", "Restarts of a domain after unrequested stops in a row (status.restartCount).", "gauge")
+	for i, o := range objs {
+		t.Sample(labels[i].base, float64(o.Status.RestartCount))
+	}
+	t.Family("virtxend_domain_backoff_seconds", "Time until a crash-looping domain may restart, in seconds (0: none).", "gauge")
+	for i, o := range objs {
 		left := 0.0
 		if b := o.Status.BackoffUntil; b != nil && b.After(now) {
 			left = b.Sub(now).Seconds()
 		}
-		ch <- prometheus.MustNewConstMetric(c.backoffLeft, prometheus.GaugeValue, left, name, uuid)
+		t.Sample(labels[i].base, left)
 	}
-	for s, n := range states {
-		ch <- prometheus.MustNewConstMetric(c.states, prometheus.GaugeValue, float64(n), s)
-	}
-	for k, n := range conds {
-		ch <- prometheus.MustNewConstMetric(c.condCount, prometheus.GaugeValue, float64(n), k.typ, k.status)
-	}
+	return nil
 }
 
 // Ready returns virtxend_ready: 1 once the daemon is ready (what /readyz and sd_notify report), else 0.

@@ -1,9 +1,12 @@
 package metrics
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -12,7 +15,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -24,6 +27,8 @@ type Server struct {
 	Ready func() bool
 	// Log receives serving errors.
 	Log logr.Logger
+	// sections are written after the registries' families (see Section).
+	sections []Section
 }
 
 // NewServer returns a Server with an empty registry of its own.
@@ -41,12 +46,13 @@ func (s *Server) Register(cs ...prometheus.Collector) error {
 	return nil
 }
 
+// AddSections adds families written straight in the text format after the registries' (the per-domain ones).
+func (s *Server) AddSections(secs ...Section) { s.sections = append(s.sections, secs...) }
+
 // Handler returns the endpoint's HTTP handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	g := prometheus.Gatherers{crmetrics.Registry, s.Registry}
-	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError,
-		ErrorLog: errorLog{s.Log}}))
+	mux.HandleFunc("/metrics", s.serveScrape)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if s.Ready != nil && !s.Ready() {
@@ -93,7 +99,52 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
-// errorLog passes promhttp's errors (a collector that failed) to the daemon's log.
-type errorLog struct{ log logr.Logger }
+// serveScrape answers /metrics: controller-runtime's registry and the daemon's, then the sections, always in
+// the text format (version 0.0.4, which every Prometheus accepts), gzipped when the scraper accepts it as
+// Prometheus does. A collector or section that fails leaves its part out and is logged, and the rest is
+// served, as promhttp's ContinueOnError does.
+func (s *Server) serveScrape(w http.ResponseWriter, r *http.Request) {
+	mfs, err := prometheus.Gatherers{crmetrics.Registry, s.Registry}.Gather()
+	if err != nil {
+		s.Log.Info("metrics: gathering the registries", "error", err.Error())
+	}
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	w.Header().Set("Content-Type", string(format))
+	w.Header().Add("Vary", "Accept-Encoding")
+	var out io.Writer = w
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		// BestSpeed: a 1,000-domain scrape shrinks about 20-fold either way, in a fraction of the default's time.
+		gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+		defer gz.Close()
+		w.Header().Set("Content-Encoding", "gzip")
+		out = gz
+	}
+	bw := bufio.NewWriterSize(out, 64<<10)
+	defer bw.Flush()
+	enc := expfmt.NewEncoder(bw, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			s.Log.Info("metrics: encoding", "family", mf.GetName(), "error", err.Error())
+			return
+		}
+	}
+	tw := NewTextWriter(bw)
+	for _, sec := range s.sections {
+		if err := sec.WriteText(r.Context(), tw); err != nil {
+			s.Log.Info("metrics: writing a section", "error", err.Error())
+		}
+	}
+}
 
-func (e errorLog) Println(v ...any) { e.log.Info("metrics: " + strings.TrimSpace(fmt.Sprintln(v...))) }
+// acceptsGzip reports whether an Accept-Encoding header accepts gzip (without q=0).
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(coding) != "gzip" {
+			continue
+		}
+		q := strings.ReplaceAll(params, " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
+}

@@ -60,11 +60,13 @@ func openURI(name string) (string, error) {
 }
 
 // SupportsFeature answers CONNECT_SUPPORTS_FEATURE for the features the protocol layer leaves to the driver.
-// libvirt's libxl driver also claims the migration features; virtxend does not implement migration, so it
-// answers them as unsupported, and virsh migrate fails early with a clear error instead of half-way.
+// The migration features are libvirt's libxl driver's (see migrationFeatures).
 func (f *Facade) SupportsFeature(_ context.Context, _ *rpc.Call, feature int32) (bool, error) {
 	switch feature {
 	case rpc.FeatureTypedParamString, rpc.FeatureRemoteEventCallback:
+		return true, nil
+	}
+	if migrationFeatures[feature] {
 		return true, nil
 	}
 	return false, nil

@@ -93,6 +93,9 @@ func xmlErr(err error) error {
 			Message: "missing name information", Str1: "missing name information", Int1: -1, Int2: -1}
 	case errors.Is(err, domxml.ErrUnsupported):
 		return rpc.NewError(rpc.CodeConfigUnsupported, rpc.DomainDomain, err.Error())
+	case errors.Is(err, domxml.ErrOverflow):
+		// virScaleInteger and virDomainParseMemory: "value too large", "size value too large".
+		return rpc.NewError(rpc.CodeOverflow, rpc.DomainDomain, err.Error())
 	case errors.Is(err, domxml.ErrInvalid):
 		return rpc.NewError(rpc.CodeXMLError, rpc.DomainDomain, err.Error())
 	}
@@ -149,6 +152,9 @@ func (f *Facade) define(ctx context.Context, xml string) (libvirt.Domain, error)
 	defer unlock()
 	existing, err := f.checkIdentity(ctx, spec, false)
 	if err != nil {
+		return libvirt.Domain{}, err
+	}
+	if err := f.fleetEdit(existing); err != nil {
 		return libvirt.Domain{}, err
 	}
 	if existing != nil && existing.Obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindFile {
@@ -250,6 +256,9 @@ func (f *Facade) undefine(ctx context.Context, w libvirt.Domain, flags uint32) e
 	if err != nil {
 		return err
 	}
+	if err := f.fleetEdit(d); err != nil {
+		return err
+	}
 	switch obj.Labels[v1alpha1.LabelSource] {
 	case v1alpha1.SourceKindTransient:
 		return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainLibxl, "cannot undefine transient domain")
@@ -304,6 +313,9 @@ func (f *Facade) setAutostart(ctx context.Context, w libvirt.Domain, on bool) er
 	defer unlock()
 	obj, err := managed(d)
 	if err != nil {
+		return err
+	}
+	if err := f.fleetEdit(d); err != nil {
 		return err
 	}
 	switch obj.Labels[v1alpha1.LabelSource] {

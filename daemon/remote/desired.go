@@ -26,10 +26,18 @@ func (f *Facade) update(ctx context.Context, obj *v1alpha1.XenDomain, mutate fun
 			}
 			return nil, internalErr(err)
 		}
+		base := cur.DeepCopy()
 		if err := mutate(cur); err != nil {
 			return nil, err
 		}
-		err := f.Store.Update(ctx, cur)
+		var err error
+		if f.FleetNode != "" {
+			// Only what mutate changed: the API server's node isolation lets a node write the lifecycle fields,
+			// not the rest of the object, which a full update would send back re-encoded.
+			err = f.Store.Patch(ctx, cur, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		} else {
+			err = f.Store.Update(ctx, cur)
+		}
 		if err == nil {
 			return cur, nil
 		}
@@ -166,17 +174,20 @@ var failureErrors = map[v1alpha1.ActionFailure]struct {
 	code   rpc.Code
 	domain rpc.ErrorDomain
 }{
-	v1alpha1.FailureAlreadyRunning:    {rpc.CodeOperationInvalid, rpc.DomainLibxl},
-	v1alpha1.FailureNotRunning:        {rpc.CodeOperationInvalid, rpc.DomainDomain},
-	v1alpha1.FailureInvalidConfig:     {rpc.CodeInternalError, rpc.DomainLibxl},
-	v1alpha1.FailureUnsupportedConfig: {rpc.CodeConfigUnsupported, rpc.DomainLibxl},
-	v1alpha1.FailureOperationInvalid:  {rpc.CodeOperationInvalid, rpc.DomainLibxl},
-	v1alpha1.FailureNoMemory:          {rpc.CodeOperationFailed, rpc.DomainLibxl},
-	v1alpha1.FailureNetworkNotFound:   {rpc.CodeNoNetwork, domainNetwork},
-	v1alpha1.FailureNameInUse:         {rpc.CodeOperationFailed, rpc.DomainLibxl},
-	v1alpha1.FailureSaveFile:          {rpc.CodeSystemError, rpc.DomainLibxl},
-	v1alpha1.FailureBadImage:          {rpc.CodeOperationFailed, rpc.DomainLibxl},
-	v1alpha1.FailureHypervisorError:   {rpc.CodeInternalError, rpc.DomainLibxl},
+	v1alpha1.FailureAlreadyRunning:      {rpc.CodeOperationInvalid, rpc.DomainLibxl},
+	v1alpha1.FailureNotRunning:          {rpc.CodeOperationInvalid, rpc.DomainDomain},
+	v1alpha1.FailureInvalidConfig:       {rpc.CodeInternalError, rpc.DomainLibxl},
+	v1alpha1.FailureUnsupportedConfig:   {rpc.CodeConfigUnsupported, rpc.DomainLibxl},
+	v1alpha1.FailureOperationInvalid:    {rpc.CodeOperationInvalid, rpc.DomainLibxl},
+	v1alpha1.FailureNoMemory:            {rpc.CodeOperationFailed, rpc.DomainLibxl},
+	v1alpha1.FailureNetworkNotFound:     {rpc.CodeNoNetwork, domainNetwork},
+	v1alpha1.FailureStoragePoolNotFound: {rpc.CodeNoStoragePool, rpc.DomainStorage},
+	v1alpha1.FailureStorageVolNotFound:  {rpc.CodeNoStorageVol, rpc.DomainStorage},
+	v1alpha1.FailureDriverUnavailable:   {rpc.CodeSystemError, rpc.DomainRPC},
+	v1alpha1.FailureNameInUse:           {rpc.CodeOperationFailed, rpc.DomainLibxl},
+	v1alpha1.FailureSaveFile:            {rpc.CodeSystemError, rpc.DomainLibxl},
+	v1alpha1.FailureBadImage:            {rpc.CodeOperationFailed, rpc.DomainLibxl},
+	v1alpha1.FailureHypervisorError:     {rpc.CodeInternalError, rpc.DomainLibxl},
 }
 
 // actionErr maps the reconciler's report of a failed action to libvirt's error by its class; a report without

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"encoding/xml"
 	"regexp"
 	"slices"
 	"strings"
@@ -69,6 +70,11 @@ func (f *Facade) changeDevice(ctx context.Context, w libvirt.Domain, xml string,
 	if err != nil {
 		return err
 	}
+	if op == opUpdate {
+		if err := updatableDevice(xml, im); err != nil {
+			return err
+		}
+	}
 	dev, err := parseDevice(xml, &obj.Spec.Domain)
 	if err != nil {
 		return err
@@ -104,19 +110,79 @@ func (f *Facade) changeDevice(ctx context.Context, w libvirt.Domain, xml string,
 // through the persistent definition.
 func liveDeviceSupported(dev *v1alpha1.Devices, op deviceOp) error {
 	switch {
+	case op == opUpdate && len(dev.Disks) == 1 && dev.Disks[0].Device != "cdrom":
+		return rpc.Errorf(rpc.CodeConfigUnsupported, rpc.DomainLibxl, "disk bus '%s' cannot be updated.", diskBus(dev.Disks[0]))
 	case op == opUpdate:
 		return rpc.Errorf(rpc.CodeOperationUnsupported, rpc.DomainLibxl,
 			"live device update is not supported by virtxend: use --config")
 	case len(dev.Disks) == 1:
-		if disk := dev.Disks[0]; disk.Device == "cdrom" || (disk.Target.Bus != "" && disk.Target.Bus != "xen") {
-			return rpc.Errorf(rpc.CodeConfigUnsupported, rpc.DomainLibxl,
-				"disk bus '%s' cannot be hotplugged.", disk.Target.Bus)
+		// The bus is judged as libvirt's driver sees it, after the parser's default: hdX is on the ide bus.
+		disk := dev.Disks[0]
+		kind := disk.Device
+		switch bus := diskBus(disk); {
+		case op == opDetach && kind != "" && kind != "disk":
+			return rpc.Errorf(rpc.CodeConfigUnsupported, rpc.DomainLibxl, "device type '%s' cannot hot unplugged", kind)
+		case kind != "" && kind != "disk" && kind != "cdrom":
+			return rpc.Errorf(rpc.CodeConfigUnsupported, rpc.DomainLibxl, "disk device type '%s' cannot be hotplugged", kind)
+		case kind == "cdrom" || bus != "xen":
+			verb := map[deviceOp]string{opAttach: "hotplugged", opDetach: "hot unplugged"}[op]
+			return rpc.Errorf(rpc.CodeConfigUnsupported, rpc.DomainLibxl, "disk bus '%s' cannot be %s.", bus, verb)
 		}
 		return nil
 	case len(dev.Interfaces) == 1:
 		return nil
 	}
 	return rpc.Errorf(rpc.CodeConfigUnsupported, rpc.DomainLibxl, "device type '%s' cannot be %sed live", deviceKind(dev), op)
+}
+
+// diskBus is the bus of disk as libvirt's parser completes it: the one given, else the one its target's name
+// implies (hda: ide, sda: scsi, xvda: xen...).
+func diskBus(disk v1alpha1.Disk) string {
+	if disk.Target.Bus != "" {
+		return disk.Target.Bus
+	}
+	spec := &v1alpha1.DomainSpec{Name: "device", Memory: kibQuantity(1024), OS: v1alpha1.OS{Type: "xen"},
+		Devices: v1alpha1.Devices{Disks: []v1alpha1.Disk{*disk.DeepCopy()}}}
+	if err := domxml.ApplyDefaults(spec, domxml.Defaults{}); err != nil || len(spec.Devices.Disks) != 1 {
+		return ""
+	}
+	return spec.Devices.Disks[0].Target.Bus
+}
+
+// deviceTypes are libvirt's names (virDomainDeviceType) of the device elements.
+var deviceTypes = map[string]string{
+	"disk": "disk", "lease": "lease", "filesystem": "fs", "interface": "net", "input": "input", "sound": "sound",
+	"video": "video", "hostdev": "hostdev", "watchdog": "watchdog", "controller": "controller",
+	"graphics": "graphics", "hub": "hub", "redirdev": "redirdev", "smartcard": "smartcard", "serial": "chr",
+	"parallel": "chr", "console": "chr", "channel": "chr", "memballoon": "memballoon", "nvram": "nvram",
+	"rng": "rng", "shmem": "shmem", "tpm": "tpm", "panic": "panic", "memory": "memory", "iommu": "iommu",
+	"vsock": "vsock", "audio": "audio", "crypto": "crypto",
+}
+
+// updatableDevice is the libxl driver's refusal to update anything but a disk (libxlDomainUpdateDeviceConfig,
+// then libxlDomainUpdateDeviceLive), judged on the device element alone: libvirt's parser keeps what virtxend's
+// model has no place for (an interface's <link state>, which virsh domif-setlink sends), so the refusal comes
+// before the content is read.
+func updatableDevice(devXML string, im impact) error {
+	dec := xml.NewDecoder(strings.NewReader(xmlDecl.ReplaceAllString(devXML, "")))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // not well-formed: the parser says why
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		typ, known := deviceTypes[start.Name.Local]
+		switch {
+		case !known || typ == "disk":
+			return nil
+		case im.config:
+			return rpc.NewError(rpc.CodeConfigUnsupported, rpc.DomainLibxl, "persistent update of device is not supported")
+		}
+		return rpc.Errorf(rpc.CodeConfigUnsupported, rpc.DomainLibxl, "device type '%s' cannot be updated", typ)
+	}
 }
 
 // xmlDecl matches an XML declaration before the device element.

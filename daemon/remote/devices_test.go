@@ -82,7 +82,7 @@ func TestDevicesConfig(t *testing.T) {
 	}{
 		// xvdb went to the definition only: the running domain has none to detach.
 		{"detach current", e.L.DomainDetachDeviceFlags(web, txDiskXML, 0), libvirt.ErrInvalidArg, "no target device xvdb"},
-		{"update live", e.L.DomainUpdateDeviceFlags(web, txNICXML, libvirt.DomainDeviceModifyLive), libvirt.ErrOperationUnsupported, "live device update"},
+		{"update live", e.L.DomainUpdateDeviceFlags(web, txNICXML, libvirt.DomainDeviceModifyLive), libvirt.ErrConfigUnsupported, "device type 'net' cannot be updated"},
 		{"attach inactive live", e.L.DomainAttachDevice(off, txNICXML), libvirt.ErrOperationInvalid, "domain is not running"},
 		{"flags", e.L.DomainAttachDeviceFlags(off, txNICXML, 4), libvirt.ErrInvalidArg, "unsupported flags (0x4) in function libxlDomainAttachDeviceFlags"},
 		{"update disk", e.L.DomainUpdateDeviceFlags(web, txDiskXML, libvirt.DomainDeviceModifyConfig), libvirt.ErrInvalidArg, "this disk doesn't support update"},

@@ -18,12 +18,21 @@ import (
 
 // Facade serves libvirt's API for one daemon. Its fields are set once, before Register.
 type Facade struct {
-	// Store holds the XenDomain objects; every change goes through it.
-	Store *store.Store
+	// Store holds the XenDomain objects; every change goes through it (the local object store, or in fleet mode
+	// the API server behind the manager's client).
+	Store client.WithWatch
+	// Objects reads the objects of this host's view for lookups; Register reads Store when it is the local
+	// object store and Objects is nil.
+	Objects DomainReader
+	// FleetNode is this host's name in fleet mode, empty in local mode. The objects are then the API server's
+	// record: definition edits are refused, naming the object, and lifecycle calls are written to the object as
+	// actions, as everywhere.
+	FleetNode string
 	// Observer is what the hypervisor holds, as last seen.
 	Observer *controllers.Observer
-	// HV is the hypervisor, for reads only (host information, vcpu information, console paths).
-	HV libxl.Hypervisor
+	// HV is the read-only half of the hypervisor port (host information, vcpu information, console paths): the
+	// facade cannot change a domain except through the reconciler.
+	HV libxl.Reader
 	// Events are the reconciler's lifecycle events, published to clients' event callbacks.
 	Events *controllers.EventLog
 	// Defines are libvirt's persistent definitions (virsh define).
@@ -47,6 +56,13 @@ type Facade struct {
 	// Counters reads every disk's and interface's counters through the hypervisor port; when nil, only the
 	// kernel's blkback disks and /proc/net/dev interfaces have counters, as in libvirt's libxl driver.
 	Counters libxl.DeviceStats
+	// Leases reads the DHCP leases of the network driver (domifaddr --source lease); nil: every call fails as
+	// without a network driver.
+	Leases LeaseSource
+	// Migration configures live migration (see migrate.go).
+	Migration MigrationConfig
+
+	mig *migrationState
 }
 
 // groups are the procedure groups; each file adds its registration function in an init.
@@ -63,9 +79,13 @@ func (f *Facade) Register(p *rpc.Program) {
 	if f.Locks == nil {
 		f.Locks = &domlock.Table{}
 	}
+	if s, ok := f.Store.(*store.Store); ok && f.Objects == nil {
+		f.Objects = LocalObjects(s)
+	}
 	for _, g := range groups {
 		g(f, p)
 	}
+	p.MapErrors(mapCallErr)
 }
 
 // client is the store as a controller-runtime client.

@@ -144,6 +144,9 @@ func (f *Facade) createXML(ctx context.Context, xml string, flags uint32) (libvi
 	if err := noFlags(flags&^(startPaused|startValidate), "libxlDomainCreateXML"); err != nil {
 		return libvirt.Domain{}, err
 	}
+	if err := f.fleetNew(); err != nil {
+		return libvirt.Domain{}, err
+	}
 	spec, err := f.parseDefinition(xml)
 	if err != nil {
 		return libvirt.Domain{}, err

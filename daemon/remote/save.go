@@ -135,7 +135,7 @@ func (f *Facade) saveTo(ctx context.Context, d *dom, obj *v1alpha1.XenDomain, pa
 	defer f.beginJob(d.UUID)()
 	_, err := f.imageAction(ctx, obj, v1alpha1.DomainAction{Verb: v1alpha1.VerbSave, Path: path}, nil)
 	err = transientGone(err, d, func() bool {
-		fh, err := os.Open(path)
+		fh, err := controllers.OpenSaveImage(path)
 		if err != nil {
 			return false
 		}
@@ -236,6 +236,9 @@ func (f *Facade) restore(ctx context.Context, from string, dxml libvirt.OptStrin
 	if len(dxml) > 0 {
 		return rpc.NewError(rpc.CodeArgumentUnsupported, rpc.DomainLibxl, "xml modification unsupported")
 	}
+	if err := f.fleetNew(); err != nil {
+		return err // restoring an image of a fleet domain would need its object's action; not done here
+	}
 	spec, err := f.readSaveImage(from)
 	if err != nil {
 		return err
@@ -293,13 +296,13 @@ func (f *Facade) restoreTransient(ctx context.Context, spec *v1alpha1.DomainSpec
 // readSaveImage reads the definition in the header of a save image (libxlDomainSaveImageOpen), with the
 // defaults libvirt applies when it parses it.
 func (f *Facade) readSaveImage(path string) (*v1alpha1.DomainSpec, error) {
-	fh, err := os.Open(path)
+	fh, err := controllers.OpenSaveImage(path) // a FIFO is refused, never waited on
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return nil, rpc.Errorf(rpc.CodeSystemError, rpc.DomainLibxl, "cannot read domain image: %v", err)
+		return nil, rpc.SystemError(rpc.DomainLibxl, err, "Failed to open domain image file '%s'", path)
 	}
 	defer fh.Close()
 	xml, err := controllers.ReadSaveHeader(fh)

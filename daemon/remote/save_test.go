@@ -98,7 +98,7 @@ func TestSaveErrors(t *testing.T) {
 		{"save flags", e.L.DomainSaveFlags(web, "/tmp/x", nil, savePaused), libvirt.ErrInvalidArg, "unsupported flags (0x4) in function libxlDomainSaveFlags"},
 		{"dom0", e.L.DomainSave(dom0, "/tmp/x"), libvirt.ErrOperationInvalid, "Domain-0 does not support requested operation"},
 		{"inactive", e.L.DomainSave(off, "/tmp/x"), libvirt.ErrOperationInvalid, "domain is not running"},
-		{"no file", e.L.DomainRestore(filepath.Join(t.TempDir(), "none")), libvirt.ErrSystemError, "cannot read domain image: no such file or directory"},
+		{"no file", e.L.DomainRestore(filepath.Join(t.TempDir(), "none")), libvirt.ErrSystemError, "none': No such file or directory"},
 		{"magic", e.L.DomainRestore(junk), libvirt.ErrInvalidArg, "image magic is incorrect"},
 		{"restore flags", e.L.DomainRestoreFlags(junk, nil, 1), libvirt.ErrInvalidArg, "unsupported flags (0x1) in function libxlDomainRestoreFlags"},
 		{"dump format", e.L.DomainCoreDumpWithFormat(web, "/tmp/x", 1, 0), libvirt.ErrOperationUnsupported, "unsupported dumpformat"},

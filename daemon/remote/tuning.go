@@ -2,12 +2,12 @@ package remote
 
 import (
 	"context"
-	"os"
 	"strings"
 
 	"github.com/digitalocean/go-libvirt"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/virtxend/virtxend/api/deffile"
 	"github.com/virtxend/virtxend/api/domxml"
 	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
@@ -95,8 +95,8 @@ func (f *Facade) changeableObj(d *dom) (*v1alpha1.XenDomain, error) {
 	if err != nil {
 		return nil, err
 	}
-	if obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindFile {
-		return nil, f.refuseFileEdit(d)
+	if err := f.editRefusal(d, obj); err != nil {
+		return nil, err
 	}
 	return obj, nil
 }
@@ -125,7 +125,7 @@ func (f *Facade) changeSpec(ctx context.Context, obj *v1alpha1.XenDomain, d *dom
 			return err
 		}
 		if err := f.Defines.Save(persisted); err != nil {
-			return rpc.Errorf(rpc.CodeOperationFailed, rpc.DomainLibxl, "cannot save the definition: %v", err)
+			return internalErr(err) // a file that cannot be written is libvirt's system error
 		}
 	}
 	_, err := f.update(ctx, obj, func(o *v1alpha1.XenDomain) error {
@@ -186,13 +186,13 @@ func (f *Facade) liveDef(ctx context.Context, d *dom) *v1alpha1.DomainSpec {
 // persistentSpec is the definition in the NAME.xml of the define o, completed as the defines store completes
 // it; the spec of o when the file does not hold the definition of that domain.
 func (f *Facade) persistentSpec(o *v1alpha1.XenDomain) *v1alpha1.DomainSpec {
-	name := domainName(o)
-	if data, err := os.ReadFile(f.Defines.Path(name)); err == nil {
+	name := o.DomainName()
+	if data, err := deffile.ReadFile(f.Defines.Path(name)); err == nil {
 		spec, err := domxml.Parse(data)
 		if err == nil {
 			err = domxml.ApplyDefaults(spec, domxml.Defaults{HostArch: f.Facts.Arch})
 		}
-		if err == nil && spec.Name == name && strings.EqualFold(spec.UUID, domainUUID(o)) {
+		if err == nil && spec.Name == name && strings.EqualFold(spec.UUID, o.DomainUUID()) {
 			return spec
 		}
 	}

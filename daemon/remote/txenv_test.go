@@ -39,10 +39,18 @@ type txEnv struct {
 	Facade  *Facade
 	Defines *defines.Store
 	L       *libvirt.Libvirt
+	// Sock is the facade's socket, for tests that need more clients (dial).
+	Sock string
 }
 
 // newTxEnv starts a facade and a reconciler over an 8-cpu simulated host.
 func newTxEnv(t *testing.T) *txEnv {
+	t.Helper()
+	return newTxEnvIn(t, t.TempDir())
+}
+
+// newTxEnvIn is newTxEnv with the persistent definitions in definesDir.
+func newTxEnvIn(t *testing.T, definesDir string) *txEnv {
 	t.Helper()
 	hv, err := sim.New(sim.Options{StateDir: t.TempDir(), BootID: "boot-1", TotalMemKiB: 8 << 20, Dom0MemKiB: 1 << 20,
 		CPUs: 8, Nodes: 1, ShutdownDelay: -1})
@@ -71,11 +79,11 @@ func newTxEnv(t *testing.T) *txEnv {
 	live := controllers.NewMemLiveStore()
 	rec := &controllers.XenDomainReconciler{Client: st, HV: hv, Observer: obs, Events: events, Live: live,
 		Build: controllers.LibxlBuilder(facts)}
-	c, err := rec.SetupLocal(store.Kind(st, &v1alpha1.XenDomain{}, nil, controllers.Predicate()), log)
+	c, err := rec.Setup(store.Kind(st, &v1alpha1.XenDomain{}, nil, controllers.Predicate()), log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defs := defines.New(t.TempDir(), defines.Options{Log: logr.Discard(), Defaults: domxml.Defaults{HostArch: "x86_64"}})
+	defs := defines.New(definesDir, defines.Options{Log: logr.Discard(), Defaults: domxml.Defaults{HostArch: "x86_64"}})
 	f := &Facade{Store: st, Observer: obs, HV: hv, Events: events, Defines: defs, Facts: facts, Log: logr.Discard(), Live: live,
 		StateDir: t.TempDir(), Timeout: 10 * time.Second}
 	prog := rpc.NewRemoteProgram(f.SupportsFeature)
@@ -98,16 +106,24 @@ func newTxEnv(t *testing.T) *txEnv {
 		}
 	})
 	<-obs.Synced()
-	nc, err := net.DialTimeout("unix", sock, 5*time.Second)
+	e := &txEnv{t: t, ctx: ctx, HV: hv, Store: st, Facade: f, Defines: defs, Sock: sock}
+	e.L = e.dial()
+	return e
+}
+
+// dial opens one more client connection to the facade, closed at the end of the test.
+func (e *txEnv) dial() *libvirt.Libvirt {
+	e.t.Helper()
+	nc, err := net.DialTimeout("unix", e.Sock, 5*time.Second)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	l := libvirt.NewWithDialer(dialers.NewAlreadyConnected(nc))
 	if err := l.ConnectToURI("xen:///system"); err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = l.Disconnect() })
-	return &txEnv{t: t, ctx: ctx, HV: hv, Store: st, Facade: f, Defines: defs, L: l}
+	e.t.Cleanup(func() { _ = l.Disconnect() })
+	return l
 }
 
 // txSpec is a small PV definition with 2 of 4 vcpus online, as the defines store would load it.

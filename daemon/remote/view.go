@@ -7,12 +7,10 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 	"github.com/google/uuid"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/controllers"
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
-	"github.com/virtxend/virtxend/daemon/store"
 	"github.com/virtxend/virtxend/libxl"
 )
 
@@ -143,30 +141,30 @@ func statusState(s v1alpha1.DomainState) int32 {
 // domains returns every domain: the objects (with their domains when running), Domain-0, and foreign domains,
 // Domain-0 first, then by name.
 func (f *Facade) domains(ctx context.Context) ([]*dom, error) {
-	objs, err := store.SharedList[*v1alpha1.XenDomain](f.Store, v1alpha1.LocalNamespace)
+	objs, err := f.Objects.Domains(ctx)
 	if err != nil {
 		return nil, internalErr(err)
 	}
 	observed := f.Observer.List()
-	byUID := make(map[types.UID]*controllers.Observed, len(observed))
+	byUUID := make(map[string]*controllers.Observed, len(observed))
 	out := make([]*dom, 0, len(objs)+1)
 	for i := range observed {
 		o := &observed[i]
 		if o.Marker != nil {
-			byUID[o.Marker.UID] = o
+			byUUID[o.Marker.UUID] = o
 			continue
 		}
 		out = append(out, &dom{Name: o.Info.Name, UUID: o.Info.UUID, Obs: o})
 	}
 	for _, obj := range objs {
-		d := &dom{Name: domainName(obj), UUID: domainUUID(obj), Obj: obj, Obs: byUID[obj.UID]}
-		delete(byUID, obj.UID)
+		d := &dom{Name: obj.DomainName(), UUID: obj.DomainUUID(), Obj: obj, Obs: byUUID[obj.DomainUUID()]}
+		delete(byUUID, d.UUID)
 		if !obj.DeletionTimestamp.IsZero() && d.Obs == nil {
 			continue // being removed, and nothing left running: gone as far as clients are concerned
 		}
 		out = append(out, d)
 	}
-	for _, o := range byUID {
+	for _, o := range byUUID {
 		// A domain virtxend started whose object is not there (yet): listed until the Adopter gives it one.
 		out = append(out, &dom{Name: o.Info.Name, UUID: strings.ToLower(o.Info.UUID), Obs: o})
 	}
@@ -181,16 +179,13 @@ func (f *Facade) domains(ctx context.Context) ([]*dom, error) {
 
 // byName returns the domain with this name without listing them all: an object is stored under its domain's
 // name; Domain-0 and foreign domains are found on the hypervisor. It returns nil when there is none.
-func (f *Facade) byName(_ context.Context, name string) (*dom, error) {
-	obj, err := store.Shared[*v1alpha1.XenDomain](f.Store, types.NamespacedName{Namespace: v1alpha1.LocalNamespace, Name: name})
+func (f *Facade) byName(ctx context.Context, name string) (*dom, error) {
+	obj, err := f.Objects.DomainByName(ctx, name)
 	switch {
 	case err != nil:
 		return nil, internalErr(err)
 	case obj != nil:
-		if domainName(obj) != name {
-			return nil, nil
-		}
-		d := &dom{Name: name, UUID: domainUUID(obj), Obj: obj, Obs: f.Observer.LookupShared(obj.UID)}
+		d := &dom{Name: name, UUID: obj.DomainUUID(), Obj: obj, Obs: f.Observer.LookupShared(obj.DomainUUID())}
 		if !obj.DeletionTimestamp.IsZero() && d.Obs == nil {
 			return nil, nil // being removed, nothing left running
 		}
@@ -210,7 +205,7 @@ func (f *Facade) byUUID(ctx context.Context, u, nameHint string) (*dom, error) {
 			return d, err
 		}
 	}
-	if o := f.Observer.Lookup(types.UID(u)); o != nil && o.Marker != nil {
+	if o := f.Observer.Lookup(strings.ToLower(u)); o != nil && o.Marker != nil {
 		if d, err := f.byName(ctx, o.Marker.Name); err != nil || (d != nil && strings.EqualFold(d.UUID, u)) {
 			return d, err
 		}
@@ -281,21 +276,6 @@ func checkActive(d *dom) error {
 	}
 	return nil
 }
-
-func domainName(obj *v1alpha1.XenDomain) string {
-	if obj.Spec.Domain.Name != "" {
-		return obj.Spec.Domain.Name
-	}
-	return obj.Name
-}
-
-func domainUUID(obj *v1alpha1.XenDomain) string {
-	if obj.Spec.Domain.UUID != "" {
-		return strings.ToLower(obj.Spec.Domain.UUID)
-	}
-	return string(obj.UID)
-}
-
 func wireUUID(s string) libvirt.UUID {
 	var w libvirt.UUID
 	if u, err := uuid.Parse(s); err == nil {
@@ -306,6 +286,10 @@ func wireUUID(s string) libvirt.UUID {
 
 func uuidString(w libvirt.UUID) string { return uuid.UUID(w).String() }
 
+// internalErr is err as libvirt answers it (libvirtErr), or an internal error of the libxl driver.
 func internalErr(err error) error {
+	if e, ok := libvirtErr(err); ok {
+		return e
+	}
 	return rpc.Errorf(rpc.CodeInternalError, rpc.DomainLibxl, "%v", err)
 }

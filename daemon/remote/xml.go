@@ -255,8 +255,8 @@ func (f *Facade) setMetadata(ctx context.Context, a *libvirt.DomainSetMetadataAr
 	if err != nil {
 		return err
 	}
-	if obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindFile {
-		return f.refuseFileEdit(d)
+	if err := f.editRefusal(d, obj); err != nil {
+		return err
 	}
 	if _, err := modificationImpact(d, flags); err != nil {
 		return err

@@ -15,12 +15,11 @@ import (
 // apply makes the file objects in the store match wants: create, update what really changed, delete what no
 // file asks for. It returns true when something is left for a later pass: a write that failed or conflicted, or
 // a name or UUID still held by an object on its way out.
-func (l *Loader) apply(ctx context.Context, wants map[string]*want, all *v1alpha1.XenDomainList) (again bool) {
-	current := map[string]*v1alpha1.XenDomain{}
-	holder := make(map[string]string, len(all.Items)) // domain uuid → name, of every object
-	for i := range all.Items {
-		o := &all.Items[i]
-		if u := domainUUID(o); u != "" {
+func (l *Loader) apply(ctx context.Context, wants map[string]*want, all []*v1alpha1.XenDomain) (again bool) {
+	current := make(map[string]*v1alpha1.XenDomain, len(all))
+	holder := make(map[string]string, len(all)) // domain uuid → name, of every object
+	for _, o := range all {
+		if u := o.DomainUUID(); u != "" {
 			holder[u] = o.Name
 		}
 		if o.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindFile {
@@ -40,9 +39,9 @@ func (l *Loader) apply(ctx context.Context, wants map[string]*want, all *v1alpha
 			again = l.create(ctx, w) || again
 		case cur.DeletionTimestamp != nil:
 			again = true // removed and added back: wait until the old domain is gone
-		case domainUUID(cur) != w.obj.Spec.Domain.UUID:
+		case cur.DomainUUID() != w.obj.Spec.Domain.UUID:
 			if !l.remove(ctx, cur) {
-				l.log.Info("uuid changed: replacing the domain", "file", w.path, "domain", name, "old", domainUUID(cur), "new", w.obj.Spec.Domain.UUID)
+				l.log.Info("uuid changed: replacing the domain", "file", w.path, "domain", name, "old", cur.DomainUUID(), "new", w.obj.Spec.Domain.UUID)
 				l.opts.Recorder.Event(name, EventTypeNormal, ReasonReplaced, "uuid changed in "+w.path+": replacing the domain")
 			}
 			again = true
@@ -81,9 +80,17 @@ func (l *Loader) create(ctx context.Context, w *want) (again bool) {
 }
 
 func (l *Loader) update(ctx context.Context, cur *v1alpha1.XenDomain, w *want) (again bool) {
+	if s, ok := l.settled[cur.Name]; ok && s.stored == cur && s.obj == w.obj && s.srcErr == w.srcErr {
+		return false // neither the file nor the stored object changed since they were found equal
+	}
+	delete(l.settled, cur.Name)
+	l.work.merged++
 	obj, specChanged, changed := l.merge(cur, w)
 	if !changed {
 		l.applied[cur.Name] = w.obj
+		if l.sharedObjects {
+			l.settled[cur.Name] = settledPair{stored: cur, obj: w.obj, srcErr: w.srcErr}
+		}
 		return false
 	}
 	if err := l.c.Update(ctx, obj); err != nil {
@@ -108,6 +115,7 @@ func (l *Loader) remove(ctx context.Context, cur *v1alpha1.XenDomain) (again boo
 	}
 	delete(l.applied, cur.Name)
 	delete(l.storeErr, cur.Name)
+	delete(l.settled, cur.Name)
 	return false
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/virtxend/virtxend/api/domxml"
 	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/api/xlcfg"
 )
 
 const (
@@ -71,6 +72,15 @@ func decodeRaw(path string, data []byte) ([]rawObject, error) {
 		}}}, nil
 	case ".json":
 		return decodeObjects(data, "")
+	case ".cfg":
+		spec, err := parseXL(data)
+		if err != nil {
+			return nil, err
+		}
+		return []rawObject{{obj: &v1alpha1.XenDomain{
+			ObjectMeta: metav1.ObjectMeta{Name: spec.Name},
+			Spec:       v1alpha1.XenDomainSpec{Domain: *spec},
+		}}}, nil
 	}
 	docs := splitYAML(data)
 	var out []rawObject
@@ -194,6 +204,28 @@ func decodeObjects(j []byte, where string) ([]rawObject, error) {
 	}
 }
 
+// parseXL reads an xl.cfg file as libvirt's domxml-from-native xen-xl does. What the file leaves out and libvirt
+// generates (MAC addresses) is drawn from a stream seeded by the domain's name, so that every reading of the same
+// file gives the same domain; without uuid= the domain's UUID is NameUUID(name), as for a YAML file. The first
+// reading finds the name, and tells a UUID of the file (the same in both readings) from a generated one.
+func parseXL(data []byte) (*v1alpha1.DomainSpec, error) {
+	first, err := xlcfg.Options{Defaults: domxml.Defaults{Rand: domxml.SeededRand("xl.cfg name")}}.ParseXL(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := validName(first.Name); err != nil {
+		return nil, err
+	}
+	spec, err := xlcfg.Options{Defaults: domxml.Defaults{Rand: domxml.SeededRand(NameUUID(first.Name))}}.ParseXL(data)
+	if err != nil {
+		return nil, err
+	}
+	if spec.UUID != first.UUID {
+		spec.UUID = NameUUID(spec.Name)
+	}
+	return spec, nil
+}
+
 // decodeStrict decodes JSON case-sensitively and refuses unknown and duplicate fields, naming them by path
 // (unknown field "spec.domain.memroy").
 func decodeStrict(j []byte, v any) error {
@@ -261,7 +293,7 @@ func complete(in *v1alpha1.XenDomain, path string, defaults domxml.Defaults) (*v
 	if err := domxml.ApplyDefaults(&spec.Domain, d); err != nil {
 		// A YAML or JSON file names the field; an XML file gets libvirt's message, as virsh define would.
 		var re *domxml.RangeError
-		if errors.As(err, &re) && re.Field != "" && strings.ToLower(filepath.Ext(path)) != ".xml" {
+		if ext := strings.ToLower(filepath.Ext(path)); errors.As(err, &re) && re.Field != "" && ext != ".xml" && ext != ".cfg" {
 			err = re.FieldError("spec.domain.")
 		}
 		return nil, fmt.Errorf("domain %q: %w", name, err)

@@ -82,6 +82,16 @@ func TestDecodeFile(t *testing.T) {
 			name: "libvirt xml", file: "batch.xml", content: xmlBatch,
 			want: []dom{{"batch", "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7", "256Mi", v1alpha1.RunStrategyAlways}},
 		},
+		{
+			name: "xl.cfg with uuid", file: "web.cfg",
+			content: "name = \"web\"\nuuid = \"" + uuidWeb + "\"\nmemory = 512\nkernel = \"/boot/vmlinuz\"\nvif = [ 'bridge=xenbr0' ]\n",
+			want:    []dom{{"web", uuidWeb, "512Mi", v1alpha1.RunStrategyAlways}},
+		},
+		{
+			name: "xl.cfg without uuid", file: "db.cfg",
+			content: "name = \"db\"\nmemory = 2048\nbuilder = \"hvm\"\n",
+			want:    []dom{{"db", NameUUID("db"), "2Gi", v1alpha1.RunStrategyAlways}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,6 +157,9 @@ func TestDecodeFileErrors(t *testing.T) {
 		{"yaml syntax", "web.yaml", "apiVersion: [\n", []string{"/d/web.yaml", "yaml"}},
 		{"nothing in the file", "web.yaml", "# only a comment\n", []string{"/d/web.yaml", "no XenDomain"}},
 		{"broken xml", "web.xml", "<domain type='xen'><name>web</name>", []string{"/d/web.xml"}},
+		{"broken xl.cfg", "web.cfg", "name = \"web\"\nmemory = [\n", []string{"/d/web.cfg"}},
+		{"xl.cfg without a name", "web.cfg", "memory = 512\n", []string{"/d/web.cfg: config value name was missing"}},
+		{"xl.cfg with a bad value", "web.cfg", "name = \"web\"\nmemory = \"lots\"\n", []string{"/d/web.cfg", "memory"}},
 		{"memory beyond libvirt's limit", "web.yaml", domainYAML("web", "", "64Ei"),
 			[]string{"/d/web.yaml: domain \"web\": spec.domain.memory: >= 9223372036854775807: size value too large (at most 9007199254740991Ki)"}},
 		{"memory of 8Ei", "web.yaml", domainYAML("web", "", "8Ei"), []string{"/d/web.yaml", "spec.domain.memory", "size value too large"}},
@@ -187,6 +200,21 @@ func TestDecodeIsDeterministic(t *testing.T) {
 	if a[0].UID != b[0].UID || a[0].Spec.Domain.UUID != b[0].Spec.Domain.UUID {
 		t.Fatalf("uuids differ: %s %s", a[0].UID, b[0].UID)
 	}
+	cfg := []byte("name = \"web\"\nmemory = 512\nkernel = \"/boot/vmlinuz\"\nvif = [ 'bridge=xenbr0' ]\n")
+	c1, err := decodeFile("/d/web.cfg", cfg, domxml.Defaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := decodeFile("/d/web.cfg", cfg, domxml.Defaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1[0].UID != c2[0].UID || len(c1[0].Spec.Domain.Devices.Interfaces) != 1 ||
+		c1[0].Spec.Domain.Devices.Interfaces[0].MAC == "" ||
+		c1[0].Spec.Domain.Devices.Interfaces[0].MAC != c2[0].Spec.Domain.Devices.Interfaces[0].MAC {
+		t.Fatalf("xl.cfg readings differ: %s %v, %s %v", c1[0].UID, c1[0].Spec.Domain.Devices.Interfaces,
+			c2[0].UID, c2[0].Spec.Domain.Devices.Interfaces)
+	}
 	if u := uuid.MustParse(NameUUID("web")); u.Version() != 5 || NameUUID("web") == NameUUID("db") {
 		t.Fatalf("NameUUID: %s", u)
 	}
@@ -196,7 +224,7 @@ func TestRelevant(t *testing.T) {
 	for name, want := range map[string]bool{
 		"web.yaml": true, "web.yml": true, "web.json": true, "web.xml": true, "WEB.YAML": true,
 		".web.yaml": false, "web.yaml~": false, ".web.yaml.swp": false, "web.yaml.swp": false, "#web.yaml#": false,
-		"4913": false, "README": false, "web.cfg": false, "web.yaml.dpkg-old": false,
+		"4913": false, "README": false, "web.cfg": true, "WEB.CFG": true, "web.cfg.bak": false, "web.yaml.dpkg-old": false,
 	} {
 		if got := relevant(name); got != want {
 			t.Errorf("relevant(%q) = %v, want %v", name, got, want)

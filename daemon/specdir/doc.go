@@ -3,7 +3,9 @@
 // daemon/defines), RPC calls (the facade) and, in fleet mode, the API server.
 //
 // The directory holds *.yaml, *.yml and *.json files (one XenDomain, several separated by "---", or a
-// XenDomainList / List with items) and *.xml files (one libvirt domain XML). The daemon only reads it.
+// XenDomainList / List with items), *.xml files (one libvirt domain XML) and *.cfg files (one xl.cfg domain
+// configuration, read as domxml-from-native xen-xl reads it; its name= is the domain's name). The daemon only
+// reads it.
 //
 // A Loader keeps the objects labelled virtxend.io/source-kind=file equal to what the directory says. Every
 // pass reads the whole directory and applies the difference between the set of domains it describes and the

@@ -5,8 +5,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-
-	"github.com/virtxend/virtxend/api/v1alpha1"
 )
 
 // uuidNamespace is the namespace of the name-based UUIDs given to domains whose file has none. It must never
@@ -27,13 +25,4 @@ func canonicalUUID(s string) (string, error) {
 		return "", fmt.Errorf("invalid uuid %q", s)
 	}
 	return u.String(), nil
-}
-
-// domainUUID is the identity of an object: its domain UUID (canonical), else its UID. The two are equal for
-// objects from files and defines; comparing domain UUIDs keeps the loader right whatever the UIDs are.
-func domainUUID(o *v1alpha1.XenDomain) string {
-	if u, err := canonicalUUID(o.Spec.Domain.UUID); err == nil {
-		return u
-	}
-	return string(o.UID)
 }

@@ -2,7 +2,6 @@ package specdir
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -21,7 +20,8 @@ const DefaultDir = "/etc/virtxend/domains.d"
 
 // Options tune a Loader. Zero values take the defaults noted.
 type Options struct {
-	// Rescan is the period of full rescans, a safety net under fsnotify. 30 s.
+	// Rescan is the period of rescans, a safety net under fsnotify: every file is stat'ed, and read again when
+	// its stat signature changed. 30 s.
 	Rescan time.Duration
 	// Debounce is how long the directory must stay quiet after an fsnotify event before a pass runs. 10 ms.
 	// A steady stream of events still gets a pass every MaxDelay.
@@ -75,6 +75,16 @@ type Loader struct {
 	reported map[string]string                 // conflict key → message, so each conflict is reported once
 	storeErr map[string]string                 // name → the store write error last reported for it
 	owners   atomic.Pointer[map[string]string] // name → path of the file that provides it
+	// paths are the directory's relevant files as of the last pass, sorted: an event pass starts from them
+	// and the paths its events name instead of listing and stat'ing the whole directory.
+	paths []string
+	// settled records, by name, the stored object and the want a pass found already equal, so that the next
+	// pass skips comparing them while neither changed (stored objects are immutable: a write makes a new one).
+	settled map[string]settledPair
+	// work counts what the last pass did per domain, so tests can tell a pass that touches every domain.
+	work passWork
+	// sharedObjects says the last listing returned the store's own immutable objects, not copies.
+	sharedObjects bool
 
 	synced     chan struct{}
 	syncedOnce sync.Once
@@ -95,6 +105,7 @@ func New(dir string, c client.Client, opts Options) *Loader {
 		applied:  map[string]*v1alpha1.XenDomain{},
 		reported: map[string]string{},
 		storeErr: map[string]string{},
+		settled:  map[string]settledPair{},
 		synced:   make(chan struct{}),
 	}
 	empty := map[string]string{}
@@ -115,7 +126,7 @@ func (l *Loader) File(name string) (string, bool) {
 // Rescan runs one full pass now (SIGHUP). An error means the directory or the store could not be read; the
 // store is then left as it was.
 func (l *Loader) Rescan(ctx context.Context) error {
-	_, err := l.pass(ctx, false)
+	_, err := l.pass(ctx, false, nil)
 	return err
 }
 
@@ -145,15 +156,20 @@ func (l *Loader) Run(ctx context.Context) error {
 	retry.Stop()
 	defer retry.Stop()
 	var first time.Time // first event of the burst being debounced
+	// dirty holds the paths named by the events since the last pass; nil after an overflow, when only a full
+	// pass can tell what changed.
+	dirty := map[string]bool{}
 
 	// Passes that leave work undone are retried with backoff: up to maxPending while waiting for the store
 	// (an old object being deleted, a conflict), up to Rescan when the directory or the store cannot be read.
 	const maxPending = 5 * time.Second
 	fails := 0
-	// quick passes (after fsnotify events and retries) read only the files whose stat signature changed; the
-	// first pass and the periodic rescans read everything.
+	// quick passes read only the files the events named (after events and retries) or whose stat signature
+	// changed (rescans, overflows); the first pass and Rescan read everything.
 	run := func(quick bool) {
-		again, err := l.pass(ctx, quick)
+		only := dirty // nil after an overflow or at a rescan: stat every file
+		dirty = map[string]bool{}
+		again, err := l.pass(ctx, quick, only)
 		if ctx.Err() != nil {
 			return
 		}
@@ -187,6 +203,8 @@ func (l *Loader) Run(ctx context.Context) error {
 				}
 			} else if !relevant(filepath.Base(ev.Name)) {
 				continue
+			} else if dirty != nil {
+				dirty[filepath.Clean(ev.Name)] = true
 			}
 			now := time.Now()
 			if first.IsZero() {
@@ -204,6 +222,7 @@ func (l *Loader) Run(ctx context.Context) error {
 			}
 			// An overflow loses events: a full pass catches up.
 			l.log.Error(err, "fsnotify")
+			dirty = nil
 			debounce.Reset(0)
 		case <-debounce.C:
 			first = time.Time{}
@@ -214,7 +233,10 @@ func (l *Loader) Run(ctx context.Context) error {
 			if !watching {
 				watching = l.watch(w)
 			}
-			run(false)
+			// A rescan stats every file and reads those whose signature changed: reading ten thousand
+			// unchanged files every interval would be most of an idle daemon's work. Rescan (SIGHUP) reads all.
+			dirty = nil
+			run(true)
 		}
 	}
 }
@@ -231,22 +253,29 @@ func (l *Loader) watch(w *fsnotify.Watcher) bool {
 	return true
 }
 
-// pass reads the whole directory and applies it. again reports work left undone that a retry may finish.
-func (l *Loader) pass(ctx context.Context, quick bool) (again bool, err error) {
+// pass reads the directory and applies it. again reports work left undone that a retry may finish.
+//
+// A quick pass (after fsnotify events or a retry) neither lists the directory nor reads a file that only is not
+// among only, the paths the events named: with ten thousand files, one edited file costs one read.
+func (l *Loader) pass(ctx context.Context, quick bool, only map[string]bool) (again bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := time.Now()
-	paths, err := l.list()
+	l.work = passWork{}
+	var paths []string
+	if quick && only != nil {
+		paths = l.knownPlus(only)
+	} else if paths, err = l.list(); err != nil {
+		return false, err
+	}
+	paths = l.readAll(paths, quick, only)
+	l.paths = paths
+	all, err := l.listObjects(ctx)
 	if err != nil {
 		return false, err
 	}
-	paths = l.readAll(paths, quick)
-	var all v1alpha1.XenDomainList
-	if err := l.c.List(ctx, &all, client.InNamespace(v1alpha1.LocalNamespace)); err != nil {
-		return false, fmt.Errorf("list XenDomain objects: %w", err)
-	}
-	want := l.desired(paths, &all)
-	again = l.apply(ctx, want, &all)
+	want := l.desired(paths, all)
+	again = l.apply(ctx, want, all)
 	owners := make(map[string]string, len(want))
 	for name, w := range want {
 		owners[name] = w.path

@@ -301,7 +301,7 @@ func TestOtherSourceWins(t *testing.T) {
 
 func TestIgnoredEntries(t *testing.T) {
 	f := newFixture(t)
-	for _, n := range []string{".web.yaml", "web.yaml~", ".web.yaml.swp", "#web.yaml#", "README", "web.cfg"} {
+	for _, n := range []string{".web.yaml", "web.yaml~", ".web.yaml.swp", "#web.yaml#", "README", "web.cfg.bak"} {
 		f.write(n, domainYAML("x"+fmt.Sprint(len(n)), "", "1Gi"))
 	}
 	if err := os.Mkdir(filepath.Join(f.dir, "sub.yaml"), 0o755); err != nil {

@@ -56,14 +56,14 @@ type want struct {
 	srcErr string // the file's current parse error while obj is its last good version
 }
 
-// relevant says whether a directory entry's name is one the loader reads: *.yaml, *.yml, *.json and *.xml,
-// except dotfiles and editor leftovers (*~, #autosave#).
+// relevant says whether a directory entry's name is one the loader reads: *.yaml, *.yml, *.json, *.xml and
+// *.cfg (xl.cfg), except dotfiles and editor leftovers (*~, #autosave#).
 func relevant(base string) bool {
 	if base == "" || base[0] == '.' || base[0] == '#' || strings.HasSuffix(base, "~") {
 		return false
 	}
 	switch strings.ToLower(filepath.Ext(base)) {
-	case ".yaml", ".yml", ".json", ".xml":
+	case ".yaml", ".yml", ".json", ".xml", ".cfg":
 		return true
 	}
 	return false
@@ -103,7 +103,9 @@ func (l *Loader) list() ([]string, error) {
 // It returns the paths that still exist.
 //
 // With quick, a file whose stat signature is unchanged since it was last read is not read again.
-func (l *Loader) readAll(paths []string, quick bool) []string {
+//
+// With only (a quick pass after events), a file not in only is not even stat'ed.
+func (l *Loader) readAll(paths []string, quick bool, only map[string]bool) []string {
 	type job struct {
 		path string
 		data []byte
@@ -115,6 +117,12 @@ func (l *Loader) readAll(paths []string, quick bool) []string {
 	kept := make([]string, 0, len(paths))
 	seen := make(map[string]bool, len(paths))
 	for _, p := range paths {
+		if st := l.files[p]; quick && only != nil && !only[p] && st != nil && st.hashed {
+			kept = append(kept, p)
+			seen[p] = true
+			continue
+		}
+		l.work.read++
 		sig, sigOK := statSig(p)
 		if st := l.files[p]; quick && sigOK && st != nil && st.hashed && st.sig == sig {
 			kept = append(kept, p)
@@ -210,11 +218,10 @@ func (l *Loader) failed(path string, st *fileState, err error) {
 
 // desired computes the domains the directory asks for, resolving claims: by path order between files, and
 // in favour of other sources against files.
-func (l *Loader) desired(paths []string, all *v1alpha1.XenDomainList) map[string]*want {
+func (l *Loader) desired(paths []string, all []*v1alpha1.XenDomain) map[string]*want {
 	otherKind := map[string]string{} // name → source kind, of objects from other sources
 	otherUUID := map[string]string{} // domain uuid → name, of objects from other sources
-	for i := range all.Items {
-		o := &all.Items[i]
+	for _, o := range all {
 		kind := o.Labels[v1alpha1.LabelSource]
 		if kind == v1alpha1.SourceKindFile {
 			continue
@@ -223,7 +230,7 @@ func (l *Loader) desired(paths []string, all *v1alpha1.XenDomainList) map[string
 			kind = "unknown"
 		}
 		otherKind[o.Name] = kind
-		if u := domainUUID(o); u != "" {
+		if u := o.DomainUUID(); u != "" {
 			otherUUID[u] = o.Name
 		}
 	}

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # control-plane.sh: builds the Kubernetes control plane that fleet mode's tests run against — kube-apiserver and
-# etcd, from their Go modules through the Go module proxy (nothing else is downloaded) — into a cache outside
-# the checkout, once, and prints the directory holding the binaries (envtest's KUBEBUILDER_ASSETS layout:
-# kube-apiserver, etcd).
+# etcd, from their Go modules through the Go module proxy (nothing else is downloaded) — and kubectl, which the
+# fleet e2e drives as an operator would, into a cache outside the checkout, once, and prints the directory
+# holding the binaries (envtest's KUBEBUILDER_ASSETS layout: kube-apiserver, etcd, kubectl).
 #
-# kube-apiserver: a throwaway module requiring k8s.io/kubernetes, whose go.mod points every k8s.io staging
-# module at its own tree; here each is replaced by the release published under its own name (v0.MINOR.PATCH
-# for kubernetes v1.MINOR.PATCH). etcd: a throwaway module requiring go.etcd.io/etcd/server/v3.
+# kube-apiserver and kubectl: a throwaway module requiring k8s.io/kubernetes, whose go.mod points every k8s.io
+# staging module at its own tree; here each is replaced by the release published under its own name
+# (v0.MINOR.PATCH for kubernetes v1.MINOR.PATCH). etcd: a throwaway module requiring go.etcd.io/etcd/server/v3.
 #
 # Environment: VIRTXEND_CACHE (default ~/.cache/virtxend), KUBERNETES_VERSION, ETCD_VERSION.
-# Cold: some 6-10 minutes on 2 cores, mostly compiling kube-apiserver; warm: instant.
+# Cold: some 6-12 minutes on 2 cores, mostly compiling kube-apiserver (kubectl adds a few); warm: instant.
 set -euo pipefail
 
 KUBERNETES_VERSION=${KUBERNETES_VERSION:-v1.37.2}
@@ -20,7 +20,7 @@ GO=${GO:-go}
 
 say() { echo "control-plane: $*" >&2; }
 
-if [ -x "$dest/kube-apiserver" ] && [ -x "$dest/etcd" ]; then
+if [ -x "$dest/kube-apiserver" ] && [ -x "$dest/etcd" ] && [ -x "$dest/kubectl" ]; then
   echo "$dest"
   exit 0
 fi
@@ -40,13 +40,14 @@ if [ ! -x "$dest/etcd" ]; then
   mv "$dest/etcd.tmp" "$dest/etcd"
 fi
 
-if [ ! -x "$dest/kube-apiserver" ]; then
-  say "building kube-apiserver $KUBERNETES_VERSION (several minutes the first time)"
+# Both commands come from one throwaway module, so kubectl reuses what kube-apiserver compiled (a cache that
+# predates kubectl gets only kubectl built).
+if [ ! -x "$dest/kube-apiserver" ] || [ ! -x "$dest/kubectl" ]; then
   minor_patch=${KUBERNETES_VERSION#v1.}
   staging=v0.$minor_patch
-  mkdir -p "$work/apiserver"
-  cd "$work/apiserver"
-  "$GO" mod init virtxend.local/apiserver >/dev/null 2>&1
+  mkdir -p "$work/kubernetes"
+  cd "$work/kubernetes"
+  "$GO" mod init virtxend.local/kubernetes >/dev/null 2>&1
   gomod=$("$GO" mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
   [ -n "$gomod" ] || { say "cannot download k8s.io/kubernetes $KUBERNETES_VERSION's go.mod"; exit 1; }
   {
@@ -55,11 +56,15 @@ if [ ! -x "$dest/kube-apiserver" ]; then
     awk '$2 == "=>" && $3 ~ /^\.\/staging\// { print "\t" $1 " => " $1 " '"$staging"'" }' "$gomod"
     echo ")"
   } >>go.mod
-  printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >tools.go
+  printf 'package tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' >tools.go
   "$GO" mod tidy >"$work/tidy.log" 2>&1 || { say "go mod tidy failed:"; tail -20 "$work/tidy.log" >&2; exit 1; }
-  "$GO" build -trimpath -ldflags "-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION" \
-    -o "$dest/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-  mv "$dest/kube-apiserver.tmp" "$dest/kube-apiserver"
+  for cmd in kube-apiserver kubectl; do
+    [ -x "$dest/$cmd" ] && continue
+    say "building $cmd $KUBERNETES_VERSION (several minutes the first time)"
+    "$GO" build -trimpath -ldflags "-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION" \
+      -o "$dest/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
+    mv "$dest/$cmd.tmp" "$dest/$cmd"
+  done
 fi
 say "built into $dest"
 echo "$dest"

@@ -34,7 +34,8 @@
 //     It writes a small image (header, libxl JSON config, a few KiB of simulated memory, a SHA-256 trailer),
 //     reports the shutdown with reason suspend and destroys the domain. RestoreDomain validates the image.
 //   - CPU time is derived, not ticked: each online vcpu of a running domain accrues wall time. An idle host
-//     runs no goroutines or timers; the only timers are those of pending shutdown requests.
+//     runs no goroutines or timers; the only timers are those of pending shutdown requests (and, with
+//     Options.Inject, one goroutine waiting on inotify for requests under StateDir/inject: see InjectDir).
 //   - Consoles are real ptys (/dev/pts/N), opened lazily on the first ConsolePath or GuestPrint so that a
 //     thousand domains need no thousand ptys. The guest side (the master) is held by the Host: the guest prints
 //     a boot banner and a login prompt and echoes what it is sent. Unlike xenconsoled, a Host cannot hand its

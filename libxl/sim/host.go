@@ -69,6 +69,10 @@ type Options struct {
 	Sync bool
 	// EventBuffer is the number of events buffered per subscriber (default DefaultEventBuffer).
 	EventBuffer int
+	// Inject makes the host take requests from other processes through StateDir/inject (see InjectDir), by
+	// watching that directory with inotify. The daemon turns it on; a test in the same process calls
+	// InjectCrash and the other methods instead.
+	Inject bool
 }
 
 // Host is a simulated Xen host. It implements libxl.Hypervisor; its extra methods (InjectCrash, GuestPrint,
@@ -88,6 +92,11 @@ type Host struct {
 	bootID        string
 	bootedAt      time.Time
 	shutdownDelay time.Duration
+	// used is the memory every domain holds, kept as domains come, go and balloon, once usedKnown (the first
+	// call of usedKiB after load sums it): a start must not walk ten thousand domains to find free memory.
+	used      uint64
+	usedKnown bool
+	inject    *injector // nil without Options.Inject
 }
 
 var _ libxl.Hypervisor = (*Host)(nil)
@@ -122,6 +131,9 @@ func New(opts Options) (*Host, error) {
 	if err != nil {
 		h.Close()
 		return nil, fmt.Errorf("simulated xen host in %s: %w", opts.StateDir, err)
+	}
+	if opts.Inject {
+		h.inject = h.startInjector()
 	}
 	return h, nil
 }
@@ -272,11 +284,22 @@ func (h *Host) lockCtx(ctx context.Context) error {
 
 // usedKiB is the memory every domain holds; called with h.mu held.
 func (h *Host) usedKiB() uint64 {
-	var used uint64
-	for _, d := range h.doms {
-		used += d.curKiB
+	if !h.usedKnown {
+		h.used = 0
+		for _, d := range h.doms {
+			h.used += d.curKiB
+		}
+		h.usedKnown = true
 	}
-	return used
+	return h.used
+}
+
+// setCurKiB changes d's allocation and the host's total with it; called with h.mu held.
+func (h *Host) setCurKiB(d *domain, kib uint64) {
+	if h.usedKnown {
+		h.used = h.used - d.curKiB + kib
+	}
+	d.curKiB = kib
 }
 
 func (h *Host) freeKiB() uint64 {
@@ -349,6 +372,7 @@ func (h *Host) Close() error {
 		}
 	}
 	h.mu.Unlock()
+	h.inject.stop()
 	h.events.Close()
 	if h.lock != nil {
 		return h.lock.Close() // releases the flock

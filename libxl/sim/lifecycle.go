@@ -59,6 +59,9 @@ func (h *Host) build(s buildSpec, opts libxl.CreateOptions) (*domain, error) {
 		return nil, err
 	}
 	h.doms[id] = d
+	if h.usedKnown {
+		h.used += d.curKiB
+	}
 	h.names[d.name] = id
 	h.events.Publish(d.event(libxl.EventCreated, now))
 	return d, nil
@@ -106,6 +109,9 @@ func (h *Host) destroy(d *domain) error {
 		d.console = nil
 	}
 	delete(h.doms, d.id)
+	if h.usedKnown {
+		h.used -= d.curKiB
+	}
 	delete(h.names, d.name)
 	h.events.Publish(d.event(libxl.EventDeath, now))
 	return h.unpersist(d)

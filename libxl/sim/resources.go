@@ -49,9 +49,9 @@ func (h *Host) balloon(d *domain) {
 	switch {
 	case d.state != libxl.StateRunning:
 	case d.targetKiB <= d.curKiB:
-		d.curKiB = d.targetKiB
+		h.setCurKiB(d, d.targetKiB)
 	default:
-		d.curKiB = min(d.targetKiB, d.curKiB+h.freeKiB())
+		h.setCurKiB(d, min(d.targetKiB, d.curKiB+h.freeKiB()))
 	}
 }
 

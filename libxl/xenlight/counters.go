@@ -44,11 +44,14 @@ const qmpTimeout = 2 * time.Second
 // DiskStats reads the counters of the disk vdev: blkback's sysfs statistics when the kernel serves it, else
 // QEMU's block statistics (query-blockstats on the device model's QMP socket) for a qdisk.
 func (h *Hypervisor) DiskStats(ctx context.Context, domid libxl.DomID, vdev string) (libxl.DiskStats, error) {
+	return defaultCounterPaths.diskStats(ctx, domid, vdev)
+}
+
+func (p counterPaths) diskStats(ctx context.Context, domid libxl.DomID, vdev string) (libxl.DiskStats, error) {
 	devno := diskDevNumber(vdev)
 	if devno < 0 {
 		return libxl.DiskStats{}, fmt.Errorf("disk %q: not a virtual disk name: %w", vdev, libxl.ErrInvalid)
 	}
-	p := defaultCounterPaths
 	s, err := readVBD(p.backends, domid, devno)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return s, err
@@ -59,10 +62,14 @@ func (h *Hypervisor) DiskStats(ctx context.Context, domid libxl.DomID, vdev stri
 // NicStats reads the kernel's statistics of the nic's backend interface (vifDOMID.DEVID, or the name the
 // configuration gave it).
 func (h *Hypervisor) NicStats(_ context.Context, domid libxl.DomID, devid int, ifname string) (libxl.NicStats, error) {
+	return defaultCounterPaths.nicStats(domid, devid, ifname)
+}
+
+func (p counterPaths) nicStats(domid libxl.DomID, devid int, ifname string) (libxl.NicStats, error) {
 	if ifname == "" {
 		ifname = fmt.Sprintf("vif%d.%d", domid, devid)
 	}
-	return readNetClass(defaultCounterPaths.netClass, ifname)
+	return readNetClass(p.netClass, ifname)
 }
 
 // readVBD reads blkback's statistics of one disk, in the units libvirt reports (bytes from 512-byte sectors).

@@ -172,7 +172,8 @@ func TestMetricsPrometheus(t *testing.T) {
 		needTool(t, tool)
 	}
 	maddr := freeAddr(t)
-	i := startInstance(t, fmt.Sprintf("metrics_listen = %q", maddr))
+	// resync_interval 1: drift made behind the daemon's back (checkFaults) is found within a second.
+	i := startInstance(t, fmt.Sprintf("metrics_listen = %q", maddr), "resync_interval = 1")
 	base := "http://" + maddr
 	if code, _ := httpGet(t, base+"/healthz"); code != 200 {
 		t.Errorf("healthz: %d", code)
@@ -345,9 +346,29 @@ func TestMetricsPrometheus(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^virtxend_rpc_clients\{server="virtxend",socket="virtxend-sock"\} [1-9]`).MatchString(scrape) {
 		t.Errorf("no client counted on virtxend-sock")
 	}
-	if !strings.Contains(scrape, "virtxend_rpc_calls_total") {
-		t.Log("virtxend_rpc_calls_total is empty: the RPC server does not offer SetCallObserver yet")
+
+	// RPC calls by procedure and libvirt error code: one lookup by name that succeeds, one of a missing domain
+	// that fails with VIR_ERR_NO_DOMAIN (42), each counted once.
+	lookups := `virtxend_rpc_calls_total{server="virtxend",procedure="REMOTE_PROC_DOMAIN_LOOKUP_BY_NAME",code="%d"}`
+	// The counts before, from the endpoint itself: Prometheus's newest scrape may miss the latest calls.
+	_, text := httpGet(t, base+"/metrics")
+	now := parseScrape(t, text)
+	key := `virtxend_rpc_calls_total{code="%d",procedure="REMOTE_PROC_DOMAIN_LOOKUP_BY_NAME",server="virtxend"}`
+	ok0, missing0 := now[fmt.Sprintf(key, 0)], now[fmt.Sprintf(key, 42)]
+	i.MustVirsh("domid", "vm") // LOOKUP_BY_NAME only
+	if r := i.Virsh("domid", "nosuch"); r.Code == 0 || !strings.Contains(r.Stderr, "failed to get domain") {
+		t.Errorf("virsh domid nosuch: exit %d, %s", r.Code, r.Stderr)
 	}
+	i.Eventually("Prometheus to count both lookups", 20*time.Second, func() bool {
+		return promValue(t, paddr, fmt.Sprintf(lookups, 0)) == ok0+1 && promValue(t, paddr, fmt.Sprintf(lookups, 42)) == missing0+1
+	})
+	// Both are counted by the same hook and read by the same scrape: every call has its duration.
+	if d := promOne(t, paddr, `sum(virtxend_rpc_calls_total{server="virtxend"}) - `+
+		`sum(virtxend_rpc_call_duration_seconds_count{server="virtxend"})`); d != 0 {
+		t.Errorf("rpc calls without a duration: %v", d)
+	}
+
+	checkFaults(t, i, paddr)
 }
 
 // TestMetricsShippedRules checks the shipped alerting rules with promtool and the dashboard's JSON.

@@ -173,6 +173,7 @@ func (c *Client) reply(call *Call, out []byte, err error) {
 		domain := DomainRPC
 		if call.program != nil {
 			domain = call.program.errDomain
+			err = call.program.mapError(err)
 		}
 		e := AsError(err, domain)
 		c.logFailure(call, e)

@@ -34,6 +34,8 @@ const (
 	CodeNoDomain             = Code(libvirt.ErrNoDomain)             // 42
 	CodeNoNetwork            = Code(libvirt.ErrNoNetwork)            // 43
 	CodeAuthFailed           = Code(libvirt.ErrAuthFailed)           // 45
+	CodeNoStoragePool        = Code(libvirt.ErrNoStoragePool)        // 49
+	CodeNoStorageVol         = Code(libvirt.ErrNoStorageVol)         // 50
 	CodeNoNodeDevice         = Code(libvirt.ErrNoNodeDevice)         // 53
 	CodeNoSecurityModel      = Code(libvirt.ErrNoSecurityModel)      // 54
 	CodeOperationInvalid     = Code(libvirt.ErrOperationInvalid)     // 55
@@ -44,6 +46,7 @@ const (
 	CodeArgumentUnsupported  = Code(libvirt.ErrArgumentUnsupported)  // 74
 	CodeOperationAborted     = Code(libvirt.ErrOperationAborted)     // 78
 	CodeNoDomainMetadata     = Code(libvirt.ErrNoDomainMetadata)     // 80
+	CodeOverflow             = Code(libvirt.ErrOverflow)             // 82
 	CodeOperationUnsupported = Code(libvirt.ErrOperationUnsupported) // 84
 	CodeAgentUnresponsive    = Code(libvirt.ErrAgentUnresponsive)    // 86
 	CodeResourceBusy         = Code(libvirt.ErrResourceBusy)         // 87
@@ -76,6 +79,8 @@ var codeNames = map[Code]string{
 	CodeNoDomain:             "VIR_ERR_NO_DOMAIN",
 	CodeNoNetwork:            "VIR_ERR_NO_NETWORK",
 	CodeAuthFailed:           "VIR_ERR_AUTH_FAILED",
+	CodeNoStoragePool:        "VIR_ERR_NO_STORAGE_POOL",
+	CodeNoStorageVol:         "VIR_ERR_NO_STORAGE_VOL",
 	CodeNoNodeDevice:         "VIR_ERR_NO_NODE_DEVICE",
 	CodeNoSecurityModel:      "VIR_ERR_NO_SECURITY_MODEL",
 	CodeOperationInvalid:     "VIR_ERR_OPERATION_INVALID",
@@ -86,6 +91,7 @@ var codeNames = map[Code]string{
 	CodeArgumentUnsupported:  "VIR_ERR_ARGUMENT_UNSUPPORTED",
 	CodeOperationAborted:     "VIR_ERR_OPERATION_ABORTED",
 	CodeNoDomainMetadata:     "VIR_ERR_NO_DOMAIN_METADATA",
+	CodeOverflow:             "VIR_ERR_OVERFLOW",
 	CodeOperationUnsupported: "VIR_ERR_OPERATION_UNSUPPORTED",
 	CodeAgentUnresponsive:    "VIR_ERR_AGENT_UNRESPONSIVE",
 	CodeResourceBusy:         "VIR_ERR_RESOURCE_BUSY",
@@ -118,6 +124,8 @@ const (
 	DomainConf     ErrorDomain = 9  // VIR_FROM_CONF: configuration files
 	DomainRemote   ErrorDomain = 13 // VIR_FROM_REMOTE: the remote driver and daemon dispatch
 	DomainXenXM    ErrorDomain = 15 // VIR_FROM_XENXM: xm config conversion
+	DomainStorage  ErrorDomain = 18 // VIR_FROM_STORAGE: the storage driver
+	DomainNetwork  ErrorDomain = 19 // VIR_FROM_NETWORK: the network driver
 	DomainDomain   ErrorDomain = 20 // VIR_FROM_DOMAIN: domain XML and the virDomain* public API
 	DomainSecurity ErrorDomain = 24 // VIR_FROM_SECURITY
 	DomainStreams  ErrorDomain = 38 // VIR_FROM_STREAMS
@@ -162,6 +170,8 @@ var messageTemplates = map[Code][2]string{
 	CodeNoDomain:             {"Domain not found", "Domain not found: %s"},
 	CodeNoNetwork:            {"Network not found", "Network not found: %s"},
 	CodeAuthFailed:           {"authentication failed", "authentication failed: %s"},
+	CodeNoStoragePool:        {"Storage pool not found", "Storage pool not found: %s"},
+	CodeNoStorageVol:         {"Storage volume not found", "Storage volume not found: %s"},
 	CodeNoNodeDevice:         {"Node device not found", "Node device not found: %s"},
 	CodeNoSecurityModel:      {"Security model not found", "Security model not found: %s"},
 	CodeOperationInvalid:     {"Requested operation is not valid", "Requested operation is not valid: %s"},
@@ -172,6 +182,7 @@ var messageTemplates = map[Code][2]string{
 	CodeArgumentUnsupported:  {"argument unsupported", "argument unsupported: %s"},
 	CodeOperationAborted:     {"operation aborted", "operation aborted: %s"},
 	CodeNoDomainMetadata:     {"metadata not found", "metadata not found: %s"},
+	CodeOverflow:             {"numerical overflow", "numerical overflow: %s"},
 	CodeOperationUnsupported: {"Operation not supported", "Operation not supported: %s"},
 	CodeAgentUnresponsive:    {"Guest agent is not responding", "Guest agent is not responding: %s"},
 	CodeResourceBusy:         {"resource busy", "resource busy: %s"},

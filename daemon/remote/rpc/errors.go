@@ -3,6 +3,7 @@ package rpc
 import (
 	"errors"
 	"fmt"
+	"syscall"
 
 	libvirt "github.com/digitalocean/go-libvirt"
 )
@@ -53,6 +54,27 @@ func NewError(code Code, domain ErrorDomain, detail string) *Error {
 // Errorf is NewError with a formatted detail.
 func Errorf(code Code, domain ErrorDomain, format string, args ...any) *Error {
 	return NewError(code, domain, fmt.Sprintf(format, args...))
+}
+
+// SystemError builds the error libvirt's virReportSystemError raises from domain: VIR_ERR_SYSTEM_ERROR whose
+// message is the formatted detail, ": ", and the system's text for the errno err wraps, worded as C's strerror
+// ("cannot write data to file '/etc/libvirt/libxl/web.xml': No space left on device").
+func SystemError(domain ErrorDomain, err error, format string, args ...any) *Error {
+	return Errorf(CodeSystemError, domain, "%s: %s", fmt.Sprintf(format, args...), Strerror(err))
+}
+
+// Strerror renders the errno err wraps as C's strerror does (Go's texts are strerror's with a lower-case first
+// letter); an error without an errno gives its own text.
+func Strerror(err error) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return err.Error()
+	}
+	s := errno.Error()
+	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+		s = string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
 }
 
 // ErrNoSupport is the error for a procedure the protocol knows but virtxend does not implement:

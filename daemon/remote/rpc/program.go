@@ -68,6 +68,7 @@ type Program struct {
 
 	mu       sync.RWMutex
 	handlers map[int32]*procEntry
+	errMap   func(error) error
 }
 
 // ProgramConfig describes a program to NewProgram.
@@ -133,6 +134,26 @@ func (p *Program) Implemented(proc int32) bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.handlers[proc] != nil
+}
+
+// MapErrors makes the program answer every error a handler returns through fn first: the one place where the
+// errors of the layers below (a store's NotFound, a file's errno...) become libvirt's. An error fn returns that
+// wraps no *Error is answered as an internal error, as without fn. Set it before serving, like the handlers.
+func (p *Program) MapErrors(fn func(error) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.errMap = fn
+}
+
+// mapError is err as the program's error map makes it.
+func (p *Program) mapError(err error) error {
+	p.mu.RLock()
+	fn := p.errMap
+	p.mu.RUnlock()
+	if fn == nil {
+		return err
+	}
+	return fn(err)
 }
 
 // Handle registers a raw handler for proc, replacing any earlier one.

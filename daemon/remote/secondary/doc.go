@@ -18,6 +18,11 @@
 // by the rule libvirt's gendispatch.pl applies. CONNECT_SET_IDENTITY itself is served here too: it replaces the
 // identity a client's secondary connections are opened with.
 //
+// The daemon is also a client of the network and storage drivers itself, as libvirt's libxl driver is through
+// virGetConnectNetwork: a Resolver, with connections of its own to the same sockets, gives the config builder
+// the bridge of an <interface type='network'> and the path of a <disk type='volume'> (libxl.HostFacts), and
+// the facade the DHCP leases of domifaddr --source lease.
+//
 // Register it on the REMOTE program after the facade:
 //
 //	fwd := secondary.New(secondary.Options{SocketDir: cfg.SecondarySockDir, Log: log})

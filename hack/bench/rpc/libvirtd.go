@@ -113,7 +113,8 @@ func startLibvirtd(ctx context.Context, cfg config, dir string) (d *daemon, stop
 	}
 
 	sock := filepath.Join(rundir, "libvirt", "libvirt-sock") // a session daemon's socket
-	d = &daemon{name: "libvirtd", pid: cmd.Process.Pid, uri: "test+unix:///default?socket=" + sock}
+	d = &daemon{name: "libvirtd", pid: cmd.Process.Pid, uri: "test+unix:///default?socket=" + sock, sock: sock,
+		openURI: "test:///default"}
 	dial := func() (*libvirt.Libvirt, error) { return dialLibvirt(ctx, sock, "test:///default", done) }
 	control, err := dial()
 	if err != nil {
@@ -125,6 +126,8 @@ func startLibvirtd(ctx context.Context, cfg config, dir string) (d *daemon, stop
 		return fail(fmt.Errorf("libvirtd version %d, %v: want 9.0 or later", v, err))
 	}
 	d.version = fmt.Sprintf("libvirtd %d.%d.%d", v/1000000, v/1000%1000, v%1000)
+	time.Sleep(time.Second)
+	d.rssEmpty = rssMiB(d.pid)
 	for i := 0; i < cfg.n; i++ {
 		dom, err := control.DomainDefineXML(fmt.Sprintf(`<domain type='test'>
   <name>bench-%04d</name>
@@ -140,6 +143,8 @@ func startLibvirtd(ctx context.Context, cfg config, dir string) (d *daemon, stop
 		}
 		d.doms = append(d.doms, dom)
 	}
+	time.Sleep(2 * time.Second)
+	d.rssFull = rssMiB(d.pid)
 	for len(d.clients) < cfg.clients {
 		l, err := dial()
 		if err != nil {

@@ -19,18 +19,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -75,9 +73,26 @@ type daemon struct {
 	uri     string             // what virsh connects to
 	clients []*libvirt.Libvirt // clients[0] is also the control connection
 	doms    []libvirt.Domain   // the n domains, for DomainGetInfo
+	sock    string             // its socket, and the URI CONNECT_OPEN names, for the raw client
+	openURI string
+	// rssEmpty and rssFull are its resident memory before and after its n domains were set up: the fixed cost
+	// and, over n, the per-domain slope.
+	rssEmpty, rssFull float64
 }
 
-type row struct{ what, virtxend, libvirtd, ratio, target string }
+// row is one line of the table; cpu and lat are the daemons' CPU time per call and the calls' p50/p99 latency,
+// when the row measures calls.
+type row struct {
+	what, virtxend, libvirtd, ratio, target string
+	cpu, lat                                [2]string
+}
+
+// rate is one call-rate measurement: calls per second, the daemon's CPU time per call (from /proc/PID/stat
+// over the measurement) and the calls' latencies.
+type rate struct {
+	perSec, cpuPerCall float64 // calls/s, seconds
+	p50, p99           time.Duration
+}
 
 func run(ctx context.Context, cfg config) error {
 	cfg.virsh, cfg.libvirtd = "/usr/bin/virsh", "/usr/sbin/libvirtd"
@@ -130,9 +145,14 @@ func run(ctx context.Context, cfg config) error {
 		when string
 		v    [2]float64
 	}{{"set up", rssSetUp}, {"after the calls", [2]float64{rssMiB(vx.pid), rssMiB(lv.pid)}}} {
-		rows = append(rows, row{fmt.Sprintf("resident memory, %d domains, %s", cfg.n, r.when),
-			fmt.Sprintf("%.1f MiB", r.v[0]), fmt.Sprintf("%.1f MiB", r.v[1]), ratio(r.v[0], r.v[1]), "≤ 1×"})
+		rows = append(rows, row{what: fmt.Sprintf("resident memory, %d domains, %s", cfg.n, r.when),
+			virtxend: fmt.Sprintf("%.1f MiB", r.v[0]), libvirtd: fmt.Sprintf("%.1f MiB", r.v[1]), ratio: ratio(r.v[0], r.v[1]), target: "≤ 1×"})
 	}
+	rows = append(rows,
+		row{what: "memory fixed cost (no domain)", virtxend: fmt.Sprintf("%.1f MiB", vx.rssEmpty),
+			libvirtd: fmt.Sprintf("%.1f MiB", lv.rssEmpty), ratio: ratio(vx.rssEmpty, lv.rssEmpty), target: "≤ 30 MiB"},
+		row{what: "memory per domain (slope)", virtxend: slopeKiB(vx, cfg.n), libvirtd: slopeKiB(lv, cfg.n),
+			ratio: ratio(vx.rssFull-vx.rssEmpty, lv.rssFull-lv.rssEmpty), target: "≤ 1.5×"})
 	for _, d := range daemons {
 		for _, l := range d.clients {
 			if err := l.Disconnect(); err != nil {
@@ -144,6 +164,13 @@ func run(ctx context.Context, cfg config) error {
 	fmt.Printf("resident memory after the calls: %s; %s\n", rssSplit(vx), rssSplit(lv))
 	fmt.Printf("floor of this machine: a bare 28-byte ping-pong between two processes over a Unix socket does "+
 		"%.0f round trips/s, one at a time\n", floor)
+	for _, r := range rows {
+		if strings.HasSuffix(r.what, "1 raw client") {
+			var vxRate float64
+			fmt.Sscanf(r.virtxend, "%f", &vxRate)
+			fmt.Printf("one raw client against virtxend: %.0f calls/s = %.0f %% of the floor (target ≥ 75 %%)\n", vxRate, 100*vxRate/floor)
+		}
+	}
 	fmt.Printf("virsh version (start, connect, the calls every command makes): %.3f s against virtxend, %.3f s against libvirtd\n",
 		startup[0], startup[1])
 	return nil
@@ -189,48 +216,36 @@ func measureAll(ctx context.Context, cfg config, daemons [2]*daemon) ([]row, err
 		{fmt.Sprintf("cheap calls (ConnectGetType), %d clients", cfg.clients), cfg.clients, cheapCall},
 		{fmt.Sprintf("DomainGetInfo among %d domains, 1 client", cfg.n), 1, getInfoCall},
 		{fmt.Sprintf("DomainGetInfo among %d domains, %d clients", cfg.n, cfg.clients), cfg.clients, getInfoCall},
+		{"cheap calls (ConnectGetType), 1 raw client", 1, nil},
 	} {
-		v, err := measure(m.what, func(d *daemon) (float64, error) { return callRate(d, m.clients, cfg.dur, m.call) })
+		var rates [2][]rate
+		v, err := measure(m.what, func(d *daemon) (float64, error) {
+			r, err := measureRate(d, m.clients, cfg.dur, m.call)
+			rates[slices.Index(daemons[:], d)] = append(rates[slices.Index(daemons[:], d)], r)
+			return r.perSec, err
+		})
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, row{m.what, fmt.Sprintf("%.0f /s", v[0]), fmt.Sprintf("%.0f /s", v[1]), ratio(v[0], v[1]), "≥ 5×"})
+		target := "≥ 5×"
+		if m.clients == 1 {
+			target = "—"
+		}
+		r := row{what: m.what, virtxend: fmt.Sprintf("%.0f /s", v[0]), libvirtd: fmt.Sprintf("%.0f /s", v[1]),
+			ratio: ratio(v[0], v[1]), target: target}
+		for k := range daemons {
+			med := medianRate(rates[k])
+			r.cpu[k] = fmt.Sprintf("%.1f µs", med.cpuPerCall*1e6)
+			r.lat[k] = fmt.Sprintf("%.0f/%.0f µs", float64(med.p50.Nanoseconds())/1e3, float64(med.p99.Nanoseconds())/1e3)
+		}
+		rows = append(rows, r)
 	}
 	list, err := measure("virsh list --all", func(d *daemon) (float64, error) { return virshList(ctx, cfg, d) })
 	if err != nil {
 		return nil, err
 	}
-	return append(rows, row{fmt.Sprintf("virsh list --all over %d domains", cfg.n), fmt.Sprintf("%.3f s", list[0]),
-		fmt.Sprintf("%.3f s", list[1]), ratio(list[0], list[1]), "≤ 0.5×"}), nil
-}
-
-// callRate makes call in a loop on the first clients of d's connections for dur and returns the calls per
-// second. Client k starts its count at k×7919, so that calls about domains spread over them.
-func callRate(d *daemon, clients int, dur time.Duration, c call) (float64, error) {
-	var stop atomic.Bool
-	var calls atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, clients)
-	start := time.Now()
-	for k, l := range d.clients[:clients] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n := 0
-			for !stop.Load() {
-				if err := c(d, l, k*7919+n); err != nil {
-					errs[k] = err
-					return
-				}
-				n++
-			}
-			calls.Add(int64(n))
-		}()
-	}
-	time.Sleep(dur)
-	stop.Store(true)
-	wg.Wait()
-	return float64(calls.Load()) / time.Since(start).Seconds(), errors.Join(errs...)
+	return append(rows, row{what: fmt.Sprintf("virsh list --all over %d domains", cfg.n), virtxend: fmt.Sprintf("%.3f s", list[0]),
+		libvirtd: fmt.Sprintf("%.3f s", list[1]), ratio: ratio(list[0], list[1]), target: "≤ 0.5×"}), nil
 }
 
 // virshList times one `virsh list --all` and checks it listed every domain.
@@ -258,11 +273,14 @@ func printTable(cfg config, libvirtd *daemon, rows []row, load0, load1 string) {
 	fmt.Printf("RPC benchmark: virtxend (simulated host) against %s (test:///default, session mode), "+
 		"median of %d rounds, %s per call-rate measurement\n", libvirtd.version, cfg.rounds, cfg.dur)
 	fmt.Printf("machine: %d cores shared; load average %s at the start, %s at the end\n", runtime.NumCPU(), load0, load1)
-	fmt.Printf("| %-52s | %-12s | %-12s | %-7s | %-6s |\n", "measure", "virtxend", "libvirtd", "ratio", "target")
-	fmt.Printf("|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 54), strings.Repeat("-", 14), strings.Repeat("-", 14),
-		strings.Repeat("-", 9), strings.Repeat("-", 8))
+	fmt.Printf("| %-52s | %-12s | %-12s | %-7s | %-8s | %-10s | %-10s | %-15s | %-15s |\n", "measure", "virtxend",
+		"libvirtd", "ratio", "target", "vx CPU/call", "lv CPU/call", "vx p50/p99", "lv p50/p99")
+	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 54), strings.Repeat("-", 14), strings.Repeat("-", 14),
+		strings.Repeat("-", 9), strings.Repeat("-", 10), strings.Repeat("-", 12), strings.Repeat("-", 12),
+		strings.Repeat("-", 17), strings.Repeat("-", 17))
 	for _, r := range rows {
-		fmt.Printf("| %-52s | %-12s | %-12s | %-7s | %-6s |\n", r.what, r.virtxend, r.libvirtd, r.ratio, r.target)
+		fmt.Printf("| %-52s | %-12s | %-12s | %-7s | %-8s | %-10s | %-10s | %-15s | %-15s |\n", r.what, r.virtxend,
+			r.libvirtd, r.ratio, r.target, r.cpu[0], r.cpu[1], r.lat[0], r.lat[1])
 	}
 }
 

@@ -30,12 +30,18 @@ defines_dir = "%[1]s/defines"
 state_dir = "%[1]s/state"
 libxl_config_file = "%[1]s/libxl.conf"
 log_level = 2
-`, dir)), 0o644); err != nil {
+sim_memory = %[2]d
+`, dir, max(16384, 3072+8*cfg.n))), 0o644); err != nil {
+		return nil, nil, err
+	}
+	// The specs wait in staging until the empty daemon's memory is measured.
+	staging := filepath.Join(dir, "staging")
+	if err := os.MkdirAll(staging, 0o755); err != nil {
 		return nil, nil, err
 	}
 	for i := 0; i < cfg.n; i++ {
 		name := fmt.Sprintf("bench-%04d", i)
-		if err := os.WriteFile(filepath.Join(domains, name+".yaml"), []byte(fmt.Sprintf(`apiVersion: virtxend.io/v1alpha1
+		if err := os.WriteFile(filepath.Join(staging, name+".yaml"), []byte(fmt.Sprintf(`apiVersion: virtxend.io/v1alpha1
 kind: XenDomain
 metadata:
   name: %s
@@ -69,13 +75,22 @@ spec:
 	}
 
 	sock := filepath.Join(dir, "run", "virtxend-sock")
-	d = &daemon{name: "virtxend", pid: cmd.Process.Pid, uri: "xen+unix:///system?socket=" + sock}
+	d = &daemon{name: "virtxend", pid: cmd.Process.Pid, uri: "xen+unix:///system?socket=" + sock, sock: sock,
+		openURI: "xen:///system"}
 	dial := func() (*libvirt.Libvirt, error) { return dialLibvirt(ctx, sock, "xen:///system", done) }
 	control, err := dial()
 	if err != nil {
 		return fail(err)
 	}
 	d.clients = append(d.clients, control)
+	time.Sleep(time.Second)
+	d.rssEmpty = rssMiB(d.pid)
+	for i := 0; i < cfg.n; i++ {
+		name := fmt.Sprintf("bench-%04d.yaml", i)
+		if err := os.Rename(filepath.Join(staging, name), filepath.Join(domains, name)); err != nil {
+			return fail(err)
+		}
+	}
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		running, _, err := control.ConnectListAllDomains(1, libvirt.ConnectListDomainsRunning)
@@ -88,6 +103,8 @@ spec:
 					d.doms = append(d.doms, dom)
 				}
 			}
+			time.Sleep(2 * time.Second) // let the start-up work drain
+			d.rssFull = rssMiB(d.pid)
 			break
 		}
 		if time.Now().After(deadline) {

@@ -1,0 +1,49 @@
+package v1alpha1
+
+import "strings"
+
+// DomainName is the libvirt name of the domain the object describes: spec.domain.name, else the object's name.
+func (d *XenDomain) DomainName() string {
+	if d.Spec.Domain.Name != "" {
+		return d.Spec.Domain.Name
+	}
+	return d.Name
+}
+
+// DomainUUID is the domain's identity, in the lowercase dashed form: spec.domain.uuid, else the object's UID.
+// The UID is only a fallback for an object created without a UUID (an API server assigns it, and it is a
+// UUID); the ownership marker, adoption and every lookup key on this value, never on metadata.uid itself, so
+// that a domain keeps its identity when its object is re-created.
+func (d *XenDomain) DomainUUID() string {
+	if u, ok := CanonicalUUID(d.Spec.Domain.UUID); ok {
+		return u
+	}
+	return strings.ToLower(string(d.UID))
+}
+
+// CanonicalUUID returns s in the lowercase dashed form, accepting the spellings libvirt accepts (dashes
+// anywhere or nowhere, any case); ok is false when s is not a UUID.
+func CanonicalUUID(s string) (string, bool) {
+	var hex [32]byte
+	n := 0
+	for _, c := range strings.TrimSpace(s) {
+		switch {
+		case c == '-':
+			continue
+		case n == len(hex):
+			return "", false
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+			hex[n] = byte(c)
+		case c >= 'A' && c <= 'F':
+			hex[n] = byte(c - 'A' + 'a')
+		default:
+			return "", false
+		}
+		n++
+	}
+	if n != len(hex) {
+		return "", false
+	}
+	h := string(hex[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], true
+}

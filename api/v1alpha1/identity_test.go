@@ -1,0 +1,38 @@
+package v1alpha1
+
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestDomainIdentity(t *testing.T) {
+	for _, c := range []struct {
+		name, objName, specName, specUUID, uid string
+		wantName, wantUUID                     string
+	}{
+		{"spec wins", "obj", "dom", "6A1D2C3E7F404B5A9C612E8F0D4B7A10", "11111111-2222-4333-8444-555555555555",
+			"dom", "6a1d2c3e-7f40-4b5a-9c61-2e8f0d4b7a10"},
+		{"object name and uid as fallbacks", "obj", "", "", "11111111-2222-4333-8444-555555555555",
+			"obj", "11111111-2222-4333-8444-555555555555"},
+		{"an invalid uuid falls back to the uid", "obj", "", "not-a-uuid", "AAAAAAAA-2222-4333-8444-555555555555",
+			"obj", "aaaaaaaa-2222-4333-8444-555555555555"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := &XenDomain{}
+			d.Name, d.UID = c.objName, types.UID(c.uid)
+			d.Spec.Domain.Name, d.Spec.Domain.UUID = c.specName, c.specUUID
+			if got := d.DomainName(); got != c.wantName {
+				t.Errorf("DomainName = %q, want %q", got, c.wantName)
+			}
+			if got := d.DomainUUID(); got != c.wantUUID {
+				t.Errorf("DomainUUID = %q, want %q", got, c.wantUUID)
+			}
+		})
+	}
+	for _, bad := range []string{"", "123", "6a1d2c3e-7f40-4b5a-9c61-2e8f0d4b7a1", "6a1d2c3e-7f40-4b5a-9c61-2e8f0d4b7a10a", "zz1d2c3e7f404b5a9c612e8f0d4b7a10"} {
+		if u, ok := CanonicalUUID(bad); ok {
+			t.Errorf("CanonicalUUID(%q) = %q, want not a UUID", bad, u)
+		}
+	}
+}

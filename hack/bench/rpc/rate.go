@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+)
+
+// measureRate makes call in a loop on the first clients of d's connections for dur (with a nil call: CONNECT_GET_TYPE
+// on one raw connection of its own), and returns the rate, the daemon's CPU time per call and the latencies'
+// p50 and p99. Client k starts its count at k×7919, so that calls about domains spread over them.
+func measureRate(d *daemon, clients int, dur time.Duration, c call) (rate, error) {
+	cpu0 := cpuSeconds(d.pid)
+	if c == nil {
+		perSec, lat, err := rawRate(d.sock, d.openURI, dur)
+		if err != nil {
+			return rate{}, fmt.Errorf("raw client: %w", err)
+		}
+		cpu := cpuSeconds(d.pid) - cpu0
+		return summarize(perSec, cpu, [][]time.Duration{lat}), nil
+	}
+	var stop atomic.Bool
+	var calls atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, clients)
+	lats := make([][]time.Duration, clients)
+	start := time.Now()
+	for k, l := range d.clients[:clients] {
+		wg.Add(1)
+		go func(k int, l *libvirt.Libvirt) {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, 1<<14)
+			n := 0
+			for !stop.Load() {
+				t := time.Now()
+				if err := c(d, l, k*7919+n); err != nil {
+					errs[k] = err
+					return
+				}
+				lat = append(lat, time.Since(t))
+				n++
+			}
+			lats[k] = lat
+			calls.Add(int64(n))
+		}(k, l)
+	}
+	time.Sleep(dur)
+	stop.Store(true)
+	wg.Wait()
+	perSec := float64(calls.Load()) / time.Since(start).Seconds()
+	return summarize(perSec, cpuSeconds(d.pid)-cpu0, lats), errors.Join(errs...)
+}
+
+// summarize turns a measurement's rate, CPU seconds and latencies into a rate.
+func summarize(perSec, cpu float64, lats [][]time.Duration) rate {
+	all := slices.Concat(lats...)
+	slices.Sort(all)
+	r := rate{perSec: perSec}
+	if len(all) > 0 {
+		r.cpuPerCall = cpu / float64(len(all))
+		r.p50 = all[len(all)/2]
+		r.p99 = all[len(all)*99/100]
+	}
+	return r
+}
+
+// medianRate is the median of each figure of several rounds.
+func medianRate(rs []rate) rate {
+	var per, cpu, p50, p99 []float64
+	for _, r := range rs {
+		per, cpu = append(per, r.perSec), append(cpu, r.cpuPerCall)
+		p50, p99 = append(p50, float64(r.p50)), append(p99, float64(r.p99))
+	}
+	if len(rs) == 0 {
+		return rate{}
+	}
+	return rate{perSec: median(per), cpuPerCall: median(cpu), p50: time.Duration(median(p50)), p99: time.Duration(median(p99))}
+}
+
+// cpuSeconds is a process's user and system CPU time so far, from /proc/PID/stat (in clock ticks of 1/100 s).
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseUint(f[11], 10, 64)
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	return float64(u+st) / 100
+}
+
+// slopeKiB is a daemon's resident memory per domain: what its n domains added, over n.
+func slopeKiB(d *daemon, n int) string {
+	if n == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f KiB", (d.rssFull-d.rssEmpty)*1024/float64(n))
+}
