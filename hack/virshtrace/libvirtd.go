@@ -2,68 +2,24 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
 	"github.com/digitalocean/go-libvirt/socket/dialers"
+
+	"github.com/virtxend/virtxend/test/libvirtinstall"
 )
 
-// policyRCD is Debian's hook that maintainer scripts ask before they start a service; 101 means "not allowed".
-const policyRCD = "/usr/sbin/policy-rc.d"
-
-// ensureLibvirt installs libvirtd and virsh when one is missing and the recorder runs as root, as
-// hack/bench/rpc does: Debian's libvirt-daemon starts a system libvirtd when it is installed, so a temporary
-// policy-rc.d forbids that (an existing one is left alone).
+// ensureLibvirt installs libvirtd and virsh when one is missing and this runs as root.
 func ensureLibvirt(cfg config) error {
-	var pkgs []string
-	if _, err := os.Stat(cfg.libvirtd); err != nil {
-		pkgs = append(pkgs, "libvirt-daemon")
-	}
-	if _, err := os.Stat(cfg.virsh); err != nil {
-		pkgs = append(pkgs, "libvirt-clients")
-	}
-	if len(pkgs) == 0 {
-		return nil
-	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("%s missing: install them (Debian: apt-get install %s) or run the recorder as root",
-			strings.Join(pkgs, " and "), strings.Join(pkgs, " "))
-	}
-	fmt.Fprintf(os.Stderr, "virshtrace: installing %s\n", strings.Join(pkgs, " "))
-	if _, err := os.Stat(policyRCD); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(policyRCD, []byte("#!/bin/sh\n# virtxend's virsh trace recorder: start no service while it installs libvirt.\nexit 101\n"), 0o755); err != nil {
-			return fmt.Errorf("write %s: %w", policyRCD, err)
-		}
-		defer os.Remove(policyRCD)
-	}
-	install := func() error {
-		cmd := exec.Command("apt-get", append([]string{"-o", "DPkg::Lock::Timeout=900", "install", "-y", "-qq",
-			"--no-install-recommends"}, pkgs...)...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		return cmd.Run()
-	}
-	if err := install(); err != nil { // perhaps a stale package list: update once and try again
-		update := exec.Command("apt-get", "-o", "DPkg::Lock::Timeout=900", "update", "-qq")
-		update.Stdout, update.Stderr = os.Stderr, os.Stderr
-		if uerr := update.Run(); uerr != nil {
-			return fmt.Errorf("install %s: %w; apt-get update: %w", strings.Join(pkgs, " "), err, uerr)
-		}
-		if err := install(); err != nil {
-			return fmt.Errorf("install %s: %w", strings.Join(pkgs, " "), err)
-		}
-	}
-	return nil
+	return libvirtinstall.Ensure("virshtrace", cfg.libvirtd, cfg.virsh, os.Stderr)
 }
 
 // libvirtd is one private libvirtd, with a connection that keeps test:///default alive: the test driver's
@@ -90,7 +46,7 @@ func startLibvirtd(ctx context.Context, cfg config, dir string) (*libvirtd, erro
 	}
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if os.Geteuid() == 0 {
-		uid, gid, err := nobody()
+		uid, gid, err := libvirtinstall.Nobody()
 		if err != nil {
 			return nil, fmt.Errorf("user nobody: %w", err)
 		}
@@ -169,18 +125,4 @@ func (d *libvirtd) tail() string {
 		lines = lines[len(lines)-20:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// nobody returns the uid and gid of the unprivileged user libvirtd runs as.
-func nobody() (uid, gid int, err error) {
-	u, err := user.Lookup("nobody")
-	if err != nil {
-		return 0, 0, err
-	}
-	uid, err = strconv.Atoi(u.Uid)
-	if err != nil {
-		return 0, 0, err
-	}
-	gid, err = strconv.Atoi(u.Gid)
-	return uid, gid, err
 }

@@ -7,9 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 
+	"github.com/virtxend/virtxend/test/libvirtinstall"
 	"github.com/virtxend/virtxend/test/testenv"
 )
 
@@ -47,12 +46,10 @@ func startPrivateLibvirtd(t *testing.T) *privateLibvirtd {
 		uid: os.Getuid(), gid: os.Getgid(), done: make(chan struct{}), log: filepath.Join(top, "libvirtd.log")}
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if os.Geteuid() == 0 {
-		u, err := user.Lookup("nobody")
-		if err != nil {
+		var err error
+		if d.uid, d.gid, err = libvirtinstall.Nobody(); err != nil {
 			t.Fatalf("user nobody: %v", err)
 		}
-		d.uid, _ = strconv.Atoi(u.Uid)
-		d.gid, _ = strconv.Atoi(u.Gid)
 		attr.Credential = &syscall.Credential{Uid: uint32(d.uid), Gid: uint32(d.gid)}
 	}
 	if err := os.Chmod(top, 0o755); err != nil {

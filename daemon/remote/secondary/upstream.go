@@ -67,20 +67,7 @@ func dialUpstream(ctx context.Context, path string, onEvent func(rpc.Header, []b
 // connectError is the error libvirt's virNetSocketNewConnectUNIX raises: VIR_ERR_SYSTEM_ERROR from
 // VIR_FROM_RPC, "Failed to connect socket to 'PATH': <strerror>".
 func connectError(path string, err error) *rpc.Error {
-	return rpc.Errorf(rpc.CodeSystemError, rpc.DomainRPC, "Failed to connect socket to '%s': %s", path, strerror(err))
-}
-
-// strerror renders err as C's strerror does: Go's errno texts are strerror's with a lower-case first letter.
-func strerror(err error) string {
-	var errno unix.Errno
-	if !errors.As(err, &errno) {
-		return err.Error()
-	}
-	s := errno.Error()
-	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
-		s = string(s[0]-'a'+'A') + s[1:]
-	}
-	return s
+	return rpc.Errorf(rpc.CodeSystemError, rpc.DomainRPC, "Failed to connect socket to '%s': %s", path, rpc.Strerror(err))
 }
 
 // peerUID is the uid of the process at the other end of a Unix socket, or -1 when the kernel does not say.
@@ -126,7 +113,7 @@ func readError(err error) error {
 	if errors.Is(err, net.ErrClosed) {
 		return errUpstreamClosed
 	}
-	return rpc.Errorf(rpc.CodeSystemError, rpc.DomainRPC, "Cannot recv data: %s", strerror(err))
+	return rpc.Errorf(rpc.CodeSystemError, rpc.DomainRPC, "Cannot recv data: %s", rpc.Strerror(err))
 }
 
 func (u *upstream) route(h rpc.Header, body []byte) {
@@ -204,7 +191,7 @@ func (u *upstream) write(h rpc.Header, body []byte) error {
 	u.wmu.Lock()
 	defer u.wmu.Unlock()
 	if err := rpc.WritePacket(u.nc, h, body); err != nil {
-		return rpc.Errorf(rpc.CodeSystemError, rpc.DomainRPC, "Cannot write data: %s", strerror(err))
+		return rpc.Errorf(rpc.CodeSystemError, rpc.DomainRPC, "Cannot write data: %s", rpc.Strerror(err))
 	}
 	return nil
 }

@@ -2,65 +2,22 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
+
+	"github.com/virtxend/virtxend/test/libvirtinstall"
 )
 
-// policyRCD is Debian's hook that maintainer scripts ask before they start a service; 101 means "not allowed".
-const policyRCD = "/usr/sbin/policy-rc.d"
-
-// ensureLibvirt installs libvirtd and virsh when one is missing and the bench runs as root. Debian's
-// libvirt-daemon starts a system libvirtd when it is installed: a temporary policy-rc.d forbids that.
+// ensureLibvirt installs libvirtd and virsh when one is missing and this runs as root.
 func ensureLibvirt(cfg config) error {
-	var pkgs []string
-	if _, err := os.Stat(cfg.libvirtd); err != nil {
-		pkgs = append(pkgs, "libvirt-daemon")
-	}
-	if _, err := os.Stat(cfg.virsh); err != nil {
-		pkgs = append(pkgs, "libvirt-clients")
-	}
-	if len(pkgs) == 0 {
-		return nil
-	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("%s missing: install them (Debian: apt-get install %s) or run the bench as root",
-			strings.Join(pkgs, " and "), strings.Join(pkgs, " "))
-	}
-	fmt.Fprintf(os.Stderr, "bench: installing %s\n", strings.Join(pkgs, " "))
-	if _, err := os.Stat(policyRCD); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(policyRCD, []byte("#!/bin/sh\n# virtxend's RPC bench: start no service while it installs libvirt.\nexit 101\n"), 0o755); err != nil {
-			return err
-		}
-		defer os.Remove(policyRCD)
-	}
-	install := func() error {
-		cmd := exec.Command("apt-get", append([]string{"-o", "DPkg::Lock::Timeout=900", "install", "-y", "-qq",
-			"--no-install-recommends"}, pkgs...)...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		return cmd.Run()
-	}
-	if err := install(); err != nil { // perhaps a stale package list: update once and try again
-		update := exec.Command("apt-get", "-o", "DPkg::Lock::Timeout=900", "update", "-qq")
-		update.Stdout, update.Stderr = os.Stderr, os.Stderr
-		if uerr := update.Run(); uerr != nil {
-			return fmt.Errorf("install %s: %w; apt-get update: %w", strings.Join(pkgs, " "), err, uerr)
-		}
-		if err := install(); err != nil {
-			return fmt.Errorf("install %s: %w", strings.Join(pkgs, " "), err)
-		}
-	}
-	return nil
+	return libvirtinstall.Ensure("bench", cfg.libvirtd, cfg.virsh, os.Stderr)
 }
 
 // startLibvirtd runs libvirtd unprivileged (as nobody when the bench is root), so in session mode, with its
@@ -78,7 +35,7 @@ func startLibvirtd(ctx context.Context, cfg config, dir string) (d *daemon, stop
 	}
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if os.Geteuid() == 0 {
-		uid, gid, err := nobody()
+		uid, gid, err := libvirtinstall.Nobody()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -153,20 +110,6 @@ func startLibvirtd(ctx context.Context, cfg config, dir string) (d *daemon, stop
 		d.clients = append(d.clients, l)
 	}
 	return d, stop, nil
-}
-
-// nobody returns the uid and gid of the unprivileged user libvirtd runs as.
-func nobody() (uid, gid int, err error) {
-	u, err := user.Lookup("nobody")
-	if err != nil {
-		return 0, 0, err
-	}
-	uid, err = strconv.Atoi(u.Uid)
-	if err != nil {
-		return 0, 0, err
-	}
-	gid, err = strconv.Atoi(u.Gid)
-	return uid, gid, err
 }
 
 func tailLines(s string, n int) string {
