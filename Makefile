@@ -60,7 +60,8 @@ test-deps: ## Install what the tests need (Debian packages, when missing and roo
 
 .PHONY: test
 test: test-deps ## Install test dependencies and run the whole suite (unit, conformance, e2e on the simulated host).
-	$(GO) test -race -count=1 -timeout 10m $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v /test/e2e)
+	@# test/e2e runs below; test/fleet needs the control plane and runs in make test-fleet.
+	$(GO) test -race -count=1 -timeout 10m $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/e2e -e /test/fleet)
 	@# The conformance figures against libvirt's own test data, printed (the run above hides passing tests' logs).
 	@set -o pipefail; $(GO) test -count=1 -v -run '^TestConformance' ./libxl/ ./api/xlcfg/ | \
 		{ grep -o 'conformance [a-z0-9]*: .*' || { echo "no conformance figures: did the tests run?"; exit 1; }; }
