@@ -347,9 +347,22 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	})
 	g.Go(func() error { return d.handleSignals(ctx) })
 	if d.listeners != nil {
+		// Answer no client before the first full observation and, in local mode, before the definitions and the
+		// drop-in directory are read: libvirt loads its configurations before it serves, so a client never lists
+		// half of them. (In fleet mode the cache may wait for an API server that is away: virsh is served anyway.)
+		ready := []<-chan struct{}{d.Observer.Synced()}
+		if !src.fleet {
+			ready = append(ready, src.loaded...)
+		}
 		serve := func(srv *rpc.Server, l net.Listener, ro bool) {
 			g.Go(func() error {
-				<-d.Observer.Synced() // answer no client before the first full observation
+				for _, ch := range ready {
+					select {
+					case <-ch:
+					case <-ctx.Done():
+						return nil
+					}
+				}
 				err := srv.Serve(logr.NewContext(ctx, d.Log.WithName("rpc")), l, rpc.ListenerOpts{ReadOnly: ro})
 				if ctx.Err() != nil {
 					return nil

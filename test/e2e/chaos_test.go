@@ -107,8 +107,11 @@ func TestKillDuringConvergence(t *testing.T) {
 	ents, _ := os.ReadDir(i.DefinesDir)
 	onDisk := 0
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".xml") {
+		if name, ok := strings.CutSuffix(e.Name(), ".xml"); ok {
 			onDisk++
+			if seen[name] == 0 {
+				t.Errorf("%s is on disk and not listed; the daemon said of it:\n%s", e.Name(), linesWith(i.Log(), name))
+			}
 		}
 	}
 	if defined != onDisk {
@@ -145,4 +148,15 @@ func checkDefinesWhole(t *testing.T, dir string, round int) {
 			t.Fatalf("round %d: %s is corrupt: %v\n%s", round, e.Name(), err, b)
 		}
 	}
+}
+
+// linesWith returns the lines of log that mention word.
+func linesWith(log, word string) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, word) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
