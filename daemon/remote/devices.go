@@ -13,6 +13,7 @@ import (
 	"github.com/virtxend/virtxend/api/domxml"
 	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
+	"github.com/virtxend/virtxend/libxl"
 )
 
 func init() { groups = append(groups, registerDevices) }
@@ -323,7 +324,7 @@ func insertDisk(disks []v1alpha1.Disk, disk v1alpha1.Disk) []v1alpha1.Disk {
 func diskNameIndex(name string) int {
 	for _, prefix := range []string{"fd", "hd", "vd", "sd", "xvd", "ubd"} {
 		if rest, ok := strings.CutPrefix(name, prefix); ok {
-			if disk, _, ok := diskIndex(rest); ok {
+			if disk, _, ok := libxl.DiskIndex(rest); ok {
 				return disk
 			}
 		}

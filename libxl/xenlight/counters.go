@@ -48,7 +48,7 @@ func (h *Hypervisor) DiskStats(ctx context.Context, domid libxl.DomID, vdev stri
 }
 
 func (p counterPaths) diskStats(ctx context.Context, domid libxl.DomID, vdev string) (libxl.DiskStats, error) {
-	devno := diskDevNumber(vdev)
+	devno := libxl.DiskDevNumber(vdev)
 	if devno < 0 {
 		return libxl.DiskStats{}, fmt.Errorf("disk %q: not a virtual disk name: %w", vdev, libxl.ErrInvalid)
 	}
@@ -210,47 +210,4 @@ func qmpReply(r *bufio.Reader, greeting bool, out *[]qmpBlockStats) error {
 			return nil
 		}
 	}
-}
-
-// diskDevNumber is Xen's device number of a virtual disk name (libxl__device_disk_dev_number, which libxl does
-// not export): xvdX, hdX or sdX with an optional partition; -1 for any other name.
-func diskDevNumber(name string) int {
-	for _, prefix := range []string{"xvd", "hd", "sd"} {
-		rest, ok := strings.CutPrefix(name, prefix)
-		if !ok {
-			continue
-		}
-		i, disk := 0, 0
-		for ; i < len(rest) && rest[i] >= 'a' && rest[i] <= 'z' && disk <= 1<<24; i++ {
-			disk = disk*26 + int(rest[i]-'a') + 1
-		}
-		if i == 0 || disk > 1<<24 {
-			return -1
-		}
-		disk--
-		part := 0
-		if i < len(rest) {
-			p, err := strconv.Atoi(rest[i:])
-			if err != nil || p < 0 {
-				return -1
-			}
-			part = p
-		}
-		switch {
-		case prefix == "xvd" && disk <= 15 && part <= 15:
-			return 202<<8 | disk<<4 | part
-		case prefix == "xvd" && disk < 1<<20 && part <= 255:
-			return 1<<28 | disk<<8 | part
-		case prefix == "hd" && disk <= 3 && part <= 63:
-			major := 3
-			if disk >= 2 {
-				major = 22
-			}
-			return major<<8 | (disk&1)<<6 | part
-		case prefix == "sd" && disk <= 15 && part <= 15:
-			return 8<<8 | disk<<4 | part
-		}
-		return -1
-	}
-	return -1
 }

@@ -226,8 +226,8 @@ func TestDiskDevNumber(t *testing.T) {
 		"hda": 3 << 8, "hdb": 3<<8 | 64, "hdc": 22 << 8, "hdd2": 22<<8 | 64 | 2, "sda": 8 << 8, "sdb3": 8<<8 | 16 | 3,
 		"hde": -1, "vda": -1, "xvd": -1, "xvda-1": -1, "xvdA": -1, "": -1,
 	} {
-		if got := diskDevNumber(name); got != want {
-			t.Errorf("diskDevNumber(%q) = %d, want %d", name, got, want)
+		if got := libxl.DiskDevNumber(name); got != want {
+			t.Errorf("DiskDevNumber(%q) = %d, want %d", name, got, want)
 		}
 	}
 }
