@@ -5,8 +5,9 @@ import (
 	"strings"
 )
 
-// DiskDevNumber is Xen's device number of a virtual disk name (libvirt's libxlDiskPathToID, libxl's unexported libxl__device_disk_dev_number): xvdX, hdX or sdX, with
-// an optional partition number; -1 when the name is none of these.
+// DiskDevNumber is Xen's device number of a virtual disk name (libvirt's libxlDiskPathToID; libxl's
+// libxl__device_disk_dev_number, which it does not export): xvdX, hdX or sdX, with an optional partition number;
+// -1 when the name is none of these.
 func DiskDevNumber(name string) int {
 	for _, prefix := range []string{"xvd", "hd", "sd"} {
 		rest, ok := strings.CutPrefix(name, prefix)
