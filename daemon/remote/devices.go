@@ -59,10 +59,11 @@ func (f *Facade) changeDevice(ctx context.Context, w libvirt.Domain, xml string,
 	if bad := flags &^ (affectLive | affectConfig); bad != 0 {
 		return rpc.ErrInvalidFlags(rpc.DomainLibxl, bad, fn)
 	}
-	d, err := f.lookup(ctx, w)
+	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	obj, err := f.changeableObj(d)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -143,4 +144,36 @@ func TestDevicesOwnership(t *testing.T) {
 		"transient domains do not have any persistent config")
 	txWantErr(t, e.L.DomainAttachDeviceFlags(file, txDiskXML, affectConfig), libvirt.ErrOperationInvalid,
 		"/etc/virtxend/domains.d/file.yaml")
+}
+
+// TestDevicesConfigConcurrent attaches many disks to one define's persistent definition at once, from separate
+// connections: each call edits NAME.xml under the domain's job lock, so none of the edits is lost, in the store or
+// in the file.
+func TestDevicesConfigConcurrent(t *testing.T) {
+	e := newTxEnv(t)
+	off := e.add("off", "define", false)
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		l := e.dial()
+		go func() {
+			dev := fmt.Sprintf("xvd%c", 'b'+i)
+			errs <- l.DomainAttachDeviceFlags(off, "<disk type='file' device='disk'><source file='/var/lib/xen/"+dev+".img'/><target dev='"+dev+"'/></disk>", affectConfig)
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if disks := e.get("off").Spec.Domain.Devices.Disks; len(disks) != n {
+		t.Errorf("the store has %d disks, want %d: %+v", len(disks), n, disks)
+	}
+	xml, err := os.ReadFile(e.Defines.Path("off"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(xml), "<disk "); got != n {
+		t.Errorf("off.xml has %d disks, want %d:\n%s", got, n, xml)
+	}
 }

@@ -137,10 +137,11 @@ func (f *Facade) setSchedParams(ctx context.Context, w libvirt.Domain, params []
 	if err := validateTypedParams(params, map[string]uint32{schedWeight: rpc.TypedParamUint, schedCap: rpc.TypedParamUint}); err != nil {
 		return err
 	}
-	d, err := f.lookup(ctx, w)
+	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	obj, err := f.changeableObj(d)
 	if err != nil {
 		return err

@@ -104,7 +104,8 @@ func (f *Facade) changeableObj(d *dom) (*v1alpha1.XenDomain, error) {
 // changeSpec applies edit where im says: to the live definition of the running domain (a SetLive action, which
 // returns once the reconciler applied it), then to the persistent definition: the spec in the store and, for a
 // define, its NAME.xml, written first. The file's definition is edited from what the file holds. The store's edit
-// runs on the latest version of the spec, again after a conflicting write.
+// runs on the latest version of the spec, again after a conflicting write. The caller holds the domain's job lock
+// (lockedLookup), so that two edits of one NAME.xml never interleave.
 func (f *Facade) changeSpec(ctx context.Context, obj *v1alpha1.XenDomain, d *dom, im impact, edit func(*v1alpha1.DomainSpec) error) error {
 	if im.config {
 		if err := edit(obj.Spec.Domain.DeepCopy()); err != nil {
@@ -220,10 +221,11 @@ func (f *Facade) setMemory(ctx context.Context, w libvirt.Domain, newKiB uint64,
 	if newKiB == 0 {
 		return rpc.NewError(rpc.CodeInvalidArg, rpc.DomainLibxl, "memory must not be zero")
 	}
-	d, err := f.lookup(ctx, w)
+	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	obj, err := f.changeableObj(d)
 	if err != nil {
 		return err
@@ -274,10 +276,11 @@ func (f *Facade) setVcpus(ctx context.Context, w libvirt.Domain, n, flags uint32
 	if n == 0 {
 		return rpc.NewError(rpc.CodeInvalidArg, rpc.DomainLibxl, "nvcpus is zero")
 	}
-	d, err := f.lookup(ctx, w)
+	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	obj, err := f.changeableObj(d)
 	if err != nil {
 		return err

@@ -58,10 +58,11 @@ func (f *Facade) pinVcpu(ctx context.Context, w libvirt.Domain, vcpu uint32, cpu
 	if bad := flags &^ (affectLive | affectConfig); bad != 0 {
 		return rpc.ErrInvalidFlags(rpc.DomainLibxl, bad, "libxlDomainPinVcpuFlags")
 	}
-	d, err := f.lookup(ctx, w)
+	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	obj, err := f.changeableObj(d)
 	if err != nil {
 		return err
