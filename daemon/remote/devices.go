@@ -59,19 +59,11 @@ func (f *Facade) changeDevice(ctx context.Context, w libvirt.Domain, xml string,
 	if bad := flags &^ (affectLive | affectConfig); bad != 0 {
 		return rpc.ErrInvalidFlags(rpc.DomainLibxl, bad, fn)
 	}
-	d, unlock, err := f.lockedLookup(ctx, w)
+	d, obj, im, unlock, err := f.lockedEdit(ctx, w, flags)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	obj, err := f.changeableObj(d)
-	if err != nil {
-		return err
-	}
-	im, err := modificationImpact(d, flags)
-	if err != nil {
-		return err
-	}
 	if op == opUpdate {
 		if err := updatableDevice(xml, im); err != nil {
 			return err

@@ -101,6 +101,24 @@ func (f *Facade) changeableObj(d *dom) (*v1alpha1.XenDomain, error) {
 	return obj, nil
 }
 
+// lockedEdit takes the job lock of the domain w names for a change of its definitions with flags, and returns the
+// domain, its object (changeableObj) and where the change applies (modificationImpact). unlock lets the lock go.
+func (f *Facade) lockedEdit(ctx context.Context, w libvirt.Domain, flags uint32) (*dom, *v1alpha1.XenDomain, impact, func(), error) {
+	d, unlock, err := f.lockedLookup(ctx, w)
+	if err != nil {
+		return nil, nil, impact{}, nil, err
+	}
+	obj, err := f.changeableObj(d)
+	if err == nil {
+		var im impact
+		if im, err = modificationImpact(d, flags); err == nil {
+			return d, obj, im, unlock, nil
+		}
+	}
+	unlock()
+	return nil, nil, impact{}, nil, err
+}
+
 // changeSpec applies edit where im says: to the live definition of the running domain (a SetLive action, which
 // returns once the reconciler applied it), then to the persistent definition: the spec in the store and, for a
 // define, its NAME.xml, written first. The file's definition is edited from what the file holds. The store's edit
@@ -221,19 +239,11 @@ func (f *Facade) setMemory(ctx context.Context, w libvirt.Domain, newKiB uint64,
 	if newKiB == 0 {
 		return rpc.NewError(rpc.CodeInvalidArg, rpc.DomainLibxl, "memory must not be zero")
 	}
-	d, unlock, err := f.lockedLookup(ctx, w)
+	d, obj, im, unlock, err := f.lockedEdit(ctx, w, flags)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	obj, err := f.changeableObj(d)
-	if err != nil {
-		return err
-	}
-	im, err := modificationImpact(d, flags)
-	if err != nil {
-		return err
-	}
 	var live libxl.DomainInfo
 	var liveMax uint64
 	if im.live {

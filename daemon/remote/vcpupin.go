@@ -58,19 +58,11 @@ func (f *Facade) pinVcpu(ctx context.Context, w libvirt.Domain, vcpu uint32, cpu
 	if bad := flags &^ (affectLive | affectConfig); bad != 0 {
 		return rpc.ErrInvalidFlags(rpc.DomainLibxl, bad, "libxlDomainPinVcpuFlags")
 	}
-	d, unlock, err := f.lockedLookup(ctx, w)
+	d, obj, im, unlock, err := f.lockedEdit(ctx, w, flags)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	obj, err := f.changeableObj(d)
-	if err != nil {
-		return err
-	}
-	im, err := modificationImpact(d, flags)
-	if err != nil {
-		return err
-	}
 	online := vcpuCurrent(&obj.Spec.Domain)
 	if im.live {
 		online = uint32(f.liveInfo(ctx, d).OnlineVcpus)
