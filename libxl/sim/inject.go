@@ -21,6 +21,10 @@ import (
 //
 //	DOMID.crash     the guest crashes (InjectCrash)
 //	DOMID.mem-set   the guest's balloon target becomes the KiB number the file holds, as `xl mem-set` does
+//	DOMID.migrate-bandwidth  the guest's migration sends go at most at the MiB/s the file holds (0 lifts it),
+//	                as over a slow link (SetMigrationBandwidth)
+//	DOMID.migrate-cut  the guest's migration send in flight (or the next) breaks, as the network would
+//	                (CutMigration)
 //
 // The host handles a request as soon as it appears (and those left while no Host was open, when one opens),
 // then removes the file; a request that fails leaves DOMID.ACTION.error with the reason instead. Write a
@@ -136,7 +140,10 @@ func (h *Host) injectRequest(path, name string) error {
 	switch action {
 	case "crash":
 		return h.InjectCrash(domid)
-	case "mem-set":
+	case "migrate-cut":
+		h.CutMigration(domid)
+		return nil
+	case "mem-set", "migrate-bandwidth":
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -145,11 +152,15 @@ func (h *Host) injectRequest(path, name string) error {
 		if text == "" {
 			return errIncomplete // created, not yet written (echo N > file): the write event brings it
 		}
-		kib, err := strconv.ParseUint(text, 10, 64)
+		n, err := strconv.ParseUint(text, 10, 64)
 		if err != nil {
-			return fmt.Errorf("%s: %q is not a KiB number", name, text)
+			return fmt.Errorf("%s: %q is not a number", name, text)
 		}
-		return h.SetMemoryTarget(context.Background(), domid, kib)
+		if action == "migrate-bandwidth" {
+			h.SetMigrationBandwidth(domid, n<<20)
+			return nil
+		}
+		return h.SetMemoryTarget(context.Background(), domid, n)
 	}
-	return fmt.Errorf("%s: unknown action %q (crash, mem-set)", name, action)
+	return fmt.Errorf("%s: unknown action %q (crash, mem-set, migrate-bandwidth, migrate-cut)", name, action)
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"time"
 
 	"github.com/virtxend/virtxend/libxl"
 )
@@ -59,13 +61,88 @@ func writeRecordHeader(w io.Writer, typ byte, n uint64) error {
 	return err
 }
 
-// sendPages writes n bytes of pages in recPages records, telling progress after each.
-func sendPages(ctx context.Context, w io.Writer, n uint64, prog func(sent uint64)) error {
+// migLinks holds, per Host, how the simulated link of each domain's migration behaves (SetMigrationBandwidth,
+// CutMigration): a test's slow or broken network.
+var migLinks sync.Map // *Host → *migLink
+
+type migLink struct {
+	mu        sync.Mutex
+	bandwidth map[libxl.DomID]uint64 // bytes per second; absent: as fast as the stream goes
+	cut       map[libxl.DomID]bool
+}
+
+func (h *Host) link() *migLink {
+	if v, ok := migLinks.Load(h); ok {
+		return v.(*migLink)
+	}
+	v, _ := migLinks.LoadOrStore(h, &migLink{bandwidth: map[libxl.DomID]uint64{}, cut: map[libxl.DomID]bool{}})
+	return v.(*migLink)
+}
+
+// SetMigrationBandwidth limits the migration sends of domid, the one in flight included, to bytesPerSec (0 lifts
+// the limit), as a slow link would: a test makes a migration last long enough to watch or interrupt it.
+func (h *Host) SetMigrationBandwidth(domid libxl.DomID, bytesPerSec uint64) {
+	l := h.link()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if bytesPerSec == 0 {
+		delete(l.bandwidth, domid)
+	} else {
+		l.bandwidth[domid] = bytesPerSec
+	}
+}
+
+// CutMigration breaks the migration send of domid in flight (or the next one) at its next page record, as a
+// network failure would: the send fails, and the caller closes the stream.
+func (h *Host) CutMigration(domid libxl.DomID) {
+	l := h.link()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cut[domid] = true
+}
+
+// errLinkCut is the failure of a send whose link CutMigration broke.
+var errLinkCut = errors.New("migration link cut (injected)")
+
+// pace is called before each page record of domid's send: it fails if the link was cut and waits as long as
+// the bandwidth limit asks for c bytes.
+func (h *Host) pace(ctx context.Context, domid libxl.DomID, c uint64) error {
+	v, ok := migLinks.Load(h)
+	if !ok {
+		return nil
+	}
+	l := v.(*migLink)
+	l.mu.Lock()
+	cut, bw := l.cut[domid], l.bandwidth[domid]
+	delete(l.cut, domid)
+	l.mu.Unlock()
+	if cut {
+		return errLinkCut
+	}
+	if bw == 0 {
+		return nil
+	}
+	t := time.NewTimer(time.Duration(float64(c) / float64(bw) * float64(time.Second)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// sendPages writes n bytes of pages in recPages records, telling progress after each; before each, pace may
+// fail or wait.
+func sendPages(ctx context.Context, w io.Writer, n uint64, pace func(c uint64) error, prog func(sent uint64)) error {
 	for n > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		c := min(n, migChunk)
+		if err := pace(c); err != nil {
+			return err
+		}
 		if err := writeRecordHeader(w, recPages, c); err != nil {
 			return err
 		}
@@ -110,11 +187,12 @@ func (h *Host) SendDomain(ctx context.Context, domid libxl.DomID, w io.Writer, o
 	if _, err := bw.Write(hdr[:]); err != nil {
 		return fmt.Errorf("migrate: domain %d: send: %w", domid, err)
 	}
+	pace := func(c uint64) error { return h.pace(ctx, domid, c) }
 	round, it := total, 1
 	if opts.Live {
 		for ; it <= migRounds && round > migStopCopy; it++ {
 			left := round
-			if err := sendPages(ctx, bw, round, func(c uint64) { sent += c; left -= c; progress(it, left, false) }); err != nil {
+			if err := sendPages(ctx, bw, round, pace, func(c uint64) { sent += c; left -= c; progress(it, left, false) }); err != nil {
 				return fmt.Errorf("migrate: domain %d: send round %d: %w", domid, it, err)
 			}
 			round >>= migDirtyShift
@@ -142,7 +220,7 @@ func (h *Host) SendDomain(ctx context.Context, domid libxl.DomID, w io.Writer, o
 	werr := errors.Join(err, perr)
 	if werr == nil {
 		left := round
-		werr = sendPages(ctx, bw, round, func(c uint64) { sent += c; left -= c; progress(it, left, true) })
+		werr = sendPages(ctx, bw, round, pace, func(c uint64) { sent += c; left -= c; progress(it, left, true) })
 	}
 	if werr == nil {
 		werr = writeJSONRecord(bw, recFinal, fin)

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/virtxend/virtxend/libxl"
 )
@@ -84,4 +87,64 @@ func TestMigrateSendFailureResumes(t *testing.T) {
 	if info := mustInfo(t, h, id); info.State != libxl.StateRunning {
 		t.Fatalf("after an abort the source is %s", info.State)
 	}
+}
+
+// TestMigrateLinkInjection: a bandwidth limit slows a send down to it and can be lifted mid-way; a cut breaks the
+// send in flight (the guest runs on) and only that one; both come through the inject directory as well.
+func TestMigrateLinkInjection(t *testing.T) {
+	ctx := context.Background()
+	h := newHost(t)
+	id := mustCreate(t, h, cfg("vm", 16<<10, 1), libxl.CreateOptions{})
+	h.SetMigrationBandwidth(id, 64<<20) // 64 MiB/s: the 16 MiB guest takes a quarter of a second at least
+	start := time.Now()
+	var stream bytes.Buffer
+	if err := h.SendDomain(ctx, id, &stream, libxl.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A lower bound the limit's timers guarantee (16 waits of 1/64 s), however slow the machine.
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("16 MiB sent in %s under a 64 MiB/s limit", took)
+	}
+	if err := h.ResumeDomain(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	h.SetMigrationBandwidth(id, 0)
+
+	h.CutMigration(id)
+	if err := h.SendDomain(ctx, id, &bytes.Buffer{}, libxl.SendOptions{Live: true}); !errors.Is(err, errLinkCut) {
+		t.Fatalf("send over a cut link: %v", err)
+	}
+	if info := mustInfo(t, h, id); info.State != libxl.StateRunning {
+		t.Fatalf("after a cut the source is %s, want running", info.State)
+	}
+	if err := h.SendDomain(ctx, id, &bytes.Buffer{}, libxl.SendOptions{Live: true}); err != nil {
+		t.Fatalf("the cut outlived its send: %v", err)
+	}
+	if err := h.ResumeDomain(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+
+	// Through the inject directory: a bandwidth in MiB/s, then a bad one refused.
+	if err := h.injectRequest(writeRequest(t, itoa(id)+".migrate-bandwidth", "3"), itoa(id)+".migrate-bandwidth"); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.link().bandwidth[id]; got != 3<<20 {
+		t.Errorf("bandwidth %d after the request, want 3 MiB/s", got)
+	}
+	if err := h.injectRequest(writeRequest(t, itoa(id)+".migrate-bandwidth", "fast"), itoa(id)+".migrate-bandwidth"); err == nil {
+		t.Error("a bandwidth that is not a number was taken")
+	}
+	if err := h.injectRequest(writeRequest(t, itoa(id)+".migrate-cut", ""), itoa(id)+".migrate-cut"); err != nil || !h.link().cut[id] {
+		t.Errorf("migrate-cut request: %v", err)
+	}
+}
+
+// writeRequest writes an inject request file outside the watched directory and returns its path.
+func writeRequest(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
