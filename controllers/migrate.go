@@ -14,7 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/libxl"
@@ -61,6 +64,9 @@ type MigrationJob struct {
 	StreamVersion int
 	// Started is when the job began.
 	Started time.Time
+	// Peer is a libvirt URI of the destination's daemon (the source's journal keeps it, to settle a migration
+	// this daemon was interrupted in); DestName is the domain's name there. Empty when unknown.
+	Peer, DestName string
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -108,9 +114,66 @@ type Migrations struct {
 	// Dir holds the journal; empty keeps none.
 	Dir string
 
+	// Resolve asks the destination of a migration whose source had sent everything what became of it: it drops
+	// a copy it holds but has not let run yet, and reports where the guest runs. The facade sets it; nil leaves
+	// such a migration suspended for a confirm, a cancel or an operator.
+	Resolve func(ctx context.Context, e JournalEntry) (MigrationOutcome, error)
+
 	mu       sync.Mutex
 	byAction map[string]*MigrationJob
 	byDomain map[string]*MigrationJob
+}
+
+// MigrationOutcome is where a migration left the guest.
+type MigrationOutcome int
+
+const (
+	// OutcomeUnknown: the destination cannot tell yet (unreachable, or in the middle of its switch-over).
+	OutcomeUnknown MigrationOutcome = iota
+	// OutcomeSource: the destination does not run the guest and never will for this migration.
+	OutcomeSource
+	// OutcomeDestination: the destination took the guest over.
+	OutcomeDestination
+)
+
+// resolveRetry is how often a source whose migration's outcome is unknown asks again.
+const resolveRetry = 2 * time.Second
+
+// Hold points: with the file Dir/hold-POINT present, a migration stops at that point until it is removed, and
+// Dir/held-POINT names the domain held there. Tests use them to crash a daemon in a given phase; an operator
+// may use them to study a migration.
+const (
+	HoldSend     = "send"     // source: recorded sending, nothing sent yet (the destination is prepared)
+	HoldSent     = "sent"     // source: everything sent, the guest suspended, before the destination finishes
+	HoldReceived = "received" // destination: holds the guest paused, before Finish
+	HoldFinish   = "finish"   // destination: recorded the switch-over, before the guest runs
+	HoldConfirm  = "confirm"  // source: the destination runs the guest, before the source's copy is destroyed
+)
+
+// hold waits at point while Dir/hold-POINT exists or until ctx ends.
+func (m *Migrations) hold(ctx context.Context, point, uuid string) {
+	if m == nil || m.Dir == "" {
+		return
+	}
+	p := filepath.Join(m.Dir, "hold-"+point)
+	if _, err := os.Stat(p); err != nil {
+		return
+	}
+	held := filepath.Join(m.Dir, "held-"+point)
+	_ = os.WriteFile(held, []byte(uuid+"\n"), 0o600)
+	defer os.Remove(held)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if _, err := os.Stat(p); err != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Add registers job under the ID of the action that will carry it out.
@@ -133,6 +196,24 @@ func (m *Migrations) Remove(actionID string) {
 		if m.byDomain[strings.ToLower(j.UUID)] == j {
 			delete(m.byDomain, strings.ToLower(j.UUID))
 		}
+	}
+}
+
+// RemoveJob forgets job, under whatever action it was registered: the migration is over on this host, or its
+// caller went away and the journal is to settle it.
+func (m *Migrations) RemoveJob(job *MigrationJob) {
+	if m == nil || job == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, j := range m.byAction {
+		if j == job {
+			delete(m.byAction, id)
+		}
+	}
+	if m.byDomain[strings.ToLower(job.UUID)] == job {
+		delete(m.byDomain, strings.ToLower(job.UUID))
 	}
 }
 
@@ -162,6 +243,37 @@ type JournalEntry struct {
 	Role  string    `json:"role"`
 	Phase string    `json:"phase"`
 	Time  time.Time `json:"time"`
+	// Peer and DestName are the source's: how to reach the destination's daemon, and the name there.
+	Peer     string `json:"peer,omitempty"`
+	DestName string `json:"dest_name,omitempty"`
+	// Paused is the destination's, from its switch-over on: the guest stays paused (VIR_MIGRATE_PAUSED).
+	Paused bool `json:"paused,omitempty"`
+}
+
+// Entries returns every migration the journal records.
+func (m *Migrations) Entries() []JournalEntry {
+	if m == nil || m.Dir == "" {
+		return nil
+	}
+	files, _ := filepath.Glob(filepath.Join(m.Dir, "*.json"))
+	var out []JournalEntry
+	for _, f := range files {
+		if e := m.Entry(strings.TrimSuffix(filepath.Base(f), ".json")); e != nil {
+			out = append(out, *e)
+		}
+	}
+	return out
+}
+
+// Sweep forgets, when the daemon starts, the incoming migrations interrupted before anything was built: no
+// domain with their UUID exists (present reports one), so there is nothing to drop or to let run, and no object
+// would ever reconcile them.
+func (m *Migrations) Sweep(present func(uuid string) bool) {
+	for _, e := range m.Entries() {
+		if e.Role == MigrationDestination && e.Phase == PhaseReceiving && !present(e.UUID) {
+			m.Clear(e.UUID)
+		}
+	}
 }
 
 func (m *Migrations) path(uuid string) string {
@@ -251,6 +363,9 @@ func (r *XenDomainReconciler) reconcileMigration(ctx context.Context, s *scope) 
 		}
 		s.obj.Status.LastAction = res
 		s.done = true
+		if r.Migrations.Entry(uuidOf(s.obj)) != nil {
+			s.requeueAfter(resolveRetry) // in flight, or interrupted (a restart lost its stream): look again
+		}
 		return nil
 	}
 	uuid := uuidOf(s.obj)
@@ -258,7 +373,8 @@ func (r *XenDomainReconciler) reconcileMigration(ctx context.Context, s *scope) 
 		return r.recoverMigration(ctx, s, e)
 	}
 	if r.Migrations.Entry(uuid) != nil {
-		s.done = true // in flight: its actions drive it
+		s.done = true // in flight: its actions drive it; look again once they are gone
+		s.requeueAfter(resolveRetry)
 		return nil
 	}
 	if !pending && s.dom == nil && s.obj.Status.Stopped == stoppedMigrated {
@@ -267,11 +383,12 @@ func (r *XenDomainReconciler) reconcileMigration(ctx context.Context, s *scope) 
 	return nil
 }
 
-// recoverMigration settles a migration this daemon was in the middle of when it stopped. At every step the
-// guest runs on at most one host: a destination that had not switched over drops its copy (the source then
-// resumes on its caller's cancel), and a source whose stream was not complete resumes. A source that had sent
-// everything cannot tell whether the destination took over, so it keeps the guest suspended (paused, reason
-// migration) for a confirm, a cancel, or an operator's resume.
+// recoverMigration settles a migration this daemon was in the middle of when it stopped (or whose caller went
+// away). At every step the guest runs on at most one host, and the destination's record of the switch-over
+// (phase finishing) is the commit point: a destination that had not recorded it drops its copy, one that had
+// lets the guest run; a source whose stream was not complete resumes (no destination can have finished
+// without it); a source that had sent everything asks the destination (Resolve) and resumes or destroys its
+// suspended copy accordingly, asking again while the destination cannot tell.
 func (r *XenDomainReconciler) recoverMigration(ctx context.Context, s *scope, e *JournalEntry) error {
 	uuid := uuidOf(s.obj)
 	switch {
@@ -284,10 +401,28 @@ func (r *XenDomainReconciler) recoverMigration(ctx context.Context, s *scope, e 
 			s.stopReason = "failed"
 		}
 		r.Migrations.Clear(uuid)
-	case e.Role == MigrationDestination: // finishing: the switch-over happened if the guest runs
-		if s.dom != nil && s.dom.Info.State == libxl.StatePaused && !s.obj.Spec.Paused {
+		if s.obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindTransient && s.obj.Status.StartedAt == nil {
+			// Prepare made it for the migration alone: it goes with it.
+			if err := r.Client.Delete(ctx, s.obj); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("remove the object of an interrupted incoming migration: %w", err)
+			}
+			s.done = true
+		}
+	case e.Role == MigrationDestination: // finishing: the switch-over was decided, the guest runs here
+		if s.dom != nil && s.dom.Info.State == libxl.StatePaused && !e.Paused {
+			s.log.Info("incoming migration interrupted in its switch-over: letting the guest run")
+			if s.obj.Spec.Paused { // an object adopted after a restart describes the guest as it found it
+				if err := r.Client.Patch(ctx, s.obj, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"paused":null}}`))); err != nil {
+					return fmt.Errorf("finish interrupted migration: %w", err)
+				}
+			}
 			if err := r.HV.UnpauseDomain(ctx, s.dom.Info.DomID); err != nil {
 				return fmt.Errorf("finish interrupted migration: %w", err)
+			}
+			s.orig.State, s.orig.Reason = v1alpha1.StateRunning, "migrated"
+			r.Events.emit(s, EventResumed, DetailResumedMigrated)
+			if _, err := r.refresh(ctx, s); err != nil {
+				s.log.Error(err, "read the domain after the switch-over")
 			}
 		}
 		r.Migrations.Clear(uuid)
@@ -298,10 +433,53 @@ func (r *XenDomainReconciler) recoverMigration(ctx context.Context, s *scope, e 
 			}
 		}
 		r.Migrations.Clear(uuid)
-	default: // a source that sent everything: wait for confirm or cancel
+	default: // a source that sent everything: ask the destination
 		s.done = true
+		return r.settleSource(ctx, s, e)
 	}
 	return nil
+}
+
+// settleSource ends the source's side of a migration whose stream was complete, from the destination's answer.
+func (r *XenDomainReconciler) settleSource(ctx context.Context, s *scope, e *JournalEntry) error {
+	if e.Peer == "" || r.Migrations.Resolve == nil {
+		s.log.Info("migration interrupted after the guest was sent; the destination is unknown, the guest stays suspended here until confirmed, cancelled or resumed")
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	out, err := r.Migrations.Resolve(rctx, *e)
+	cancel()
+	switch out {
+	case OutcomeDestination:
+		s.log.Info("interrupted migration: the destination runs the guest, destroying the copy here", "peer", e.Peer)
+		if err := r.migrateConfirm(ctx, s); err != nil {
+			return err
+		}
+		if s.obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindTransient {
+			// The confirm's caller would have forgotten it (libvirt forgets a transient domain that left).
+			if err := r.Client.Delete(ctx, s.obj); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("remove the transient domain that migrated away: %w", err)
+			}
+		}
+		return nil
+	case OutcomeSource:
+		s.log.Info("interrupted migration: the destination does not run the guest, resuming it here", "peer", e.Peer)
+		r.Migrations.Clear(uuidOf(s.obj))
+		if s.dom != nil && s.dom.Info.State == libxl.StateShutdown && s.dom.Info.ShutdownReason == libxl.ShutdownSuspend {
+			return r.resumeSource(ctx, s)
+		}
+		return nil
+	}
+	s.log.Info("interrupted migration: its outcome is not known yet, the guest stays suspended here", "peer", e.Peer, "error", errorString(err))
+	s.requeueAfter(resolveRetry)
+	return nil
+}
+
+func errorString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // migrator is the migration half of the hypervisor port.

@@ -49,11 +49,13 @@ func (r *XenDomainReconciler) migrateOut(ctx context.Context, s *scope, a *v1alp
 		return err
 	}
 	uuid, name := uuidOf(s.obj), domainName(s.obj)
-	if err := r.Migrations.Record(JournalEntry{UUID: uuid, Name: name, Role: MigrationSource, Phase: PhaseSending}); err != nil {
+	entry := JournalEntry{UUID: uuid, Name: name, Role: MigrationSource, Phase: PhaseSending, Peer: job.Peer, DestName: job.DestName}
+	if err := r.Migrations.Record(entry); err != nil {
 		return err
 	}
 	jctx, done := jobContext(ctx, job)
 	defer done()
+	r.Migrations.hold(jctx, HoldSend, uuid)
 	id := s.dom.Info.DomID
 	s.log.Info("migration: sending", "domid", id, "live", job.Live)
 	err = m.SendDomain(jctx, id, job.Out, libxl.SendOptions{Live: job.Live, Progress: job.record})
@@ -67,12 +69,22 @@ func (r *XenDomainReconciler) migrateOut(ctx context.Context, s *scope, a *v1alp
 		}
 		return &ActionError{Failure: v1alpha1.FailureHypervisorError, Msg: "Failed to send migration data to destination host", Err: err}
 	}
-	if err := r.Migrations.Record(JournalEntry{UUID: uuid, Name: name, Role: MigrationSource, Phase: PhaseSent}); err != nil {
-		s.log.Error(err, "record the migration phase")
+	entry.Phase = PhaseSent
+	if err := r.Migrations.Record(entry); err != nil {
+		// Without the record a crash would resume a guest the destination may run: give up the migration now.
+		r.Migrations.Clear(uuid)
+		if rerr := m.ResumeDomain(ctx, id); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		if _, rerr := r.refresh(ctx, s); rerr != nil {
+			s.log.Error(rerr, "read the domain after a failed migration")
+		}
+		return &ActionError{Failure: v1alpha1.FailureMigrationFailed, Msg: "cannot record the migration's phase", Err: err}
 	}
 	if _, err := r.refresh(ctx, s); err != nil {
 		s.log.Error(err, "read the domain after sending it")
 	}
+	r.Migrations.hold(ctx, HoldSent, uuid)
 	s.log.Info("migration: sent, the guest is suspended until the destination takes over", "domid", id)
 	return nil
 }
@@ -110,6 +122,7 @@ func (r *XenDomainReconciler) migrateIn(ctx context.Context, s *scope, a *v1alph
 	if err := r.Migrations.Record(JournalEntry{UUID: uuid, Name: name, Role: MigrationDestination, Phase: PhaseReceived}); err != nil {
 		s.log.Error(err, "record the migration phase")
 	}
+	r.Migrations.hold(ctx, HoldReceived, uuid)
 	info, err := r.HV.DomainInfo(ctx, id)
 	if err != nil {
 		return fmt.Errorf("read received domain %q: %w", name, err)
@@ -135,9 +148,10 @@ func (r *XenDomainReconciler) migrateFinish(ctx context.Context, s *scope) error
 		return failf(v1alpha1.FailureMigrationFailed, "Migration failed. Domain is not running on destination host")
 	}
 	uuid, name := uuidOf(s.obj), domainName(s.obj)
-	if err := r.Migrations.Record(JournalEntry{UUID: uuid, Name: name, Role: MigrationDestination, Phase: PhaseFinishing}); err != nil {
+	if err := r.Migrations.Record(JournalEntry{UUID: uuid, Name: name, Role: MigrationDestination, Phase: PhaseFinishing, Paused: s.obj.Spec.Paused}); err != nil {
 		return err
 	}
+	r.Migrations.hold(ctx, HoldFinish, uuid)
 	if s.obj.Spec.Paused {
 		s.orig.State, s.orig.Reason = v1alpha1.StatePaused, "user"
 		r.Events.emit(s, EventSuspended, DetailSuspendedPaused)
@@ -161,6 +175,7 @@ func (r *XenDomainReconciler) migrateFinish(ctx context.Context, s *scope) error
 // migrateConfirm destroys the source's suspended domain once the destination runs it
 // (libxlDomainMigrationSrcConfirm): the domain is stopped here with reason migrated and stays so.
 func (r *XenDomainReconciler) migrateConfirm(ctx context.Context, s *scope) error {
+	r.Migrations.hold(ctx, HoldConfirm, uuidOf(s.obj))
 	if s.dom != nil {
 		if err := r.destroy(ctx, s, DetailStoppedMigrated); err != nil {
 			return err

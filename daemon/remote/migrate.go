@@ -113,27 +113,28 @@ func registerMigration(f *Facade, p *rpc.Program) {
 		}
 		return &libvirt.DomainMigrateBegin3ParamsRet{CookieOut: cookie, XML: xmlOut}, nil
 	})
-	rpc.Register(p, rpc.ProcDomainMigratePrepare3Params, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainMigratePrepare3ParamsArgs) (*libvirt.DomainMigratePrepare3ParamsRet, error) {
+	rpc.Register(p, rpc.ProcDomainMigratePrepare3Params, func(ctx context.Context, call *rpc.Call, a *libvirt.DomainMigratePrepare3ParamsArgs) (*libvirt.DomainMigratePrepare3ParamsRet, error) {
 		if err := checkMigration(a.Flags, a.Params, "libxlDomainMigratePrepare3Params"); err != nil {
 			return nil, err
 		}
-		uri, err := f.migratePrepare(ctx, a.Params, a.CookieIn, a.Flags, nil)
+		uri, cookie, err := f.migratePrepare(ctx, call, a.Params, a.CookieIn, a.Flags, nil)
 		if err != nil {
 			return nil, err
 		}
-		return &libvirt.DomainMigratePrepare3ParamsRet{UriOut: libvirt.OptString{uri}}, nil
+		return &libvirt.DomainMigratePrepare3ParamsRet{UriOut: libvirt.OptString{uri}, CookieOut: cookie}, nil
 	})
 	rpc.Register(p, rpc.ProcDomainMigratePrepareTunnel3Params, func(ctx context.Context, call *rpc.Call, a *libvirt.DomainMigratePrepareTunnel3ParamsArgs) (*libvirt.DomainMigratePrepareTunnel3ParamsRet, error) {
 		if err := checkMigration(a.Flags, a.Params, "libxlDomainMigratePrepareTunnel3Params"); err != nil {
 			return nil, err
 		}
 		st := call.OpenStream()
-		if _, err := f.migratePrepare(ctx, a.Params, a.CookieIn, a.Flags, st); err != nil {
+		_, cookie, err := f.migratePrepare(ctx, call, a.Params, a.CookieIn, a.Flags, st)
+		if err != nil {
 			return nil, err
 		}
-		return &libvirt.DomainMigratePrepareTunnel3ParamsRet{}, nil
+		return &libvirt.DomainMigratePrepareTunnel3ParamsRet{CookieOut: cookie}, nil
 	})
-	rpc.Register(p, rpc.ProcDomainMigratePerform3Params, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainMigratePerform3ParamsArgs) (*libvirt.DomainMigratePerform3ParamsRet, error) {
+	rpc.Register(p, rpc.ProcDomainMigratePerform3Params, func(ctx context.Context, call *rpc.Call, a *libvirt.DomainMigratePerform3ParamsArgs) (*libvirt.DomainMigratePerform3ParamsRet, error) {
 		flags := uint32(a.Flags)
 		if err := checkMigration(flags, a.Params, "libxlDomainMigratePerform3Params"); err != nil {
 			return nil, err
@@ -143,7 +144,12 @@ func registerMigration(f *Facade, p *rpc.Program) {
 			return &libvirt.DomainMigratePerform3ParamsRet{}, f.migrateP2P(ctx, a.Dom, dconnuri, a.Params, flags)
 		}
 		uri := paramString(a.Params, paramURI)
-		return &libvirt.DomainMigratePerform3ParamsRet{}, f.migratePerform(ctx, a.Dom, uri, flags)
+		job, err := f.migratePerform(ctx, a.Dom, uri, flags, recoveryURI(a.CookieIn), paramString(a.Params, paramDestName))
+		if job != nil {
+			// Until Confirm the guest waits suspended; a caller gone before it leaves the journal to settle it.
+			call.Client.OnClose(func() { f.Migration.Migrations.RemoveJob(job) })
+		}
+		return &libvirt.DomainMigratePerform3ParamsRet{}, err
 	})
 	rpc.Register(p, rpc.ProcDomainMigrateFinish3Params, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainMigrateFinish3ParamsArgs) (*libvirt.DomainMigrateFinish3ParamsRet, error) {
 		if err := checkMigration(a.Flags, a.Params, "libxlDomainMigrateFinish3Params"); err != nil {
@@ -161,6 +167,16 @@ func registerMigration(f *Facade, p *rpc.Program) {
 		}
 		return nil, f.migrateConfirm(ctx, a.Dom, a.Flags, a.Cancelled != 0)
 	})
+	f.Migration.Migrations.Resolve = f.resolveMigration
+	if f.HV != nil {
+		if doms, err := f.HV.ListDomains(context.Background()); err == nil {
+			have := map[string]bool{}
+			for _, d := range doms {
+				have[strings.ToLower(d.UUID)] = true
+			}
+			f.Migration.Migrations.Sweep(func(u string) bool { return have[strings.ToLower(u)] })
+		}
+	}
 }
 
 // checkMigration refuses flags and parameters libvirt's libxl driver refuses (virCheckFlags,
@@ -201,6 +217,38 @@ type migrationCookie struct {
 	UUID          string   `xml:"uuid"`
 	Hostname      string   `xml:"hostname"`
 	StreamVersion int      `xml:"migration-stream-version"`
+	// RecoveryURI is virtxend's addition to the cookie Prepare returns (libvirt ignores unknown elements): how
+	// the source's daemon reaches the destination's to settle a migration either was interrupted in.
+	RecoveryURI string `xml:"virtxend-uri,omitempty"`
+}
+
+// recoveryURI is the RecoveryURI of a cookie, or "".
+func recoveryURI(raw []byte) string {
+	if len(raw) == 0 || raw[len(raw)-1] != 0 {
+		return ""
+	}
+	var c migrationCookie
+	if xml.Unmarshal(raw[:len(raw)-1], &c) != nil {
+		return ""
+	}
+	return c.RecoveryURI
+}
+
+// selfURI is the libvirt URI by which the client of call reached this daemon.
+func selfURI(call *rpc.Call) string {
+	if call == nil || call.Client == nil {
+		return ""
+	}
+	info := call.Client.Info()
+	switch {
+	case info.LocalAddr == "":
+		return ""
+	case info.Transport == rpc.TransportUnix:
+		return "xen+unix:///system?socket=" + url.QueryEscape(info.LocalAddr)
+	case info.Transport == rpc.TransportTCP:
+		return "xen+tcp://" + info.LocalAddr + "/system"
+	}
+	return ""
 }
 
 // bake formats the cookie as libvirt does, NUL included.
@@ -271,7 +319,18 @@ func (f *Facade) migrateBegin(ctx context.Context, d *dom, params []libvirt.Type
 
 // migratePrepare is libxlDomainMigrationDstPrepare (st nil) and ...PrepareTunnel3 (st the call's stream): it
 // creates the incoming domain's object, paused-to-be, and starts receiving in the reconciler.
-func (f *Facade) migratePrepare(ctx context.Context, params []libvirt.TypedParam, cookieIn []byte, flags uint32, st *rpc.Stream) (string, error) {
+func (f *Facade) migratePrepare(ctx context.Context, call *rpc.Call, params []libvirt.TypedParam, cookieIn []byte, flags uint32, st *rpc.Stream) (string, []byte, error) {
+	uri, err := f.prepareIncoming(ctx, call, params, cookieIn, flags, st)
+	if err != nil {
+		return "", nil, err
+	}
+	c, _ := eatCookie(cookieIn)
+	out := migrationCookie{Name: c.Name, UUID: c.UUID, Hostname: f.hostname(ctx), StreamVersion: libxl.MigrationStreamVersion,
+		RecoveryURI: selfURI(call)}
+	return uri, out.bake(), nil
+}
+
+func (f *Facade) prepareIncoming(ctx context.Context, call *rpc.Call, params []libvirt.TypedParam, cookieIn []byte, flags uint32, st *rpc.Stream) (string, error) {
 	if len(cookieIn) > migrateMaxLen {
 		return "", rpc.NewError(rpc.CodeRPC, rpc.DomainRPC, "migration cookie too large")
 	}
@@ -357,6 +416,16 @@ func (f *Facade) migratePrepare(ctx context.Context, params []libvirt.TypedParam
 	}
 	f.mig.incoming[spec.Name] = in
 	f.mig.mu.Unlock()
+	if call != nil && call.Client != nil {
+		// A caller gone before Finish takes the migration with it (as libvirt's close callbacks do): nothing
+		// else would ever finish or cancel it.
+		call.Client.OnClose(func() {
+			if f.takeIncomingIf(spec.Name, in) {
+				f.Log.Info("the connection that prepared an incoming migration closed before Finish: dropping it", "domain", spec.Name)
+				_, _ = f.finishIncoming(context.Background(), in, 0, true)
+			}
+		})
+	}
 	f.Log.Info("incoming migration prepared", "domain", spec.Name, "uri", uriOut, "tunnelled", st != nil, "from", c.Hostname)
 	return uriOut, nil
 }
@@ -440,6 +509,17 @@ func (a *acceptReader) Close() {
 		a.conn.Close()
 	}
 	a.mu.Unlock()
+}
+
+// takeIncomingIf removes in, the prepared migration of the domain named name, unless it was taken already.
+func (f *Facade) takeIncomingIf(name string, in *incoming) bool {
+	f.mig.mu.Lock()
+	defer f.mig.mu.Unlock()
+	if f.mig.incoming[name] != in {
+		return false
+	}
+	delete(f.mig.incoming, name)
+	return true
 }
 
 // takeIncoming removes and returns the prepared migration of the domain named name.

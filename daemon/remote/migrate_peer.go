@@ -13,6 +13,7 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/controllers"
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 )
 
@@ -292,6 +293,9 @@ func (s *peerStream) abort() {
 // migrateP2P is libxlDomainMigrationSrcPerformP2P and libxlDoMigrateSrcP2P: the source drives the whole
 // migration over its own connection to the destination.
 func (f *Facade) migrateP2P(ctx context.Context, w libvirt.Domain, dconnuri string, params []libvirt.TypedParam, flags uint32) error {
+	// Once begun, the migration is this daemon's to finish or roll back, whatever becomes of its caller:
+	// domjobabort stops it, and keepalive a dead destination.
+	ctx = context.WithoutCancel(ctx)
 	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
 		return err
@@ -323,15 +327,20 @@ func (f *Facade) migrateP2P(ctx context.Context, w libvirt.Domain, dconnuri stri
 		dparams = append(dparams, rpc.NewTypedParam(paramURI, typeString, uri))
 	}
 	destflags := flags &^ migratePeer2Peer
+	destName := dname
+	if destName == "" {
+		destName = d.Name
+	}
 	var sendErr error
 	if flags&migrateTunnelled != 0 {
 		var st *peerStream
 		st, sendErr = dc.openStream(ctx, rpc.ProcDomainMigratePrepareTunnel3Params,
 			&libvirt.DomainMigratePrepareTunnel3ParamsArgs{Params: dparams, CookieIn: cookie, Flags: destflags}, &libvirt.DomainMigratePrepareTunnel3ParamsRet{})
 		if sendErr != nil {
-			return f.confirmLocked(ctx, d, obj, flags, true) // prepared nothing: the source just goes on
+			_, err := f.confirmLocked(ctx, d, obj, flags, true) // prepared nothing: the source just goes on
+			return err
 		}
-		if sendErr = f.sendTo(ctx, d, obj, st, flags); sendErr == nil {
+		if _, sendErr = f.sendTo(ctx, d, obj, st, flags, dconnuri, destName); sendErr == nil {
 			sendErr = st.finish(ctx)
 		} else {
 			st.abort()
@@ -346,7 +355,7 @@ func (f *Facade) migrateP2P(ctx context.Context, w libvirt.Domain, dconnuri stri
 		if uriOut == "" {
 			sendErr = rpc.NewError(rpc.CodeInternalError, rpc.DomainLibxl, "domainMigratePrepare3 did not set uri")
 		} else {
-			sendErr = f.migrateSendTCP(ctx, d, obj, uriOut, flags)
+			_, sendErr = f.migrateSendTCP(ctx, d, obj, uriOut, flags, dconnuri, destName)
 		}
 	}
 	if dname == "" {
@@ -356,8 +365,10 @@ func (f *Facade) migrateP2P(ctx context.Context, w libvirt.Domain, dconnuri stri
 	finErr := dc.call(ctx, rpc.ProcDomainMigrateFinish3Params, &libvirt.DomainMigrateFinish3ParamsArgs{
 		Params: dparams, Flags: destflags, Cancelled: int32(boolInt(sendErr != nil))}, &fret)
 	cancelled := sendErr != nil || finErr != nil
-	cerr := f.confirmLocked(context.WithoutCancel(ctx), d, obj, flags, cancelled)
+	migrated, cerr := f.confirmLocked(context.WithoutCancel(ctx), d, obj, flags, cancelled)
 	switch {
+	case migrated: // Finish's answer was lost, but the destination runs the domain
+		return cerr
 	case sendErr != nil:
 		return sendErr
 	case finErr != nil:
@@ -366,16 +377,60 @@ func (f *Facade) migrateP2P(ctx context.Context, w libvirt.Domain, dconnuri stri
 	return cerr
 }
 
+// resolveMigration asks the destination of a migration what became of it (controllers.Migrations.Resolve): it
+// cancels the incoming migration if the destination still holds it unfinished (Finish with cancelled, as the
+// source's caller would), then reads the domain's state there.
+func (f *Facade) resolveMigration(ctx context.Context, e controllers.JournalEntry) (controllers.MigrationOutcome, error) {
+	dc, err := dialPeer(ctx, e.Peer, 0, 0)
+	if err != nil {
+		return controllers.OutcomeUnknown, fmt.Errorf("connect to the destination %s: %w", e.Peer, err)
+	}
+	defer dc.Close()
+	dname := e.DestName
+	if dname == "" {
+		dname = e.Name
+	}
+	params := []libvirt.TypedParam{rpc.NewTypedParam(paramDestName, typeString, dname)}
+	ferr := dc.call(ctx, rpc.ProcDomainMigrateFinish3Params, &libvirt.DomainMigrateFinish3ParamsArgs{Params: params, Cancelled: 1}, &libvirt.DomainMigrateFinish3ParamsRet{})
+	var answer *rpc.Error
+	if ferr != nil && (!errors.As(ferr, &answer) || answer.Code == rpc.CodeOperationInvalid) {
+		// The connection failed, or the destination is settling the migration itself: ask again later.
+		return controllers.OutcomeUnknown, ferr
+	}
+	var look libvirt.DomainLookupByUUIDRet
+	if err := dc.call(ctx, rpc.ProcDomainLookupByUUID, &libvirt.DomainLookupByUUIDArgs{UUID: wireUUID(e.UUID)}, &look); err != nil {
+		if rpc.CodeOf(err) == rpc.CodeNoDomain {
+			return controllers.OutcomeSource, nil
+		}
+		return controllers.OutcomeUnknown, err
+	}
+	var st libvirt.DomainGetStateRet
+	if err := dc.call(ctx, rpc.ProcDomainGetState, &libvirt.DomainGetStateArgs{Dom: look.Dom}, &st); err != nil {
+		return controllers.OutcomeUnknown, err
+	}
+	const (
+		stateRunning, stateBlocked, statePaused = 1, 2, 3 // virDomainState
+		pausedMigration                         = 2       // VIR_DOMAIN_PAUSED_MIGRATION
+	)
+	switch {
+	case st.State == statePaused && st.Reason == pausedMigration:
+		return controllers.OutcomeUnknown, errors.New("the destination holds the domain paused for the switch-over")
+	case st.State == stateRunning || st.State == stateBlocked || st.State == statePaused:
+		return controllers.OutcomeDestination, nil
+	}
+	return controllers.OutcomeSource, nil
+}
+
 // migrateSendTCP connects to the tcp://HOST:PORT the destination prepared and sends the domain there.
-func (f *Facade) migrateSendTCP(ctx context.Context, d *dom, obj *v1alpha1.XenDomain, uri string, flags uint32) error {
+func (f *Facade) migrateSendTCP(ctx context.Context, d *dom, obj *v1alpha1.XenDomain, uri string, flags uint32, peer, dname string) (*controllers.MigrationJob, error) {
 	u, err := url.Parse(uri)
 	if err != nil || u.Hostname() == "" || u.Port() == "" {
-		return rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl, "unable to parse URI: %s", uri)
+		return nil, rpc.Errorf(rpc.CodeInvalidArg, rpc.DomainLibxl, "unable to parse URI: %s", uri)
 	}
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", u.Host)
 	if err != nil {
-		return rpc.Errorf(rpc.CodeSystemError, rpc.DomainRPC, "unable to connect to server at '%s': %v", u.Host, err)
+		return nil, rpc.Errorf(rpc.CodeSystemError, rpc.DomainRPC, "unable to connect to server at '%s': %v", u.Host, err)
 	}
 	defer conn.Close()
-	return f.sendTo(ctx, d, obj, conn, flags)
+	return f.sendTo(ctx, d, obj, conn, flags, peer, dname)
 }

@@ -84,20 +84,25 @@ func (f *Facade) waitMigrationAction(ctx context.Context, w watch.Interface, obj
 	return nil
 }
 
-// sendTo sends the running domain d to out through the reconciler; the guest stays suspended on success.
-func (f *Facade) sendTo(ctx context.Context, d *dom, obj *v1alpha1.XenDomain, out io.Writer, flags uint32) error {
+// sendTo sends the running domain d to out through the reconciler; the guest stays suspended on success, and
+// its job stays registered (the migration is in flight) until confirmLocked or the caller's departure removes
+// it. peer and dname are the destination's daemon and the name there, for the journal.
+func (f *Facade) sendTo(ctx context.Context, d *dom, obj *v1alpha1.XenDomain, out io.Writer, flags uint32, peer, dname string) (*controllers.MigrationJob, error) {
 	job := controllers.NewMigrationJob(d.UUID, d.Name)
-	job.Out, job.Live = out, flags&migrateLive != 0
+	job.Out, job.Live, job.Peer, job.DestName = out, flags&migrateLive != 0, peer, dname
 	id := uuid.NewString()
 	f.Migration.Migrations.Add(id, job)
-	defer f.Migration.Migrations.Remove(id)
 	defer f.beginJob(d.UUID)()
 	start := time.Now()
 	err := f.migrationAct(ctx, obj, id, v1alpha1.VerbMigrateOut, nil)
 	p := job.Progress()
 	f.Log.Info("migration stream sent", "domain", d.Name, "bytes", p.Processed, "rounds", p.Iteration,
 		"seconds", time.Since(start).Seconds(), "error", errString(err))
-	return err
+	if err != nil {
+		f.Migration.Migrations.Remove(id)
+		return nil, err
+	}
+	return job, nil
 }
 
 func errString(err error) string {
@@ -108,17 +113,20 @@ func errString(err error) string {
 }
 
 // migratePerform is libxlDomainMigrationSrcPerform: connect to the destination's tcp://HOST:PORT and send.
-func (f *Facade) migratePerform(ctx context.Context, w libvirt.Domain, uri string, flags uint32) error {
+func (f *Facade) migratePerform(ctx context.Context, w libvirt.Domain, uri string, flags uint32, peer, dname string) (*controllers.MigrationJob, error) {
 	d, unlock, err := f.lockedLookup(ctx, w)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
 	obj, err := saveTarget(d)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return f.migrateSendTCP(ctx, d, obj, uri, flags)
+	if dname == "" {
+		dname = d.Name
+	}
+	return f.migrateSendTCP(ctx, d, obj, uri, flags, peer, dname)
 }
 
 // migrateFinish is libxlDomainMigrationDstFinish: once the stream is in, the domain runs here (or stays paused
@@ -129,8 +137,19 @@ func (f *Facade) migrateFinish(ctx context.Context, dname string, flags uint32, 
 	}
 	in := f.takeIncoming(dname)
 	if in == nil {
+		if cancelled && f.unsettledIncoming(dname) {
+			// Another Finish has it, or this daemon restarted in the middle of it: its own recovery settles it.
+			return libvirt.Domain{}, rpc.Errorf(rpc.CodeOperationInvalid, rpc.DomainLibxl,
+				"incoming migration of domain '%s' is being finished or rolled back", dname)
+		}
 		return libvirt.Domain{}, rpc.Errorf(rpc.CodeNoDomain, rpc.DomainLibxl, "no domain with matching name '%s'", dname)
 	}
+	return f.finishIncoming(ctx, in, flags, cancelled)
+}
+
+// finishIncoming finishes (or, cancelled, drops) the incoming migration in, taken from the prepared ones.
+func (f *Facade) finishIncoming(ctx context.Context, in *incoming, flags uint32, cancelled bool) (libvirt.Domain, error) {
+	dname := in.obj.Spec.Domain.Name
 	defer f.Migration.Migrations.Remove(in.actionID)
 	spec := in.obj.Spec.Domain
 	unlock, err := f.lockDomain(ctx, spec.Name, spec.UUID)
@@ -144,7 +163,9 @@ func (f *Facade) migrateFinish(ctx context.Context, dname string, flags uint32, 
 	}
 	recvErr := f.waitReceived(ctx, in)
 	if recvErr == nil && !cancelled {
-		recvErr = f.migrationAct(ctx, in.obj, uuid.NewString(), v1alpha1.VerbMigrateFinish,
+		// The switch-over, once asked for, is carried out whatever becomes of the caller: a source that loses
+		// its answer asks again (resolveMigration) rather than resume a guest that runs here.
+		recvErr = f.migrationAct(context.WithoutCancel(ctx), in.obj, uuid.NewString(), v1alpha1.VerbMigrateFinish,
 			func(o *v1alpha1.XenDomain) { o.Spec.Paused = flags&migratePaused != 0 })
 	}
 	if recvErr != nil || cancelled {
@@ -164,6 +185,17 @@ func (f *Facade) migrateFinish(ctx context.Context, dname string, flags uint32, 
 		}
 	}
 	return f.wireOf(ctx, &dom{Name: spec.Name, UUID: spec.UUID})
+}
+
+// unsettledIncoming reports whether the journal records an incoming migration of the domain named name that has
+// not reached its switch-over: a destination restarted in it drops it, one still in it may yet let it run.
+func (f *Facade) unsettledIncoming(name string) bool {
+	for _, e := range f.Migration.Migrations.Entries() {
+		if e.Name == name && e.Role == controllers.MigrationDestination && e.Phase != controllers.PhaseFinishing {
+			return true
+		}
+	}
+	return false
 }
 
 // forgetIncoming removes the object of an incoming migration that failed, unless it was a defined domain.
@@ -220,35 +252,57 @@ func (f *Facade) migrateConfirm(ctx context.Context, w libvirt.Domain, flags uin
 	if err != nil {
 		return err
 	}
-	return f.confirmLocked(ctx, d, obj, flags, cancelled)
+	_, err = f.confirmLocked(ctx, d, obj, flags, cancelled)
+	return err
 }
 
 // confirmLocked ends the source's side: cancelled, the guest resumes; else it is destroyed (STOPPED/MIGRATED)
-// and, with UNDEFINE_SOURCE or when transient, forgotten.
-func (f *Facade) confirmLocked(ctx context.Context, d *dom, obj *v1alpha1.XenDomain, flags uint32, cancelled bool) error {
+// and, with UNDEFINE_SOURCE or when transient, forgotten. A cancel of a migration whose stream was complete
+// asks the destination first (it may have switched over, its answer lost): migrated reports that the guest
+// runs there and the source's side was confirmed instead. When the destination cannot tell, the guest stays
+// suspended and the reconciler asks again.
+func (f *Facade) confirmLocked(ctx context.Context, d *dom, obj *v1alpha1.XenDomain, flags uint32, cancelled bool) (migrated bool, err error) {
+	if job := f.Migration.Migrations.Job(d.UUID); job != nil {
+		defer f.Migration.Migrations.RemoveJob(job)
+	}
 	if cancelled {
-		return f.migrationAct(ctx, obj, uuid.NewString(), v1alpha1.VerbMigrateCancel, nil)
+		e := f.Migration.Migrations.Entry(d.UUID)
+		if e == nil || e.Role != controllers.MigrationSource || e.Phase != controllers.PhaseSent || e.Peer == "" {
+			return false, f.migrationAct(ctx, obj, uuid.NewString(), v1alpha1.VerbMigrateCancel, nil)
+		}
+		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		out, rerr := f.resolveMigration(rctx, *e)
+		cancel()
+		switch out {
+		case controllers.OutcomeSource:
+			return false, f.migrationAct(ctx, obj, uuid.NewString(), v1alpha1.VerbMigrateCancel, nil)
+		case controllers.OutcomeUnknown:
+			return false, errMigrationFailed("the destination of domain '%s' cannot tell whether it took the domain over (%s): "+
+				"the domain stays suspended here until it can", d.Name, errString(rerr))
+		}
+		f.Log.Info("migration reported failed, but the destination runs the domain: confirming", "domain", d.Name)
+		migrated = true
 	}
 	if err := f.migrationAct(ctx, obj, uuid.NewString(), v1alpha1.VerbMigrateConfirm, nil); err != nil {
-		return err
+		return false, err
 	}
 	switch {
 	case flags&migrateUndefineSource != 0 && obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindDefine:
 		if err := f.Defines.Delete(d.Name); err != nil {
-			return internalErr(err)
+			return migrated, internalErr(err)
 		}
 		uid := obj.UID
 		if err := f.Store.Delete(ctx, obj, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
-			return internalErr(err)
+			return migrated, internalErr(err)
 		}
 		if _, err := f.waitFor(ctx, obj, func(o *v1alpha1.XenDomain) bool { return o == nil || o.UID != uid }); err != nil {
-			return err
+			return migrated, err
 		}
 		f.publish(d.Wire(), controllers.EventUndefined, controllers.DetailUndefinedRemoved)
 	case obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindTransient:
-		return f.forgetTransient(ctx, obj)
+		return migrated, f.forgetTransient(ctx, obj)
 	}
-	return nil
+	return migrated, nil
 }
 
 // errMigrationFailed wraps a peer's failure in libvirt's words.

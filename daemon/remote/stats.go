@@ -13,6 +13,7 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/controllers"
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 	"github.com/virtxend/virtxend/libxl"
 )
@@ -53,6 +54,12 @@ func registerStats(f *Facade, p *rpc.Program) {
 		if err != nil {
 			return nil, err
 		}
+		if job := f.Migration.Migrations.Job(d.UUID); job != nil {
+			p, elapsed := job.Progress(), time.Since(job.Started)
+			return &libvirt.DomainGetJobInfoRet{Type: jobUnbounded, TimeElapsed: uint64(elapsed.Milliseconds()),
+				DataTotal: p.Total, DataProcessed: p.Processed, DataRemaining: p.Remaining,
+				MemTotal: p.Total, MemProcessed: p.Processed, MemRemaining: p.Remaining}, nil
+		}
 		elapsed, ok := f.jobElapsed(d)
 		if !ok {
 			return &libvirt.DomainGetJobInfoRet{Type: jobNone}, nil
@@ -67,6 +74,9 @@ func registerStats(f *Facade, p *rpc.Program) {
 		if err != nil {
 			return nil, err
 		}
+		if job := f.Migration.Migrations.Job(d.UUID); job != nil {
+			return &libvirt.DomainGetJobStatsRet{Type: jobUnbounded, Params: migrationJobStats(job)}, nil
+		}
 		elapsed, ok := f.jobElapsed(d)
 		if !ok {
 			return &libvirt.DomainGetJobStatsRet{Type: jobNone, Params: []libvirt.TypedParam{}}, nil
@@ -75,6 +85,46 @@ func registerStats(f *Facade, p *rpc.Program) {
 			rpc.NewTypedParam(jobTimeElapsed, rpc.TypedParamULLong, uint64(elapsed.Milliseconds())),
 		}}, nil
 	})
+}
+
+// virDomainJobOperation values of a migration.
+const (
+	jobOperationMigrationIn  = 4 // VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN
+	jobOperationMigrationOut = 5 // VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT
+)
+
+// migrationJobStats are the statistics of a migration in flight, in the names of libvirt's VIR_DOMAIN_JOB_*
+// (libvirt's libxl driver reports only the elapsed time): the bytes sent so far, what is left of the current
+// pre-copy round, the guest's memory, the round, and the rate. The destination knows only the elapsed time.
+func migrationJobStats(job *controllers.MigrationJob) []libvirt.TypedParam {
+	elapsed := time.Since(job.Started)
+	op := jobOperationMigrationIn
+	if job.Out != nil {
+		op = jobOperationMigrationOut
+	}
+	params := []libvirt.TypedParam{
+		rpc.NewTypedParam("operation", rpc.TypedParamInt, int32(op)),
+		rpc.NewTypedParam(jobTimeElapsed, rpc.TypedParamULLong, uint64(elapsed.Milliseconds())),
+	}
+	if job.Out == nil {
+		return params
+	}
+	p := job.Progress()
+	var bps uint64
+	if s := elapsed.Seconds(); s > 0 {
+		bps = uint64(float64(p.Processed) / s)
+	}
+	for _, kv := range []struct {
+		name string
+		v    uint64
+	}{
+		{"data_total", p.Total}, {"data_processed", p.Processed}, {"data_remaining", p.Remaining},
+		{"memory_total", p.Total}, {"memory_processed", p.Processed}, {"memory_remaining", p.Remaining},
+		{"memory_iteration", uint64(p.Iteration)}, {"memory_bps", bps},
+	} {
+		params = append(params, rpc.NewTypedParam(kv.name, rpc.TypedParamULLong, kv.v))
+	}
+	return params
 }
 
 // domainMemoryStats is libxlDomainMemoryStats (virsh dommemstat): the balloon and the memory ceiling, in KiB.
