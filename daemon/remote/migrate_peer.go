@@ -296,15 +296,11 @@ func (f *Facade) migrateP2P(ctx context.Context, w libvirt.Domain, dconnuri stri
 	// Once begun, the migration is this daemon's to finish or roll back, whatever becomes of its caller:
 	// domjobabort stops it, and keepalive a dead destination.
 	ctx = context.WithoutCancel(ctx)
-	d, unlock, err := f.lockedLookup(ctx, w)
+	d, obj, unlock, err := f.lockedSaveTarget(ctx, w)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	obj, err := saveTarget(d)
-	if err != nil {
-		return err
-	}
 	domXML, cookie, err := f.migrateBegin(ctx, d, params)
 	if err != nil {
 		return err

@@ -114,15 +114,11 @@ func errString(err error) string {
 
 // migratePerform is libxlDomainMigrationSrcPerform: connect to the destination's tcp://HOST:PORT and send.
 func (f *Facade) migratePerform(ctx context.Context, w libvirt.Domain, uri string, flags uint32, peer, dname string) (*controllers.MigrationJob, error) {
-	d, unlock, err := f.lockedLookup(ctx, w)
+	d, obj, unlock, err := f.lockedSaveTarget(ctx, w)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	obj, err := saveTarget(d)
-	if err != nil {
-		return nil, err
-	}
 	if dname == "" {
 		dname = d.Name
 	}

@@ -91,6 +91,21 @@ func registerSave(f *Facade, p *rpc.Program) {
 	})
 }
 
+// lockedSaveTarget takes the job lock of the domain w names, looks it up under it and checks it with saveTarget:
+// the prologue of save, managed save, core dump and the migration's send. unlock lets the lock go.
+func (f *Facade) lockedSaveTarget(ctx context.Context, w libvirt.Domain) (*dom, *v1alpha1.XenDomain, func(), error) {
+	d, unlock, err := f.lockedLookup(ctx, w)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	obj, err := saveTarget(d)
+	if err != nil {
+		unlock()
+		return nil, nil, nil, err
+	}
+	return d, obj, unlock, nil
+}
+
 // saveTarget checks that d is a running domain virtxend manages that libxl can suspend, and returns its object.
 func saveTarget(d *dom) (*v1alpha1.XenDomain, error) {
 	if err := notDom0(d); err != nil {
@@ -114,15 +129,11 @@ func (f *Facade) save(ctx context.Context, w libvirt.Domain, to string, dxml lib
 	if len(dxml) > 0 {
 		return rpc.NewError(rpc.CodeArgumentUnsupported, rpc.DomainLibxl, "xml modification unsupported")
 	}
-	d, unlock, err := f.lockedLookup(ctx, w)
+	d, obj, unlock, err := f.lockedSaveTarget(ctx, w)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	obj, err := saveTarget(d)
-	if err != nil {
-		return err
-	}
 	return f.saveTo(ctx, d, obj, to)
 }
 
@@ -164,15 +175,11 @@ func (f *Facade) managedSave(ctx context.Context, w libvirt.Domain, flags uint32
 	if err := noFlags(flags, "libxlDomainManagedSave"); err != nil {
 		return err
 	}
-	d, unlock, err := f.lockedLookup(ctx, w)
+	d, obj, unlock, err := f.lockedSaveTarget(ctx, w)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	obj, err := saveTarget(d)
-	if err != nil {
-		return err
-	}
 	if !d.Persistent() {
 		return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainLibxl, "cannot do managed save for transient domain")
 	}
@@ -328,15 +335,11 @@ func (f *Facade) coreDump(ctx context.Context, w libvirt.Domain, to string, form
 	if format != dumpRaw {
 		return rpc.Errorf(rpc.CodeOperationUnsupported, rpc.DomainLibxl, "unsupported dumpformat '%d': Xen dumps are raw", format)
 	}
-	d, unlock, err := f.lockedLookup(ctx, w)
+	d, obj, unlock, err := f.lockedSaveTarget(ctx, w)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	obj, err := saveTarget(d)
-	if err != nil {
-		return err
-	}
 	defer f.beginJob(d.UUID)()
 	_, err = f.imageAction(ctx, obj, v1alpha1.DomainAction{
 		Verb: v1alpha1.VerbCoreDump, Path: to, Live: flags&dumpLive != 0, Crash: flags&dumpCrash != 0,
