@@ -17,17 +17,23 @@ func (d *Daemon) wireMetrics(counters libxl.DeviceStats) error {
 		if !d.Observer.IsSynced() {
 			return false
 		}
-		for _, ch := range d.objects.ready { // the local sources' first loads; nothing more in fleet mode
+		for _, ch := range d.objects.ready { // the local sources' first loads
 			select {
 			case <-ch:
 			default:
 				return false
 			}
 		}
-		return true
+		// In fleet mode the endpoint is ready once the cache has listed this node's objects (virsh and sd_notify
+		// do not wait for the API server; a scraper's view of the objects does).
+		return d.Fleet == nil || d.Fleet.hasSynced()
 	}
 	srv := metrics.NewServer(ready, d.Log.WithName("metrics"))
-	ctl := metrics.NewController(d.Store)
+	objects := metrics.StoreObjects(d.Store)
+	if d.Fleet != nil { // this node's objects, from the manager's cache
+		objects = d.Fleet.Objects().Domains
+	}
+	ctl := metrics.NewController(objects)
 	d.Reconciler.Metrics = ctl
 	rpcm := metrics.NewRPC(d.Remote, d.Admin)
 	for _, s := range []*rpc.Server{d.Remote, d.Admin} {
@@ -37,7 +43,7 @@ func (d *Daemon) wireMetrics(counters libxl.DeviceStats) error {
 		name := s.Name()
 		s.SetCallObserver(func(proc string, code int, elapsed time.Duration) { rpcm.CallFinished(name, proc, code, elapsed) })
 	}
-	dom := metrics.NewDomainCollector(metrics.Sources{Observer: d.Observer, Store: d.Store, Live: d.Live, HV: d.HV, Counters: counters})
+	dom := metrics.NewDomainCollector(metrics.Sources{Observer: d.Observer, Objects: objects, Live: d.Live, HV: d.HV, Counters: counters})
 	if err := srv.Register(ctl, rpcm, metrics.BuildInfo(""), metrics.Ready(ready)); err != nil {
 		return err
 	}

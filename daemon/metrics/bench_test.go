@@ -78,8 +78,8 @@ func newHost(tb testing.TB, n int) *Server {
 	}
 	addObjects(tb, st, live)
 	srv := NewServer(func() bool { return true }, logr.Discard())
-	dom := NewDomainCollector(Sources{Observer: obs, Store: st, Live: live, HV: hv, Counters: hv})
-	ctl := NewController(st)
+	dom := NewDomainCollector(Sources{Observer: obs, Objects: StoreObjects(st), Live: live, HV: hv, Counters: hv})
+	ctl := NewController(StoreObjects(st))
 	if err := srv.Register(ctl, NewRPC(), BuildInfo("bench"), Ready(func() bool { return true })); err != nil {
 		tb.Fatal(err)
 	}

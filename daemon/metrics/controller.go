@@ -24,11 +24,11 @@ import (
 var _ controllers.Metrics = (*Controller)(nil)
 
 // Controller counts what the reconciler does (it is the reconciler's controllers.Metrics; the counters are a
-// client_golang Collector) and exports the domains' desired-state view from the store: by state, by
+// client_golang Collector) and exports the domains' desired-state view from the objects: by state, by
 // condition, restarts and backoff (a Section).
 type Controller struct {
-	store *store.Store
-	now   func() time.Time
+	objects Objects
+	now     func() time.Time
 
 	reconciles *prometheus.CounterVec
 	drift      *prometheus.CounterVec
@@ -53,10 +53,21 @@ type pendingGen struct {
 	since time.Time
 }
 
-// NewController returns the reconciler's metrics over the objects of st.
-func NewController(st *store.Store) *Controller {
+// Objects lists the XenDomain objects the daemon reconciles, shared and read-only: the local store's (StoreObjects),
+// or in fleet mode those of this node in the manager's cache.
+type Objects func(ctx context.Context) ([]*v1alpha1.XenDomain, error)
+
+// StoreObjects lists the local store's objects.
+func StoreObjects(st *store.Store) Objects {
+	return func(context.Context) ([]*v1alpha1.XenDomain, error) {
+		return store.SharedList[*v1alpha1.XenDomain](st, v1alpha1.LocalNamespace)
+	}
+}
+
+// NewController returns the reconciler's metrics over objs.
+func NewController(objs Objects) *Controller {
 	c := &Controller{
-		store: st, now: time.Now, pending: map[types.UID]pendingGen{}, labels: map[types.UID]*objLabels{},
+		objects: objs, now: time.Now, pending: map[types.UID]pendingGen{}, labels: map[types.UID]*objLabels{},
 		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "virtxend_reconcile_total",
 			Help: "Reconciles of XenDomain objects by outcome (success, requeue, error)."}, []string{"outcome"}),
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "virtxend_drift_total",
@@ -165,8 +176,8 @@ func (l *objLabels) cond(typ, reason string) string {
 // WriteText writes the store's view of the domains: by state, by condition, and each one's conditions,
 // restarts and backoff. Written as a Section for the reason DomainCollector is: a thousand objects make
 // six thousand series.
-func (c *Controller) WriteText(_ context.Context, t *TextWriter) error {
-	objs, err := store.SharedList[*v1alpha1.XenDomain](c.store, v1alpha1.LocalNamespace)
+func (c *Controller) WriteText(ctx context.Context, t *TextWriter) error {
+	objs, err := c.objects(ctx)
 	if err != nil {
 		return fmt.Errorf("list domains for metrics: %w", err)
 	}
@@ -187,10 +198,7 @@ func (c *Controller) WriteText(_ context.Context, t *TextWriter) error {
 		for _, cd := range o.Status.Conditions {
 			conds[tc{cd.Type, string(cd.Status)}]++
 		}
-		name, uuid := o.Spec.Domain.Name, o.Spec.Domain.UUID
-		if name == "" {
-			name = o.Name
-		}
+		name, uuid := o.DomainName(), o.DomainUUID() // the labels the libvirt_domain_* families carry
 		l := c.labels[o.UID]
 		if l == nil || l.name != name || l.uuid != uuid {
 			l = &objLabels{name: name, uuid: uuid, base: labelSet("domain", name, "uuid", uuid), conds: map[[2]string]string{}}

@@ -11,14 +11,14 @@ import (
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/controllers"
-	"github.com/virtxend/virtxend/daemon/store"
 	"github.com/virtxend/virtxend/libxl"
 )
 
 // Sources are what the collectors read: the daemon's own records, and the hypervisor for counters only.
 type Sources struct {
 	Observer *controllers.Observer
-	Store    *store.Store
+	// Objects are the XenDomain objects, read for the definitions of domains that have no live one.
+	Objects Objects
 	// Live are the live definitions of running domains: the disks and interfaces a scrape reports, with the
 	// target names dumpxml shows.
 	Live controllers.LiveReader
@@ -79,7 +79,7 @@ func (c *DomainCollector) WriteText(ctx context.Context, t *TextWriter) error {
 	object := func(uuid string) *v1alpha1.XenDomain {
 		if objs == nil {
 			objs = map[string]*v1alpha1.XenDomain{}
-			if list, err := store.SharedList[*v1alpha1.XenDomain](c.src.Store, v1alpha1.LocalNamespace); err == nil {
+			if list, err := c.src.Objects(ctx); err == nil {
 				for _, o := range list {
 					objs[o.DomainUUID()] = o
 				}

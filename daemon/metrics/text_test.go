@@ -8,13 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/daemon/store"
 )
 
 // TestTextWriterAsClientGolang: a family written by TextWriter reads exactly as client_golang's encoder
@@ -123,27 +126,31 @@ func TestScrapeParses(t *testing.T) {
 // TestControllerSection: an object's gone labels are dropped, a renamed one is rendered anew, and the backoff
 // counts down.
 func TestControllerSection(t *testing.T) {
-	srv := newHost(t, 0)
-	var ctl *Controller
-	for _, s := range srv.sections {
-		if c, ok := s.(*Controller); ok {
-			ctl = c
-		}
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
 	}
-	if ctl == nil {
-		t.Fatal("no controller section")
+	st, err := store.New(scheme, store.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	ctl := NewController(StoreObjects(st))
+	srv := NewServer(func() bool { return true }, logr.Discard())
+	if err := srv.Register(ctl); err != nil {
+		t.Fatal(err)
+	}
+	srv.AddSections(ctl)
 	ctx := context.Background()
 	obj := &v1alpha1.XenDomain{}
 	obj.Name, obj.Namespace, obj.Spec.Domain.UUID = "a", v1alpha1.LocalNamespace, "0b6a1e5c-3d5e-4c6b-9a4f-5f1d2c3b4a59"
-	if err := ctl.store.Create(ctx, obj); err != nil {
+	if err := st.Create(ctx, obj); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ctl.now = func() time.Time { return now }
 	until := metav1.NewTime(now.Add(4 * time.Second))
 	obj.Status.BackoffUntil, obj.Status.RestartCount = &until, 3
-	if err := ctl.store.Status().Update(ctx, obj); err != nil {
+	if err := st.Status().Update(ctx, obj); err != nil {
 		t.Fatal(err)
 	}
 	text := scrape(t, srv)
@@ -154,13 +161,13 @@ func TestControllerSection(t *testing.T) {
 		}
 	}
 	obj.Spec.Domain.Name = "renamed"
-	if err := ctl.store.Update(ctx, obj); err != nil {
+	if err := st.Update(ctx, obj); err != nil {
 		t.Fatal(err)
 	}
 	if text := scrape(t, srv); !strings.Contains(text, `virtxend_domain_restarts{domain="renamed",`) || strings.Contains(text, `domain="a"`) {
 		t.Errorf("after the rename:\n%s", text)
 	}
-	if err := ctl.store.Delete(ctx, obj); err != nil {
+	if err := st.Delete(ctx, obj); err != nil {
 		t.Fatal(err)
 	}
 	scrape(t, srv)
