@@ -109,6 +109,15 @@ bench: build ## Run the benchmarks and print their tables (the reconciler sweep 
 	$(GO) run ./hack/bench/reconcile -binary $(BIN)/virtxend -n $(BENCH_SIZES)
 	$(GO) run ./hack/bench/rpc -binary $(BIN)/virtxend
 
+# The simulated fleet (issue 15): one kube-apiserver (hack/fleet/control-plane.sh), 100 virtxend in fleet mode on
+# simulated hosts, 100 XenDomain objects each; some 5 minutes. BENCH_FLEET_FLAGS="-nodes 10 -per 10" for a small one.
+BENCH_FLEET_FLAGS ?=
+
+.PHONY: bench-fleet
+bench-fleet: build ## The simulated fleet: 100 daemons × 100 domains on one API server; prints time to Running, API requests/s, RSS, CPU, edit latency.
+	@assets=$$(hack/fleet/control-plane.sh) || exit 1; \
+	$(GO) run ./hack/bench/fleet -binary $(BIN)/virtxend -assets "$$assets" $(BENCH_FLEET_FLAGS)
+
 ##@ Installation
 
 # Where make install puts things, under $(DESTDIR). The configuration always goes to /etc, where the daemon
