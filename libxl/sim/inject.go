@@ -154,7 +154,11 @@ func (h *Host) injectRequest(path, name string) error {
 		}
 		n, err := strconv.ParseUint(text, 10, 64)
 		if err != nil {
-			return fmt.Errorf("%s: %q is not a number", name, text)
+			unit := "KiB"
+			if action == "migrate-bandwidth" {
+				unit = "MiB/s"
+			}
+			return fmt.Errorf("%s: %q is not a %s number", name, text, unit)
 		}
 		if action == "migrate-bandwidth" {
 			h.SetMigrationBandwidth(domid, n<<20)
