@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -132,6 +133,17 @@ func statusEqual(a, b client.Object) bool {
 // applyPatch applies a patch of type pt to the stored object cur and returns the patched object, a new private
 // object of ks's kind.
 func applyPatch(ks *kindStore, cur client.Object, pt types.PatchType, data []byte) (client.Object, error) {
+	if pt == types.MergePatchType {
+		if next, ok := metadataMergePatch(cur, data); ok {
+			next.GetObjectKind().SetGroupVersionKind(ks.gvk)
+			return next, nil
+		}
+	}
+	return applyPatchJSON(ks, cur, pt, data)
+}
+
+// applyPatchJSON applies any patch through the object's JSON form.
+func applyPatchJSON(ks *kindStore, cur client.Object, pt types.PatchType, data []byte) (client.Object, error) {
 	orig, err := json.Marshal(cur)
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("encode %s %q: %w", ks.gvk.Kind, cur.GetName(), err))
@@ -163,6 +175,99 @@ func applyPatch(ks *kindStore, cur client.Object, pt types.PatchType, data []byt
 	}
 	next.GetObjectKind().SetGroupVersionKind(ks.gvk)
 	return next, nil
+}
+
+// metadataMergePatch applies a merge patch that changes only metadata's finalizers, resourceVersion, labels
+// and annotations (a finalizer patch, a label patch) to a copy of cur, without the JSON round trip of the object
+// that a general patch takes. ok is false for any other patch, which then takes the general way.
+func metadataMergePatch(cur client.Object, data []byte) (next client.Object, ok bool) {
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(data, &doc) != nil || len(doc) != 1 || doc["metadata"] == nil {
+		return nil, false
+	}
+	var meta map[string]json.RawMessage
+	if json.Unmarshal(doc["metadata"], &meta) != nil || meta == nil {
+		return nil, false
+	}
+	var (
+		finalizers                 []string
+		rv                         *string
+		labelPatch, annotatePatch  map[string]*string
+		setFin, nullLab, nullAnnot bool
+	)
+	for k, raw := range meta {
+		var err error
+		isNull := string(raw) == "null"
+		switch k {
+		case "finalizers":
+			setFin = true
+			if !isNull {
+				err = json.Unmarshal(raw, &finalizers)
+				if err == nil && finalizers == nil {
+					finalizers = []string{}
+				}
+			}
+		case "resourceVersion":
+			if !isNull {
+				rv = new(string)
+				err = json.Unmarshal(raw, rv)
+			}
+		case "labels":
+			nullLab = isNull
+			if !isNull {
+				err = json.Unmarshal(raw, &labelPatch)
+			}
+		case "annotations":
+			nullAnnot = isNull
+			if !isNull {
+				err = json.Unmarshal(raw, &annotatePatch)
+			}
+		default:
+			return nil, false
+		}
+		if err != nil {
+			return nil, false
+		}
+	}
+	// A shallow copy: the new version shares all but the metadata fields it sets with cur, which is immutable.
+	v := reflect.New(reflect.TypeOf(cur).Elem())
+	v.Elem().Set(reflect.ValueOf(cur).Elem())
+	next = v.Interface().(client.Object)
+	if setFin {
+		next.SetFinalizers(finalizers)
+	}
+	if rv != nil {
+		next.SetResourceVersion(*rv)
+	}
+	if nullLab {
+		next.SetLabels(nil)
+	} else if labelPatch != nil {
+		next.SetLabels(mergeStrings(next.GetLabels(), labelPatch))
+	}
+	if nullAnnot {
+		next.SetAnnotations(nil)
+	} else if annotatePatch != nil {
+		next.SetAnnotations(mergeStrings(next.GetAnnotations(), annotatePatch))
+	}
+	return next, true
+}
+
+// mergeStrings returns a copy of the stored map shared with a merge patch applied: null removes a key. An
+// emptied map is nil, as the JSON round trip leaves it.
+func mergeStrings(shared map[string]string, patch map[string]*string) map[string]string {
+	m := make(map[string]string, len(shared)+len(patch))
+	maps.Copy(m, shared)
+	for k, v := range patch {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = *v
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 func errNotFound(gr schema.GroupResource, name string) error {

@@ -55,3 +55,22 @@ func (s *Store) kindOfType(typ reflect.Type) (*kindStore, error) {
 	}
 	return nil, fmt.Errorf("%s is not a stored kind", typ)
 }
+
+// SharedEach calls fn with each stored object of type T in namespace ("" for all), in no order, without
+// copying or sorting them; the same rules as for Shared apply. It holds the store's read lock throughout: fn
+// must be quick and must not call the store. For counting and polling, where SharedList's sort is most of
+// the cost.
+func SharedEach[T client.Object](s *Store, namespace string, fn func(T)) error {
+	ks, err := s.kindOfType(reflect.TypeFor[T]())
+	if err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, o := range ks.objs {
+		if namespace == "" || o.GetNamespace() == namespace {
+			fn(o.(T))
+		}
+	}
+	return nil
+}

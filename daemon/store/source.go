@@ -24,7 +24,12 @@ import (
 // handler enqueues a request for the object's namespace/name (handler.TypedEnqueueRequestForObject).
 func Kind[T client.Object](s *Store, obj T, h handler.TypedEventHandler[T, reconcile.Request], preds ...predicate.TypedPredicate[T]) source.SyncingSource {
 	if h == nil {
-		h = &handler.TypedEnqueueRequestForObject[T]{}
+		// The default handler reads only the object's key: predicates and handler get the store's own objects,
+		// immutable, without the two deep copies per write that private copies cost. Predicates must not
+		// modify them.
+		k := TypedKind[T, reconcile.Request](s, obj, &handler.TypedEnqueueRequestForObject[T]{}, preds...).(*kindSource[T, reconcile.Request])
+		k.shared = true
+		return k
 	}
 	return TypedKind[T, reconcile.Request](s, obj, h, preds...)
 }
@@ -36,7 +41,7 @@ func Kind[T client.Object](s *Store, obj T, h handler.TypedEventHandler[T, recon
 // handed over), then every change as a Create, Update or Delete event, filtered by preds. When its
 // subscription falls behind the writers it re-lists and delivers the difference with what it delivered before:
 // Create for new objects, Update for changed ones, Delete with DeleteStateUnknown for the ones gone meanwhile.
-// Handlers and predicates receive private copies.
+// Handlers and predicates receive private copies (with Kind's default handler, the stored objects themselves).
 func TypedKind[T client.Object, R comparable](s *Store, obj T, h handler.TypedEventHandler[T, R], preds ...predicate.TypedPredicate[T]) source.TypedSyncingSource[R] {
 	k := &kindSource[T, R]{store: s, obj: obj, handler: h, preds: preds, synced: make(chan struct{})}
 	if s != nil {
@@ -46,6 +51,7 @@ func TypedKind[T client.Object, R comparable](s *Store, obj T, h handler.TypedEv
 }
 
 type kindSource[T client.Object, R comparable] struct {
+	shared  bool // hand the stored objects, not copies
 	store   *Store
 	obj     T
 	handler handler.TypedEventHandler[T, R]
@@ -172,7 +178,7 @@ func (k *kindSource[T, R]) deliver(ctx context.Context, q workqueue.TypedRateLim
 }
 
 func (k *kindSource[T, R]) create(ctx context.Context, q workqueue.TypedRateLimitingInterface[R], o client.Object, initial bool) {
-	e := event.TypedCreateEvent[T]{Object: private[T](o), IsInInitialList: initial}
+	e := event.TypedCreateEvent[T]{Object: k.private(o), IsInInitialList: initial}
 	for _, p := range k.preds {
 		if !p.Create(e) {
 			return
@@ -182,7 +188,7 @@ func (k *kindSource[T, R]) create(ctx context.Context, q workqueue.TypedRateLimi
 }
 
 func (k *kindSource[T, R]) update(ctx context.Context, q workqueue.TypedRateLimitingInterface[R], old, o client.Object) {
-	e := event.TypedUpdateEvent[T]{ObjectOld: private[T](old), ObjectNew: private[T](o)}
+	e := event.TypedUpdateEvent[T]{ObjectOld: k.private(old), ObjectNew: k.private(o)}
 	for _, p := range k.preds {
 		if !p.Update(e) {
 			return
@@ -192,7 +198,7 @@ func (k *kindSource[T, R]) update(ctx context.Context, q workqueue.TypedRateLimi
 }
 
 func (k *kindSource[T, R]) delete(ctx context.Context, q workqueue.TypedRateLimitingInterface[R], o client.Object, unknown bool) {
-	e := event.TypedDeleteEvent[T]{Object: private[T](o), DeleteStateUnknown: unknown}
+	e := event.TypedDeleteEvent[T]{Object: k.private(o), DeleteStateUnknown: unknown}
 	for _, p := range k.preds {
 		if !p.Delete(e) {
 			return
@@ -201,7 +207,11 @@ func (k *kindSource[T, R]) delete(ctx context.Context, q workqueue.TypedRateLimi
 	k.handler.Delete(ctx, e, q)
 }
 
-// private returns a copy of a stored object for code outside the store. Start checked the type.
-func private[T client.Object](o client.Object) T {
+// private returns a copy of a stored object for code outside the store, or the object itself when the source
+// shares them. Start checked the type.
+func (k *kindSource[T, R]) private(o client.Object) T {
+	if k.shared {
+		return o.(T)
+	}
 	return o.DeepCopyObject().(T)
 }

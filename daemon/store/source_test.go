@@ -242,3 +242,43 @@ func TestSourceRefusesUnknownKind(t *testing.T) {
 		t.Fatal("Start of a source for an unregistered type succeeded")
 	}
 }
+
+// TestKindDefaultHandlerSharesObjects checks that Kind with its default handler hands predicates the stored
+// objects themselves, not copies (a write costs no copy for the source), and still enqueues the key.
+func TestKindDefaultHandlerSharesObjects(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := newTestStore(t, Options{})
+	mustCreate(t, s, domain("a"))
+	var mu sync.Mutex
+	var seen []*v1alpha1.XenDomain
+	pred := predicate.TypedFuncs[*v1alpha1.XenDomain]{
+		CreateFunc: func(e event.TypedCreateEvent[*v1alpha1.XenDomain]) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, e.Object)
+			return true
+		},
+	}
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	src := Kind(s, &v1alpha1.XenDomain{}, nil, pred)
+	if err := src.Start(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := Shared[*v1alpha1.XenDomain](s, types.NamespacedName{Namespace: v1alpha1.LocalNamespace, Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0] != stored {
+		t.Errorf("predicate saw %d objects, the stored one: %v", len(seen), len(seen) == 1 && seen[0] == stored)
+	}
+	if q.Len() != 1 {
+		t.Errorf("queue holds %d requests, want 1", q.Len())
+	}
+}

@@ -30,6 +30,10 @@ const DefaultWatchBuffer = 1024
 // scheme knows XenDomain (fleet mode selects it server-side through the CRD's selectableFields).
 const FieldSpecNodeName = "spec.nodeName"
 
+// FieldDomainUUID is the field selector key of XenDomain.DomainUUID, registered (and indexed) by New whenever
+// the scheme knows XenDomain: SharedByField finds a domain by UUID without a scan.
+const FieldDomainUUID = "virtxend.io/domainUUID"
+
 // Options configures a Store.
 type Options struct {
 	// ClusterScoped lists the kinds that are not namespaced; every other kind is namespaced.
@@ -78,6 +82,7 @@ type kindStore struct {
 	lastRV uint64 // the resourceVersion of the last write to this kind
 	subs   map[*Subscription]struct{}
 	fields map[string]client.IndexerFunc
+	index  map[string]fieldIndex // by field: every registered field is indexed
 }
 
 // New returns an empty store for the object kinds registered in scheme. Register every type before calling
@@ -117,6 +122,7 @@ func New(scheme *runtime.Scheme, opts Options) (*Store, error) {
 			uids:       map[types.UID]types.NamespacedName{},
 			subs:       map[*Subscription]struct{}{},
 			fields:     map[string]client.IndexerFunc{},
+			index:      map[string]fieldIndex{},
 		}
 		if f, ok := typ.FieldByName("Status"); ok && len(f.Index) == 1 {
 			ks.hasStatus = true
@@ -146,12 +152,18 @@ func New(scheme *runtime.Scheme, opts Options) (*Store, error) {
 		s.mapper.Add(gvk, scope)
 	}
 	if ks := s.kinds[v1alpha1.GroupVersion.WithKind("XenDomain")]; ks != nil && ks.typ == reflect.TypeFor[v1alpha1.XenDomain]() {
-		ks.fields[FieldSpecNodeName] = func(o client.Object) []string {
+		ks.fields[FieldSpecNodeName] = func(o client.Object) []string { // a selector, not an index: one value for all
 			if d, ok := o.(*v1alpha1.XenDomain); ok {
 				return []string{d.Spec.NodeName}
 			}
 			return nil
 		}
+		ks.indexLocked(FieldDomainUUID, func(o client.Object) []string {
+			if d, ok := o.(*v1alpha1.XenDomain); ok {
+				return []string{d.DomainUUID()}
+			}
+			return nil
+		})
 	}
 	return s, nil
 }
@@ -189,7 +201,8 @@ func (s *Store) ResourceVersion() string {
 }
 
 // IndexField registers extract as the source of field selector values for field on obj's kind, so that List,
-// Watch and DeleteAllOf accept selectors on it (equality and inequality, matching any of the returned values).
+// Watch and DeleteAllOf accept selectors on it (equality and inequality, matching any of the returned values),
+// and indexes the objects by it for SharedByField.
 // It implements client.FieldIndexer, so the same registration code serves a manager's cache in fleet mode.
 // Registering a field again replaces its extractor. metadata.name and metadata.namespace are built in.
 func (s *Store) IndexField(_ context.Context, obj client.Object, field string, extract client.IndexerFunc) error {
@@ -202,7 +215,7 @@ func (s *Store) IndexField(_ context.Context, obj client.Object, field string, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ks.fields[field] = extract
+	ks.indexLocked(field, extract)
 	return nil
 }
 
@@ -225,7 +238,9 @@ func (s *Store) Get(_ context.Context, key client.ObjectKey, obj client.Object, 
 
 // List fills list with copies of the objects of its kind that match opts: namespace, label selector and field
 // selector (metadata.name, metadata.namespace and the fields registered with IndexField). Items are sorted by
-// namespace and name; the list's resourceVersion is the store's. Limit and Continue are ignored.
+// namespace and name; the list's resourceVersion is the store's. Limit and Continue are ignored. With
+// client.UnsafeDisableDeepCopy, a typed list's items share everything with the stored objects, as a cache's
+// do: the caller must not modify them.
 func (s *Store) List(_ context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	ks, err := s.kindOfList(list)
 	if err != nil {
@@ -241,6 +256,9 @@ func (s *Store) List(_ context.Context, list client.ObjectList, opts ...client.L
 	items := ks.selectLocked(m)
 	rv := s.rv
 	s.mu.RUnlock()
+	if lo.UnsafeDisableDeepCopy != nil && *lo.UnsafeDisableDeepCopy {
+		return fillShared(ks, list, items, rv)
+	}
 	return fillList(ks, list, items, rv)
 }
 
@@ -350,6 +368,29 @@ func fillList(ks *kindStore, list client.ObjectList, items []client.Object, rv u
 		if err := meta.SetList(list, objs); err != nil {
 			return fmt.Errorf("list %s: %w", ks.gvk.Kind, err)
 		}
+	}
+	list.SetResourceVersion(formatRV(rv))
+	list.SetContinue("")
+	if !ks.listGVK.Empty() {
+		list.GetObjectKind().SetGroupVersionKind(ks.listGVK)
+	}
+	return nil
+}
+
+// fillShared sets a typed list's items to shallow copies of the stored items, sharing their maps, slices and
+// pointers (client.UnsafeDisableDeepCopy: the caller only reads them, as with a cache). Other lists are filled
+// with copies.
+func fillShared(ks *kindStore, list client.ObjectList, items []client.Object, rv uint64) error {
+	switch list.(type) {
+	case *unstructured.UnstructuredList, *metav1.PartialObjectMetadataList:
+		return fillList(ks, list, items, rv)
+	}
+	objs := make([]runtime.Object, len(items))
+	for i, o := range items {
+		objs[i] = o
+	}
+	if err := meta.SetList(list, objs); err != nil {
+		return fmt.Errorf("list %s: %w", ks.gvk.Kind, err)
 	}
 	list.SetResourceVersion(formatRV(rv))
 	list.SetContinue("")

@@ -346,6 +346,11 @@ func (s *Store) commitLocked(ks *kindStore, key types.NamespacedName, cur, next 
 	s.rv++
 	ks.lastRV = s.rv
 	next.SetResourceVersion(formatRV(s.rv))
+	if ch == remove {
+		ks.reindexLocked(key, cur, nil)
+	} else {
+		ks.reindexLocked(key, cur, next)
+	}
 	switch {
 	case ch == remove:
 		delete(ks.objs, key)
