@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/daemon/store"
 )
 
 // apply makes the file objects in the store match wants: create, update what really changed, delete what no
@@ -26,42 +27,58 @@ func (l *Loader) apply(ctx context.Context, wants map[string]*want, all []*v1alp
 			current[o.Name] = o
 		}
 	}
-
+	held := func(u string) bool { _, ok := holder[u]; return ok }
+	clear(l.pending)
 	for _, name := range slices.Sorted(maps.Keys(wants)) {
-		w := wants[name]
-		cur := current[name]
-		switch {
-		case cur == nil:
-			if _, held := holder[w.obj.Spec.Domain.UUID]; held {
-				again = true // an old object with this UUID is being replaced
-				continue
-			}
-			again = l.create(ctx, w) || again
-		case cur.DeletionTimestamp != nil:
-			again = true // removed and added back: wait until the old domain is gone
-		case cur.DomainUUID() != w.obj.Spec.Domain.UUID:
-			if !l.remove(ctx, cur) {
-				l.log.Info("uuid changed: replacing the domain", "file", w.path, "domain", name, "old", cur.DomainUUID(), "new", w.obj.Spec.Domain.UUID)
-				l.opts.Recorder.Event(name, EventTypeNormal, ReasonReplaced, "uuid changed in "+w.path+": replacing the domain")
-			}
-			again = true
-		default:
-			again = l.update(ctx, cur, w) || again
-		}
+		again = l.applyOne(ctx, name, wants[name], current[name], held) || again
 	}
 	for _, name := range slices.Sorted(maps.Keys(current)) {
-		cur := current[name]
-		if wants[name] != nil || cur.DeletionTimestamp != nil {
-			continue
+		if wants[name] == nil {
+			again = l.applyOne(ctx, name, nil, current[name], held) || again
+		}
+	}
+	return again
+}
+
+// applyOne makes the file object named name in the store, cur (nil when there is none), match w (nil when no
+// file asks for it), and records in l.pending whether work is left for a later pass. held says whether some
+// object has a domain UUID.
+func (l *Loader) applyOne(ctx context.Context, name string, w *want, cur *v1alpha1.XenDomain, held func(string) bool) (again bool) {
+	l.work.visited++
+	defer func() {
+		if again {
+			l.pending[name] = true
+		} else {
+			delete(l.pending, name)
+		}
+	}()
+	switch {
+	case w == nil:
+		if cur == nil || cur.DeletionTimestamp != nil {
+			return false
 		}
 		if l.remove(ctx, cur) {
-			again = true
-			continue
+			return true
 		}
 		l.log.Info("file gone: domain removed", "domain", name, "file", cur.Annotations[v1alpha1.AnnotationSource])
 		l.opts.Recorder.Event(name, EventTypeNormal, ReasonRemoved, "no file describes the domain any more")
+		return false
+	case cur == nil:
+		if held(w.obj.Spec.Domain.UUID) {
+			return true // an old object with this UUID is being replaced
+		}
+		return l.create(ctx, w)
+	case cur.DeletionTimestamp != nil:
+		return true // removed and added back: wait until the old domain is gone
+	case cur.DomainUUID() != w.obj.Spec.Domain.UUID:
+		if !l.remove(ctx, cur) {
+			l.log.Info("uuid changed: replacing the domain", "file", w.path, "domain", name, "old", cur.DomainUUID(), "new", w.obj.Spec.Domain.UUID)
+			l.opts.Recorder.Event(name, EventTypeNormal, ReasonReplaced, "uuid changed in "+w.path+": replacing the domain")
+		}
+		return true
+	default:
+		return l.update(ctx, cur, w)
 	}
-	return again
 }
 
 func (l *Loader) create(ctx context.Context, w *want) (again bool) {
@@ -72,11 +89,27 @@ func (l *Loader) create(ctx context.Context, w *want) (again bool) {
 	if err := l.c.Create(ctx, obj); err != nil {
 		return l.writeFailed("create", w.path, obj.Name, err)
 	}
+	l.shareSpec(obj, w.obj)
 	l.applied[obj.Name] = w.obj
 	delete(l.storeErr, obj.Name)
 	l.log.Info("domain loaded", "file", w.path, "domain", obj.Name)
 	l.opts.Recorder.Event(obj.Name, EventTypeNormal, ReasonLoaded, "loaded from "+w.path)
 	return false
+}
+
+// shareSpec makes want, the file's object just created as created, share its spec with the stored object: both
+// are immutable, and the file's copy would be a second copy of every domain's definition in memory. The stored
+// versions that follow share it too as long as the spec does not change (a status write copies the status only).
+func (l *Loader) shareSpec(created, want *v1alpha1.XenDomain) {
+	st, ok := l.c.(*store.Store)
+	if !ok {
+		return
+	}
+	stored, err := store.Shared[*v1alpha1.XenDomain](st, client.ObjectKeyFromObject(created))
+	if err != nil || stored == nil || stored.UID != created.UID || stored.ResourceVersion != created.ResourceVersion {
+		return // changed meanwhile: keep the file's copy
+	}
+	want.Spec = stored.Spec
 }
 
 func (l *Loader) update(ctx context.Context, cur *v1alpha1.XenDomain, w *want) (again bool) {

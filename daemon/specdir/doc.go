@@ -7,12 +7,14 @@
 // configuration, read as domxml-from-native xen-xl reads it; its name= is the domain's name). The daemon only
 // reads it.
 //
-// A Loader keeps the objects labelled virtxend.io/source-kind=file equal to what the directory says. Every
-// pass reads the whole directory and applies the difference between the set of domains it describes and the
-// set of file objects in the store, so identity is the object name, not the file: renaming or moving a file
-// within the directory writes nothing. Passes run after a full scan at start-up, after bursts of fsnotify
-// events (debounced, so a thousand files dropped at once make one or two passes), periodically, and on
-// Rescan (SIGHUP).
+// A Loader keeps the objects labelled virtxend.io/source-kind=file equal to what the directory says. A pass
+// applies the difference between the set of domains the directory describes and the set of file objects in
+// the store, so identity is the object name, not the file: renaming or moving a file within the directory
+// writes nothing. Passes run after a full scan at start-up, after bursts of fsnotify events (debounced, so a
+// thousand files dropped at once make one or two passes), periodically, and on Rescan (SIGHUP). A full pass
+// (start-up, Rescan, every tenth periodic one) reads or stats every file and compares every domain; the others
+// read only the files that changed and resolve only the claims those touch (the claims on the same names and
+// UUIDs, found through indexes), so that one edited file among ten thousand costs one file and one domain.
 //
 // Rules a pass applies:
 //   - A file that does not parse is reported (log line and a Warning event) and disturbs nothing: the domains

@@ -3,7 +3,11 @@ package specdir
 import (
 	"context"
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -18,9 +22,10 @@ type settledPair struct {
 	srcErr string
 }
 
-// passWork counts the per-domain work of one pass: files stat'ed or read, and objects compared with their file.
+// passWork counts the per-domain work of one pass: files stat'ed or read, objects compared with their file, and
+// claims, objects and names visited.
 type passWork struct {
-	read, merged int
+	read, merged, visited int
 }
 
 // knownPlus returns the paths of the last pass plus those of only that are relevant and not yet known, sorted.
@@ -62,4 +67,275 @@ func (l *Loader) listObjects(ctx context.Context) ([]*v1alpha1.XenDomain, error)
 		objs[i] = &list.Items[i]
 	}
 	return objs, nil
+}
+
+// fullRescan is how many periodic rescans run in a row, the last one resolving and comparing every domain.
+const fullRescan = 10
+
+// changed lists the directory and returns the paths that appeared, went away or (with stat) whose stat
+// signature changed since they were last read.
+func (l *Loader) changed(stat bool) (map[string]bool, error) {
+	paths, err := l.list()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, p := range paths {
+		st := l.files[p]
+		if st == nil || !st.hashed {
+			out[p] = true
+			continue
+		}
+		if !stat {
+			continue
+		}
+		l.work.read++
+		if sig, ok := statSig(p); !ok || st.sig != sig {
+			out[p] = true
+		}
+	}
+	for _, p := range l.paths {
+		if _, found := slices.BinarySearch(paths, p); !found {
+			out[p] = true
+		}
+	}
+	return out, nil
+}
+
+// reindex rebuilds the claim indexes from the files of paths, after a full pass, and says whether event passes
+// may be incremental: only over the local store, whose objects are looked up by name and UUID without a listing.
+func (l *Loader) reindex(paths []string) {
+	clear(l.byName)
+	clear(l.byUUID)
+	for _, p := range paths {
+		l.indexFile(p)
+	}
+	_, l.indexed = l.c.(*store.Store)
+}
+
+// indexFile adds the claims of the file p (its last good objects) to the indexes; p sorts after every path
+// already indexed, or is inserted in order.
+func (l *Loader) indexFile(p string) {
+	st := l.files[p]
+	if st == nil {
+		return
+	}
+	for _, o := range st.objs {
+		l.byName[o.Name] = insertSorted(l.byName[o.Name], p)
+		l.byUUID[o.Spec.Domain.UUID] = insertSorted(l.byUUID[o.Spec.Domain.UUID], p)
+	}
+}
+
+// unindexFile removes the claims of the file p from the indexes.
+func (l *Loader) unindexFile(p string) {
+	st := l.files[p]
+	if st == nil {
+		return
+	}
+	for _, o := range st.objs {
+		dropSorted(l.byName, o.Name, p)
+		dropSorted(l.byUUID, o.Spec.Domain.UUID, p)
+	}
+}
+
+func insertSorted(s []string, p string) []string {
+	i, found := slices.BinarySearch(s, p)
+	if found {
+		return s
+	}
+	return slices.Insert(s, i, p)
+}
+
+func dropSorted(m map[string][]string, key, p string) {
+	s := m[key]
+	if i, found := slices.BinarySearch(s, p); found {
+		s = slices.Delete(s, i, i+1)
+	}
+	if len(s) == 0 {
+		delete(m, key)
+	} else {
+		m[key] = s
+	}
+}
+
+// eventPass is the pass after fsnotify events (or a retry) once a full pass has indexed the directory: it reads
+// the files the events named, and resolves and applies only the claims they touch (with those linked to them
+// by a shared name or UUID) and the names a pass left pending. Its cost is that of the changed files' domains,
+// whatever the number of files and domains.
+func (l *Loader) eventPass(ctx context.Context, only map[string]bool) (again bool, err error) {
+	st := l.c.(*store.Store)
+	names := maps.Clone(l.pending)
+	uuids := map[string]bool{}
+	// Claims that lost to another source are looked at again: that domain may be gone (conflicts are few).
+	for k := range l.reported {
+		_, name, _ := strings.Cut(k, "\x00")
+		names[name] = true
+	}
+	seed := func(p string) {
+		if fs := l.files[p]; fs != nil {
+			for _, o := range fs.objs {
+				names[o.Name] = true
+				uuids[o.Spec.Domain.UUID] = true
+			}
+		}
+	}
+	var jobs []*readJob
+	changed := slices.Sorted(maps.Keys(only))
+	for _, p := range changed {
+		if filepath.Dir(p) != l.dir || !relevant(filepath.Base(p)) {
+			continue
+		}
+		seed(p)
+		l.unindexFile(p)
+		exists, j := false, (*readJob)(nil)
+		if fi, err := os.Stat(p); err == nil && !fi.Mode().IsRegular() {
+			l.work.read++ // a directory or a device is not a definition, as in a listing
+		} else {
+			exists, j = l.readOne(p, true)
+		}
+		if !exists {
+			delete(l.files, p)
+			if i, found := slices.BinarySearch(l.paths, p); found {
+				l.paths = slices.Delete(l.paths, i, i+1)
+			}
+			continue
+		}
+		if i, found := slices.BinarySearch(l.paths, p); !found {
+			l.paths = slices.Insert(l.paths, i, p)
+		}
+		if j != nil {
+			jobs = append(jobs, j)
+		}
+	}
+	l.decode(jobs)
+	for _, p := range changed {
+		seed(p)
+		l.indexFile(p)
+	}
+
+	// The claims linked to the changed ones: resolving a claim needs every claim on its name or UUID.
+	l.closure(names, uuids)
+	var files []string
+	for n := range names {
+		files = append(files, l.byName[n]...)
+	}
+	slices.Sort(files)
+	files = slices.Compact(files)
+
+	local := func(name string) *v1alpha1.XenDomain {
+		o, _ := store.Shared[*v1alpha1.XenDomain](st, client.ObjectKey{Namespace: v1alpha1.LocalNamespace, Name: name})
+		return o
+	}
+	byUUID := func(u string, other bool) *v1alpha1.XenDomain {
+		objs, _ := store.SharedByField[*v1alpha1.XenDomain](st, store.FieldDomainUUID, u)
+		for _, o := range objs {
+			if o.Namespace == v1alpha1.LocalNamespace && (!other || o.Labels[v1alpha1.LabelSource] != v1alpha1.SourceKindFile) {
+				return o
+			}
+		}
+		return nil
+	}
+	r := &resolver{
+		wants:  map[string]*want{},
+		uuids:  map[string]string{},
+		active: map[string]bool{},
+		otherKind: func(name string) string {
+			if o := local(name); o != nil {
+				return sourceKind(o)
+			}
+			return ""
+		},
+		otherUUID: func(u string) (string, string) {
+			if o := byUUID(u, true); o != nil {
+				return o.Name, sourceKind(o)
+			}
+			return "", ""
+		},
+	}
+	for _, p := range files {
+		fs := l.files[p]
+		for _, o := range fs.objs {
+			if names[o.Name] {
+				l.claim(r, p, fs, o)
+			}
+		}
+	}
+	for k := range l.reported {
+		if _, name, _ := strings.Cut(k, "\x00"); names[name] && !r.active[k] {
+			delete(l.reported, k)
+		}
+	}
+
+	held := func(u string) bool { return byUUID(u, false) != nil }
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		cur := local(name)
+		if cur != nil && cur.Labels[v1alpha1.LabelSource] != v1alpha1.SourceKindFile {
+			cur = nil
+		}
+		again = l.applyOne(ctx, name, r.wants[name], cur, held) || again
+	}
+
+	l.ownersMu.Lock()
+	for name := range names {
+		if w := r.wants[name]; w != nil {
+			l.wants[name] = w
+			l.owners[name] = w.path
+		} else {
+			delete(l.wants, name)
+			delete(l.owners, name)
+		}
+	}
+	l.ownersMu.Unlock()
+	l.log.V(1).Info("event pass done", "files", len(changed), "domains", len(names))
+	return again, nil
+}
+
+// closure adds to names and uuids those of every claim that shares a name or a UUID with a claim they hold,
+// until none is left out.
+func (l *Loader) closure(names, uuids map[string]bool) {
+	var qn, qu []string
+	for n := range names {
+		qn = append(qn, n)
+	}
+	for u := range uuids {
+		qu = append(qu, u)
+	}
+	for len(qn) > 0 || len(qu) > 0 {
+		if len(qn) > 0 {
+			n := qn[len(qn)-1]
+			qn = qn[:len(qn)-1]
+			for _, p := range l.byName[n] {
+				for _, o := range l.files[p].objs {
+					if u := o.Spec.Domain.UUID; o.Name == n && !uuids[u] {
+						uuids[u] = true
+						qu = append(qu, u)
+					}
+				}
+			}
+			continue
+		}
+		u := qu[len(qu)-1]
+		qu = qu[:len(qu)-1]
+		for _, p := range l.byUUID[u] {
+			for _, o := range l.files[p].objs {
+				if o.Spec.Domain.UUID == u && !names[o.Name] {
+					names[o.Name] = true
+					qn = append(qn, o.Name)
+				}
+			}
+		}
+	}
+}
+
+// sourceKind is the source kind of an object that does not come from a file ("unknown" when unlabelled), or
+// "" for a file's.
+func sourceKind(o *v1alpha1.XenDomain) string {
+	kind := o.Labels[v1alpha1.LabelSource]
+	switch kind {
+	case v1alpha1.SourceKindFile:
+		return ""
+	case "":
+		return "unknown"
+	}
+	return kind
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -21,7 +20,8 @@ const DefaultDir = "/etc/virtxend/domains.d"
 // Options tune a Loader. Zero values take the defaults noted.
 type Options struct {
 	// Rescan is the period of rescans, a safety net under fsnotify: every file is stat'ed, and read again when
-	// its stat signature changed. 30 s.
+	// its stat signature changed (while the directory is watched, only every tenth rescan stats them, the others
+	// list the directory). 30 s.
 	Rescan time.Duration
 	// Debounce is how long the directory must stay quiet after an fsnotify event before a pass runs. 10 ms.
 	// A steady stream of events still gets a pass every MaxDelay.
@@ -70,11 +70,28 @@ type Loader struct {
 
 	// mu serialises passes and guards the fields below it.
 	mu       sync.Mutex
-	files    map[string]*fileState             // by path
-	applied  map[string]*v1alpha1.XenDomain    // by name: the desired object as last applied
-	reported map[string]string                 // conflict key → message, so each conflict is reported once
-	storeErr map[string]string                 // name → the store write error last reported for it
-	owners   atomic.Pointer[map[string]string] // name → path of the file that provides it
+	files    map[string]*fileState          // by path
+	applied  map[string]*v1alpha1.XenDomain // by name: the desired object as last applied
+	reported map[string]string              // conflict key → message, so each conflict is reported once
+	storeErr map[string]string              // name → the store write error last reported for it
+	// pending are the names a pass left work undone for: a retry pass looks at them again.
+	pending map[string]bool
+	// wants is the last pass's resolution of the files' claims, by name; byName and byUUID index the files'
+	// last good objects (the claims) by name and by spec.domain.uuid, each to the sorted paths of the files
+	// holding them. With them a pass after events resolves only the claims the changed files touch.
+	wants          map[string]*want
+	byName, byUUID map[string][]string
+	// rescans counts the quick passes without events (periodic rescans and overflows).
+	rescans int
+	// watched is set during a periodic rescan while fsnotify watches the directory: the rescan then lists the
+	// directory without stat'ing every file (the full one every fullRescan-th rescan still does).
+	watched bool
+	// indexed says wants and the indexes are valid and the client is the local store, whose objects can be
+	// looked up by name and by UUID: passes after events are then incremental.
+	indexed bool
+
+	ownersMu sync.RWMutex
+	owners   map[string]string // name → path of the file that provides it
 	// paths are the directory's relevant files as of the last pass, sorted: an event pass starts from them
 	// and the paths its events name instead of listing and stat'ing the whole directory.
 	paths []string
@@ -106,10 +123,13 @@ func New(dir string, c client.Client, opts Options) *Loader {
 		reported: map[string]string{},
 		storeErr: map[string]string{},
 		settled:  map[string]settledPair{},
+		pending:  map[string]bool{},
+		wants:    map[string]*want{},
+		byName:   map[string][]string{},
+		byUUID:   map[string][]string{},
+		owners:   map[string]string{},
 		synced:   make(chan struct{}),
 	}
-	empty := map[string]string{}
-	l.owners.Store(&empty)
 	return l
 }
 
@@ -119,7 +139,9 @@ func (l *Loader) Synced() <-chan struct{} { return l.synced }
 // File returns the file that currently provides the domain named name, for messages such as the facade's
 // refusal to edit a file-sourced domain.
 func (l *Loader) File(name string) (string, bool) {
-	p, ok := (*l.owners.Load())[name]
+	l.ownersMu.RLock()
+	defer l.ownersMu.RUnlock()
+	p, ok := l.owners[name]
 	return p, ok
 }
 
@@ -235,8 +257,15 @@ func (l *Loader) Run(ctx context.Context) error {
 			}
 			// A rescan stats every file and reads those whose signature changed: reading ten thousand
 			// unchanged files every interval would be most of an idle daemon's work. Rescan (SIGHUP) reads all.
+			// While the watch works, the rescans in between full ones only list the directory.
 			dirty = nil
+			l.mu.Lock()
+			l.watched = watching
+			l.mu.Unlock()
 			run(true)
+			l.mu.Lock()
+			l.watched = false
+			l.mu.Unlock()
 		}
 	}
 }
@@ -262,6 +291,20 @@ func (l *Loader) pass(ctx context.Context, quick bool, only map[string]bool) (ag
 	defer l.mu.Unlock()
 	start := time.Now()
 	l.work = passWork{}
+	if quick && l.indexed {
+		if only != nil {
+			return l.eventPass(ctx, only)
+		}
+		// A periodic rescan (or an overflow) stats every file and applies those that changed, as events would
+		// have; every fullRescan-th one resolves and compares every domain, a safety net under the indexes.
+		if l.rescans++; l.rescans%fullRescan != 0 {
+			changed, err := l.changed(!l.watched)
+			if err != nil {
+				return false, err
+			}
+			return l.eventPass(ctx, changed)
+		}
+	}
 	var paths []string
 	if quick && only != nil {
 		paths = l.knownPlus(only)
@@ -280,7 +323,11 @@ func (l *Loader) pass(ctx context.Context, quick bool, only map[string]bool) (ag
 	for name, w := range want {
 		owners[name] = w.path
 	}
-	l.owners.Store(&owners)
+	l.ownersMu.Lock()
+	l.owners = owners
+	l.ownersMu.Unlock()
+	l.wants = want
+	l.reindex(paths)
 	l.syncedOnce.Do(func() { close(l.synced) })
 	l.log.V(1).Info("pass done", "files", len(paths), "domains", len(want), "took", time.Since(start).String())
 	return again, nil

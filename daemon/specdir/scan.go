@@ -99,6 +99,15 @@ func (l *Loader) list() ([]string, error) {
 	return paths, nil
 }
 
+// readJob is one file whose content changed, to decode.
+type readJob struct {
+	path string
+	data []byte
+	st   *fileState
+	objs []*v1alpha1.XenDomain
+	err  error
+}
+
 // readAll reads every file, parses those whose content changed (in parallel) and forgets files that are gone.
 // It returns the paths that still exist.
 //
@@ -106,14 +115,7 @@ func (l *Loader) list() ([]string, error) {
 //
 // With only (a quick pass after events), a file not in only is not even stat'ed.
 func (l *Loader) readAll(paths []string, quick bool, only map[string]bool) []string {
-	type job struct {
-		path string
-		data []byte
-		st   *fileState
-		objs []*v1alpha1.XenDomain
-		err  error
-	}
-	var jobs []*job
+	var jobs []*readJob
 	kept := make([]string, 0, len(paths))
 	seen := make(map[string]bool, len(paths))
 	for _, p := range paths {
@@ -122,51 +124,67 @@ func (l *Loader) readAll(paths []string, quick bool, only map[string]bool) []str
 			seen[p] = true
 			continue
 		}
-		l.work.read++
-		sig, sigOK := statSig(p)
-		if st := l.files[p]; quick && sigOK && st != nil && st.hashed && st.sig == sig {
-			kept = append(kept, p)
-			seen[p] = true
+		exists, j := l.readOne(p, quick)
+		if !exists {
 			continue
-		}
-		data, err := deffile.ReadFile(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed since the listing
 		}
 		kept = append(kept, p)
 		seen[p] = true
-		st := l.files[p]
-		if st == nil {
-			st = &fileState{}
-			l.files[p] = st
+		if j != nil {
+			jobs = append(jobs, j)
 		}
-		if err != nil {
-			st.hashed = false
-			l.failed(p, st, err)
-			continue
-		}
-		h := sha256.Sum256(data)
-		st.sig = sig
-		if !sigOK {
-			st.sig = fileSig{}
-		}
-		if st.hashed && h == st.hash {
-			continue
-		}
-		st.hash, st.hashed = h, true
-		if len(data) == 0 && st.objs == nil {
-			// Most likely a file being written; nothing to apply and nothing to keep.
-			st.err = nil
-			continue
-		}
-		jobs = append(jobs, &job{path: p, data: data, st: st})
 	}
 	for p := range l.files {
 		if !seen[p] {
 			delete(l.files, p)
 		}
 	}
+	l.decode(jobs)
+	return kept
+}
 
+// readOne stats and reads one file, recording what it finds in l.files: exists is false when the file is gone
+// (its state is left for the caller to drop), j is the content to decode when it changed. With quick, a file
+// whose stat signature is unchanged is not read.
+func (l *Loader) readOne(p string, quick bool) (exists bool, j *readJob) {
+	l.work.read++
+	sig, sigOK := statSig(p)
+	if st := l.files[p]; quick && sigOK && st != nil && st.hashed && st.sig == sig {
+		return true, nil
+	}
+	data, err := deffile.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // removed since the listing
+	}
+	st := l.files[p]
+	if st == nil {
+		st = &fileState{}
+		l.files[p] = st
+	}
+	if err != nil {
+		st.hashed = false
+		l.failed(p, st, err)
+		return true, nil
+	}
+	h := sha256.Sum256(data)
+	st.sig = sig
+	if !sigOK {
+		st.sig = fileSig{}
+	}
+	if st.hashed && h == st.hash {
+		return true, nil
+	}
+	st.hash, st.hashed = h, true
+	if len(data) == 0 && st.objs == nil {
+		// Most likely a file being written; nothing to apply and nothing to keep.
+		st.err = nil
+		return true, nil
+	}
+	return true, &readJob{path: p, data: data, st: st}
+}
+
+// decode parses the changed files of jobs in parallel and records the results.
+func (l *Loader) decode(jobs []*readJob) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
@@ -195,7 +213,6 @@ func (l *Loader) readAll(paths []string, quick bool, only map[string]bool) []str
 		}
 		j.st.objs, j.st.err = j.objs, nil
 	}
-	return kept
 }
 
 // failed records that a file does not parse, reporting each distinct error once.
@@ -222,6 +239,7 @@ func (l *Loader) desired(paths []string, all []*v1alpha1.XenDomain) map[string]*
 	otherKind := map[string]string{} // name → source kind, of objects from other sources
 	otherUUID := map[string]string{} // domain uuid → name, of objects from other sources
 	for _, o := range all {
+		l.work.visited++
 		kind := o.Labels[v1alpha1.LabelSource]
 		if kind == v1alpha1.SourceKindFile {
 			continue
@@ -234,41 +252,61 @@ func (l *Loader) desired(paths []string, all []*v1alpha1.XenDomain) map[string]*
 			otherUUID[u] = o.Name
 		}
 	}
-
-	wants := make(map[string]*want, len(paths))
-	uuids := make(map[string]string, len(paths))
-	active := map[string]bool{}
+	r := &resolver{
+		wants:     make(map[string]*want, len(paths)),
+		uuids:     make(map[string]string, len(paths)),
+		active:    map[string]bool{},
+		otherKind: func(name string) string { return otherKind[name] },
+		otherUUID: func(u string) (string, string) { n := otherUUID[u]; return n, otherKind[n] },
+	}
 	for _, p := range paths {
 		st := l.files[p]
-		var srcErr string
-		if st.err != nil {
-			srcErr = st.err.Error()
-		}
 		for _, o := range st.objs {
-			var msg string
-			if w := wants[o.Name]; w != nil {
-				msg = fmt.Sprintf("%s: domain %q is also described by %s, which takes precedence", p, o.Name, w.path)
-			} else if kind := otherKind[o.Name]; kind != "" {
-				msg = fmt.Sprintf("%s: domain %q already exists as a %s domain; not applied", p, o.Name, kind)
-			} else if n := uuids[o.Spec.Domain.UUID]; n != "" {
-				msg = fmt.Sprintf("%s: domain %q has uuid %s, which domain %q from %s already has", p, o.Name, o.Spec.Domain.UUID, n, wants[n].path)
-			} else if n := otherUUID[o.Spec.Domain.UUID]; n != "" {
-				msg = fmt.Sprintf("%s: domain %q has uuid %s, which %s domain %q already has", p, o.Name, o.Spec.Domain.UUID, otherKind[n], n)
-			}
-			if msg != "" {
-				l.conflict(active, p, o.Name, msg)
-				continue
-			}
-			wants[o.Name] = &want{obj: o, path: p, srcErr: srcErr}
-			uuids[o.Spec.Domain.UUID] = o.Name
+			l.claim(r, p, st, o)
 		}
 	}
 	for k := range l.reported {
-		if !active[k] {
+		if !r.active[k] {
 			delete(l.reported, k)
 		}
 	}
-	return wants
+	return r.wants
+}
+
+// resolver is the state of one resolution of claims: the wants so far, by name and by UUID, the conflicts
+// found, and the objects of other sources by name and by UUID.
+type resolver struct {
+	wants     map[string]*want
+	uuids     map[string]string // spec.domain.uuid → name, of the wants
+	active    map[string]bool   // the conflict keys found
+	otherKind func(name string) string
+	otherUUID func(uuid string) (name, kind string)
+}
+
+// claim resolves the claim of the object o of the file p, after those of the files before p: it becomes a want
+// unless an earlier file, or an object of another source, has its name or UUID.
+func (l *Loader) claim(r *resolver, p string, st *fileState, o *v1alpha1.XenDomain) {
+	l.work.visited++
+	var msg string
+	if w := r.wants[o.Name]; w != nil {
+		msg = fmt.Sprintf("%s: domain %q is also described by %s, which takes precedence", p, o.Name, w.path)
+	} else if kind := r.otherKind(o.Name); kind != "" {
+		msg = fmt.Sprintf("%s: domain %q already exists as a %s domain; not applied", p, o.Name, kind)
+	} else if n := r.uuids[o.Spec.Domain.UUID]; n != "" {
+		msg = fmt.Sprintf("%s: domain %q has uuid %s, which domain %q from %s already has", p, o.Name, o.Spec.Domain.UUID, n, r.wants[n].path)
+	} else if n, kind := r.otherUUID(o.Spec.Domain.UUID); n != "" {
+		msg = fmt.Sprintf("%s: domain %q has uuid %s, which %s domain %q already has", p, o.Name, o.Spec.Domain.UUID, kind, n)
+	}
+	if msg != "" {
+		l.conflict(r.active, p, o.Name, msg)
+		return
+	}
+	var srcErr string
+	if st.err != nil {
+		srcErr = st.err.Error()
+	}
+	r.wants[o.Name] = &want{obj: o, path: p, srcErr: srcErr}
+	r.uuids[o.Spec.Domain.UUID] = o.Name
 }
 
 // conflict reports a claim that lost, once for as long as it lasts.
