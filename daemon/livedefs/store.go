@@ -7,10 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/virtxend/virtxend/controllers"
 )
@@ -60,6 +62,7 @@ func Open(dir string, log logr.Logger) (*Store, error) {
 			log.Error(errors.New("uuid does not match the file name"), "live definition ignored", "file", filepath.Join(dir, name))
 			continue
 		}
+		shareEqual(reflect.ValueOf(&d.Boot).Elem(), reflect.ValueOf(&d.Domain).Elem())
 		s.defs[u] = d
 	}
 	return s, nil
@@ -89,13 +92,14 @@ func (s *Store) Live(uuid string) *controllers.LiveDefinition {
 	return s.defs[strings.ToLower(uuid)].DeepCopy()
 }
 
-// LiveList returns copies of every live definition.
+// LiveList returns every live definition, shared with the store: read-only (PutLive replaces a definition, it
+// never modifies one), so that listing ten thousand of them copies none.
 func (s *Store) LiveList() []*controllers.LiveDefinition {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]*controllers.LiveDefinition, 0, len(s.defs))
 	for _, d := range s.defs {
-		out = append(out, d.DeepCopy())
+		out = append(out, d)
 	}
 	return out
 }
@@ -111,6 +115,7 @@ func (s *Store) PutLive(d *controllers.LiveDefinition) error {
 	if err != nil {
 		return fmt.Errorf("store live definition of %s: %w", c.UUID, err)
 	}
+	shareEqual(reflect.ValueOf(&c.Boot).Elem(), reflect.ValueOf(&c.Domain).Elem())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := writeAtomic(s.dir, s.path(c.UUID), b); err != nil {
@@ -118,6 +123,30 @@ func (s *Store) PutLive(d *controllers.LiveDefinition) error {
 	}
 	s.defs[c.UUID] = c
 	return nil
+}
+
+// shareEqual makes the fields of the struct dst that equal those of src (of the same type) share src's pointers,
+// slices, maps and strings, descending into nested structs: a live definition's boot spec is mostly its live
+// spec, and two copies of every running domain's definition are the largest part of its memory. Both must be
+// private to the caller, and immutable once stored.
+func shareEqual(dst, src reflect.Value) {
+	for i := range dst.NumField() {
+		d, s := dst.Field(i), src.Field(i)
+		if !d.CanSet() {
+			continue
+		}
+		switch d.Kind() {
+		case reflect.Struct:
+			if d.Type() == reflect.TypeFor[resource.Quantity]() {
+				continue // copied by value; its cached string is its own
+			}
+			shareEqual(d, s)
+		case reflect.Pointer, reflect.Slice, reflect.Map, reflect.String, reflect.Interface:
+			if reflect.DeepEqual(d.Interface(), s.Interface()) { // exactly: 1Gi stays 1Gi
+				d.Set(s)
+			}
+		}
+	}
 }
 
 // DeleteLive removes the live definition of the domain with this UUID.

@@ -70,3 +70,41 @@ func TestPutReopenDelete(t *testing.T) {
 		t.Fatal("a uuid with a path in it was stored")
 	}
 }
+
+// TestBootSharesWhatEqualsTheLiveSpec checks that a stored definition's boot spec shares the fields equal to the
+// live spec's (one copy in memory), keeps its own where they differ, and reads back as written.
+func TestBootSharesWhatEqualsTheLiveSpec(t *testing.T) {
+	s, err := Open(t.TempDir(), logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &controllers.LiveDefinition{UUID: "u1", UID: "uid"}
+	d.Domain.Name, d.Boot.Name = "a", "a"
+	d.Domain.Devices.Disks = []v1alpha1.Disk{{Device: "disk"}}
+	d.Boot.Devices.Disks = []v1alpha1.Disk{{Device: "disk"}}
+	d.Domain.SecLabels = []v1alpha1.SecLabel{{Model: "live"}}
+	d.Boot.SecLabels = []v1alpha1.SecLabel{{Model: "boot"}}
+	if err := s.PutLive(d); err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range []*controllers.LiveDefinition{s.LiveList()[0], mustOpen(t, s.Dir()).LiveList()[0]} {
+		if &got.Boot.Devices.Disks[0] != &got.Domain.Devices.Disks[0] {
+			t.Error("equal disks are two copies")
+		}
+		if got.Boot.SecLabels[0].Model != "boot" || got.Domain.SecLabels[0].Model != "live" {
+			t.Errorf("different fields mixed up: boot %v, live %v", got.Boot.SecLabels, got.Domain.SecLabels)
+		}
+	}
+	if c := s.Live("u1"); &c.Boot.Devices.Disks[0] == &c.Domain.Devices.Disks[0] {
+		t.Error("Live returned a copy whose boot and live specs share their disks")
+	}
+}
+
+func mustOpen(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
