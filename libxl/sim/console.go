@@ -23,14 +23,15 @@ type console struct {
 	master, slave *os.File
 	path          string
 
-	mu     sync.Mutex
-	out    []byte // printed by the guest, not yet written to the pty
-	closed bool
-	wake   chan struct{}
+	mu      sync.Mutex
+	out     []byte // printed by the guest, not yet written to the pty
+	closed  bool
+	writing bool // a flush runs: it writes out until it is empty
 }
 
 // openConsole allocates a pty in raw mode (xenconsoled cfmakeraw()s its ptys) and starts the guest's side:
-// a writer of what the guest prints and an echo of what it is sent.
+// an echo of what it is sent; what the guest prints is written by a flush started on demand. An idle console
+// costs one parked goroutine and a small buffer: a host of ten thousand simulated guests keeps as many.
 func openConsole() (*console, error) {
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -64,8 +65,7 @@ func openConsole() (*console, error) {
 		slave.Close()
 		return nil, fmt.Errorf("set %s raw: %w", path, err)
 	}
-	c := &console{master: master, slave: slave, path: path, wake: make(chan struct{}, 1)}
-	go c.writeLoop()
+	c := &console{master: master, slave: slave, path: path}
 	go c.echoLoop()
 	return c, nil
 }
@@ -81,22 +81,30 @@ func (c *console) print(b []byte) {
 	if over := len(c.out) - consoleBufMax; over > 0 {
 		c.out = append(c.out[:0], c.out[over:]...)
 	}
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if !c.writing {
+		c.writing = true
+		go c.flush()
 	}
 }
 
-func (c *console) writeLoop() {
-	for range c.wake {
+// flush writes the queued output to the pty until none is left (or the console is closed), in order: only one
+// flush runs at a time.
+func (c *console) flush() {
+	for {
 		c.mu.Lock()
 		b := c.out
 		c.out = nil
+		if len(b) == 0 || c.closed {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
 		c.mu.Unlock()
-		if len(b) > 0 {
-			if _, err := c.master.Write(b); err != nil {
-				return // closed
-			}
+		if _, err := c.master.Write(b); err != nil {
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			return // closed
 		}
 	}
 }
@@ -104,7 +112,7 @@ func (c *console) writeLoop() {
 // echoLoop is the guest reading its console: it echoes every byte, turning a carriage return into a new line
 // as a tty in cooked mode does.
 func (c *console) echoLoop() {
-	buf := make([]byte, 4096)
+	buf := make([]byte, 512) // what a client types: small reads are fine
 	for {
 		n, err := c.master.Read(buf)
 		if err != nil {
@@ -122,7 +130,6 @@ func (c *console) close() {
 		return
 	}
 	c.closed = true
-	close(c.wake)
 	c.mu.Unlock()
 	c.master.Close()
 	c.slave.Close()
