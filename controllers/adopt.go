@@ -93,21 +93,22 @@ func (a *Adopter) Pass(ctx context.Context) error {
 	}
 	observed := a.Observer.List()
 	var all v1alpha1.XenDomainList
-	var opts []client.ListOption
+	// Read only: no deep copy of every object (the local store and a cache both share them).
+	opts := []client.ListOption{client.UnsafeDisableDeepCopy}
 	if !a.ReportOnly {
 		opts = append(opts, client.InNamespace(v1alpha1.LocalNamespace))
 	}
 	if err := a.Client.List(ctx, &all, opts...); err != nil {
 		return fmt.Errorf("list objects: %w", err)
 	}
-	owners := map[string]bool{}
-	names := map[string]types.UID{}
+	owners := make(map[string]bool, len(all.Items))
+	names := make(map[string]types.UID, len(all.Items))
 	for i := range all.Items {
 		o := &all.Items[i]
 		owners[o.DomainUUID()] = true
 		names[o.Name] = o.UID
 	}
-	running := map[string]bool{}
+	running := make(map[string]bool, len(observed))
 	orphans := map[string]bool{}
 	for i := range observed {
 		ob := &observed[i]
