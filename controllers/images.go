@@ -63,6 +63,9 @@ func (r *XenDomainReconciler) restore(ctx context.Context, s *scope, path string
 	if other := r.Observer.LookupName(name); other != nil {
 		return failf(v1alpha1.FailureNameInUse, "restore domain '%s': the name is in use by domain %d", name, other.Info.DomID)
 	}
+	if err := r.claim(ctx, s); err != nil {
+		return err
+	}
 	f, err := OpenSaveImage(path)
 	if err != nil {
 		return &ActionError{Failure: v1alpha1.FailureSaveFile, Msg: fmt.Sprintf("cannot read domain image '%s'", path), Err: err}

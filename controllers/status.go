@@ -51,6 +51,7 @@ func (r *XenDomainReconciler) computeStatus(s *scope, rerr error) {
 	if st.BackoffUntil != nil && s.dom != nil {
 		st.BackoffUntil = nil
 	}
+	r.nodeStatus(s)
 	r.setConditions(s, rerr)
 }
 

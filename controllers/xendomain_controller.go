@@ -62,6 +62,9 @@ type Options struct {
 	MaxConcurrentReconciles int
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Node is this host's node name in fleet mode, where the finalizer holds an object only while its domain
+	// exists on this host (fleethold.go); empty in local mode.
+	Node string
 }
 
 func (o *Options) defaults() {
@@ -122,8 +125,17 @@ type runtimeState struct {
 	release      func()      // gives back the host resources the running domain's config reserved
 	// supersededRV is the resourceVersion this process last replaced with a status write. A cache (fleet mode)
 	// may still hand it out for a moment: a reconcile of that version would act on a view older than its own
-	// last outcome (an action already answered, say), so it waits for the cache instead.
-	supersededRV string
+	// last outcome (an action already answered, say), so it waits for the cache instead. supersededPrev is the
+	// one before: a start in fleet mode writes twice (the hold, then the status), and a loaded API server's
+	// watch may still deliver the version read before both.
+	supersededRV, supersededPrev string
+}
+
+// supersede records rv as replaced by this process's write; the caller holds the reconciler's mu.
+func (rt *runtimeState) supersede(rv string) {
+	if rv != rt.supersededRV {
+		rt.supersededPrev, rt.supersededRV = rt.supersededRV, rv
+	}
 }
 
 func (rt *runtimeState) releaseHeld() {
@@ -152,6 +164,9 @@ func (r *XenDomainReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 			s.release()
 		}
 		res, err = r.patchStatus(ctx, s, res, err)
+		if err == nil {
+			res = r.unhold(ctx, s, res) // fleet mode: a shut-off domain's object may move on
+		}
 		r.metrics().Reconciled(s.obj, outcome(res.Requeue || res.RequeueAfter > 0, err))
 	}()
 
@@ -263,7 +278,7 @@ func (r *XenDomainReconciler) patchStatus(ctx context.Context, s *scope, res ctr
 	err := r.Client.Status().Update(ctx, s.obj)
 	if err == nil {
 		r.mu.Lock()
-		s.rt.supersededRV = readRV
+		s.rt.supersede(readRV)
 		r.mu.Unlock()
 	}
 	if apierrors.IsConflict(err) {
@@ -338,7 +353,7 @@ func (r *XenDomainReconciler) superseded(obj *v1alpha1.XenDomain) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rt := r.runtime[obj.DomainUUID()]
-	return rt != nil && rt.supersededRV != "" && rt.supersededRV == obj.ResourceVersion
+	return rt != nil && obj.ResourceVersion != "" && (rt.supersededRV == obj.ResourceVersion || rt.supersededPrev == obj.ResourceVersion)
 }
 
 // enqueueUUID queues the object whose domain UUID is uuid, when it is known.
@@ -374,7 +389,8 @@ func Predicate() predicate.TypedPredicate[*v1alpha1.XenDomain] {
 			return o.Generation != n.Generation ||
 				o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero() ||
 				!equality.Semantic.DeepEqual(o.Annotations, n.Annotations) ||
-				!equality.Semantic.DeepEqual(o.Labels, n.Labels)
+				!equality.Semantic.DeepEqual(o.Labels, n.Labels) ||
+				o.Status.NodeName != "" && n.Status.NodeName == "" // released by the node that held it (fleet mode)
 		},
 	}
 }

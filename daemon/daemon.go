@@ -259,6 +259,7 @@ func (d *Daemon) wire() error {
 	facade.Counters, _ = d.HV.(libxl.DeviceStats) // every disk's and interface's counters, not only blkback's
 	if d.Fleet != nil {
 		facade.FleetNode, facade.Objects = d.Fleet.Node, d.Fleet.Objects()
+		d.Reconciler.Opts.Node = d.Fleet.Node // an object is held (finalizer) only while its domain runs here
 	}
 	d.Reconciler.Migrations = &controllers.Migrations{Dir: filepath.Join(d.Config.StateDir, "migrations")}
 	facade.Migration = remote.MigrationConfig{Address: d.Libxl.MigrationAddress, PortMin: d.Libxl.MigrationPortMin,
@@ -403,6 +404,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return d.exitWhenIdle(ctx) })
+	g.Go(func() error { return d.returnMemory(ctx) })
 	g.Go(func() error { return d.serveMetrics(ctx) })
 	d.Log.Info("virtxend started", "hypervisor", d.Backend, "domains_dir", d.Config.DomainsDir, "defines_dir", d.Config.DefinesDir)
 	err = g.Wait()

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"time"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
@@ -64,4 +65,38 @@ func (d *Daemon) idle(ctx context.Context) bool {
 		}
 	}
 	return true
+}
+
+// Pacing of returnMemory: the reconciler must have stayed quiet for a check period after at least burstReconciles
+// reconciles before the freed heap is returned.
+const (
+	returnMemoryPeriod = 2 * time.Second
+	burstReconciles    = 256
+)
+
+// returnMemory gives the heap a burst of reconciles freed back to the operating system once the burst is over:
+// starting or restarting over thousands of domains allocates several times the memory the daemon then keeps,
+// and Go's runtime would otherwise return it over many minutes, or keep it as headroom for a burst that may
+// never come. Start-up (reading the configuration, building the API scheme) counts as one burst. An idle daemon
+// does nothing here but read an atomic counter every returnMemoryPeriod.
+func (d *Daemon) returnMemory(ctx context.Context) error {
+	tick := time.NewTicker(returnMemoryPeriod)
+	defer tick.Stop()
+	last := d.Reconciler.Reconciles.Load()
+	burst := int64(burstReconciles) // reconciles since the last return; start-up itself counts as a burst
+	quiet := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		n := d.Reconciler.Reconciles.Load()
+		burst += n - last
+		quiet, last = n == last, n
+		if quiet && burst >= burstReconciles {
+			debug.FreeOSMemory()
+			burst = 0
+		}
+	}
 }

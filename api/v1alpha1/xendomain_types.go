@@ -208,6 +208,11 @@ type XenDomainStatus struct {
 	// UUID is the domain's UUID as the hypervisor reports it.
 	// +optional
 	UUID string `json:"uuid,omitempty"`
+	// NodeName is, in fleet mode, the node whose host holds the domain: set while the domain exists there,
+	// cleared once it is shut off there. While it names a node, no other node starts the domain and spec.nodeName
+	// may not move elsewhere (the node also holds the object by its finalizer, added right before the start).
+	// +optional
+	NodeName string `json:"nodeName,omitempty"`
 	// ObservedGeneration is the spec generation the status was computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
