@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,6 +203,8 @@ type host struct {
 	Dir        string
 	Kubeconfig string
 	Sock       string
+	// Metrics is the address of the metrics endpoint (metrics_listen).
+	Metrics string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -218,6 +222,7 @@ func newHost(t *testing.T, node string) *host {
 	if err != nil {
 		t.Fatal(err)
 	}
+	metrics := freePort(t)
 	conf := fmt.Sprintf(`unix_sock_dir = "%[1]s/run"
 hypervisor = "sim"
 domains_dir = "%[1]s/domains.d"
@@ -229,11 +234,35 @@ log_level = 2
 log_filters = "3:rpc"
 fleet_kubeconfig = "%[2]s"
 fleet_node_name = "%[3]s"
-`, dir, kc, node)
+metrics_listen = "%[4]s"
+`, dir, kc, node, metrics)
 	if err := os.WriteFile(filepath.Join(dir, "virtxend.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &host{Node: node, Dir: dir, Kubeconfig: kc, Sock: filepath.Join(dir, "run", "virtxend-sock")}
+	return &host{Node: node, Dir: dir, Kubeconfig: kc, Sock: filepath.Join(dir, "run", "virtxend-sock"), Metrics: metrics}
+}
+
+// freePort is a loopback address no one listens on now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// get fetches path from the host's metrics endpoint: the status code and the body (0 when it does not answer).
+func (h *host) get(path string) (int, string) {
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + h.Metrics + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // Start runs the daemon and waits until its socket answers.
