@@ -12,8 +12,6 @@ import (
 	"github.com/virtxend/virtxend/libxl"
 )
 
-func init() { groups = append(groups, registerCapabilities) }
-
 // Paths libvirt's libxl driver compiles in (LIBXL_EXECBIN_DIR, LIBXL_FIRMWARE_DIR, libxl_capabilities.h) and the
 // emulator virConnectGetDomainCapabilities assumes when the caller names none.
 const (

@@ -8,8 +8,6 @@ import (
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 )
 
-func init() { groups = append(groups, registerConnect) }
-
 // connURI is the per-connection key under which the URI a client opened is kept.
 type connURI struct{}
 

@@ -15,8 +15,6 @@ import (
 	"github.com/virtxend/virtxend/libxl"
 )
 
-func init() { groups = append(groups, registerConsole) }
-
 // VIR_DOMAIN_CONSOLE_FORCE: take the console over from the session holding it.
 const consoleForce = 1 << 0
 

@@ -18,8 +18,6 @@ import (
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 )
 
-func init() { groups = append(groups, registerDefine) }
-
 // VIR_DOMAIN_DEFINE_VALIDATE: validate against the schema. domxml.Parse is strict already.
 const defineValidate = 1 << 0
 
@@ -265,12 +263,12 @@ func (f *Facade) undefine(ctx context.Context, w libvirt.Domain, flags uint32) e
 	case v1alpha1.SourceKindFile:
 		return f.refuseFileEdit(d)
 	}
-	if f.hasManagedSave(d) {
+	if f.hasManagedSaveImage(d) {
 		if flags&undefineManagedSave == 0 {
 			return rpc.NewError(rpc.CodeOperationInvalid, rpc.DomainLibxl,
 				"Refusing to undefine while domain managed save image exists")
 		}
-		if path := f.managedSavePath(d.Name); os.Remove(path) != nil && f.hasManagedSave(d) {
+		if path := f.managedSavePath(d.Name); os.Remove(path) != nil && f.hasManagedSaveImage(d) {
 			return rpc.Errorf(rpc.CodeSystemError, rpc.DomainLibxl, "Failed to remove managed save file '%s'", path)
 		}
 	}

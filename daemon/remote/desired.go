@@ -183,6 +183,8 @@ var failureErrors = map[v1alpha1.ActionFailure]struct {
 	v1alpha1.FailureNetworkNotFound:     {rpc.CodeNoNetwork, domainNetwork},
 	v1alpha1.FailureStoragePoolNotFound: {rpc.CodeNoStoragePool, rpc.DomainStorage},
 	v1alpha1.FailureStorageVolNotFound:  {rpc.CodeNoStorageVol, rpc.DomainStorage},
+	v1alpha1.FailureMigrationFailed:     {rpc.CodeOperationFailed, rpc.DomainLibxl},
+	v1alpha1.FailureAborted:             {rpc.CodeOperationAborted, rpc.DomainLibxl},
 	v1alpha1.FailureDriverUnavailable:   {rpc.CodeSystemError, rpc.DomainRPC},
 	v1alpha1.FailureNameInUse:           {rpc.CodeOperationFailed, rpc.DomainLibxl},
 	v1alpha1.FailureSaveFile:            {rpc.CodeSystemError, rpc.DomainLibxl},

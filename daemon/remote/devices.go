@@ -16,8 +16,6 @@ import (
 	"github.com/virtxend/virtxend/libxl"
 )
 
-func init() { groups = append(groups, registerDevices) }
-
 // deviceOp is a device change: attach, detach or update.
 type deviceOp string
 

@@ -10,8 +10,6 @@ import (
 	"github.com/virtxend/virtxend/libxl"
 )
 
-func init() { groups = append(groups, registerDomains) }
-
 // registerDomains: listing, lookup and the state of domains.
 func registerDomains(f *Facade, p *rpc.Program) {
 	rpc.Register(p, rpc.ProcConnectListAllDomains, f.listAllDomains, rpc.Inline())
@@ -219,20 +217,10 @@ func (f *Facade) matchListFlags(d *dom, flags uint32) bool {
 	autostart := d.Obj != nil && d.Obj.Spec.Autostart
 	return group(listActive, listInactive, d.Active()) &&
 		group(listPersistent, listTransient, d.Persistent()) &&
-		group(listManagedSave, listNoManagedSave, f.hasManagedSave(d)) &&
+		group(listManagedSave, listNoManagedSave, f.hasManagedSaveImage(d)) &&
 		group(listAutostart, listNoAutostart, autostart) &&
 		group(listSnapshot, listNoSnapshot, false) &&
 		group(listCheckpoint, listNoCheckpoint, false)
-}
-
-// hasManagedSave reports whether a managed save image exists for d (see save.go).
-var hasManagedSaveFunc func(f *Facade, d *dom) bool
-
-func (f *Facade) hasManagedSave(d *dom) bool {
-	if hasManagedSaveFunc == nil {
-		return false
-	}
-	return hasManagedSaveFunc(f, d)
 }
 
 func (f *Facade) filtered(ctx context.Context, keep func(*dom) bool) ([]*dom, error) {

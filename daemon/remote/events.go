@@ -13,8 +13,6 @@ import (
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 )
 
-func init() { groups = append(groups, registerEvents) }
-
 // libvirt's virDomainEventID values the facade produces, and the bounds of what it accepts.
 const (
 	eventIDLifecycle      = 0

@@ -65,8 +65,12 @@ type Facade struct {
 	mig *migrationState
 }
 
-// groups are the procedure groups; each file adds its registration function in an init.
-var groups []func(f *Facade, p *rpc.Program)
+// groups are the procedure groups, one registration function per file that implements procedures.
+var groups = []func(f *Facade, p *rpc.Program){
+	registerCapabilities, registerConnect, registerConsole, registerDefine, registerDevices, registerDomains,
+	registerEvents, registerHost, registerIfAddr, registerLifecycle, registerMigration, registerMigrationJobs,
+	registerNative, registerNode, registerSave, registerStats, registerTuning, registerXML,
+}
 
 // Register registers every implemented procedure on the REMOTE program p.
 func (f *Facade) Register(p *rpc.Program) {

@@ -15,8 +15,6 @@ import (
 	"github.com/virtxend/virtxend/libxl"
 )
 
-func init() { groups = append(groups, registerHost) }
-
 // LibVersion is the libvirt release virtxend answers CONNECT_GET_LIB_VERSION with (major*1000000 +
 // minor*1000 + micro): libvirt 11.3.0, the release whose libxl driver virtxend reproduces (and whose test data
 // the conformance tests use). Clients gate features on it, so it names the behaviour clients get.

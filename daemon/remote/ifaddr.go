@@ -10,8 +10,6 @@ import (
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 )
 
-func init() { groups = append(groups, registerIfAddr) }
-
 // LeaseSource reads the DHCP leases a libvirt network handed to a MAC address (virNetworkGetDHCPLeases through
 // the network driver). Its errors are the network driver's (*rpc.Error), or its connection's.
 type LeaseSource interface {

@@ -14,8 +14,6 @@ import (
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 )
 
-func init() { groups = append(groups, registerLifecycle) }
-
 // libvirt's virDomainCreateFlags the libxl driver accepts.
 const (
 	startPaused   = 1 << 0 // VIR_DOMAIN_START_PAUSED
@@ -27,11 +25,6 @@ const (
 	shutdownACPIPowerBtn = 1 << 0 // VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN
 	shutdownParavirt     = 1 << 4 // VIR_DOMAIN_SHUTDOWN_PARAVIRT, also VIR_DOMAIN_REBOOT_PARAVIRT
 )
-
-// startFromManagedSave restores a domain from its managed save image, when it has one, instead of booting it
-// (libxlDomainStartNew restores the image and deletes it). It reports whether it handled the start. save.go sets
-// it; while it is nil every start boots.
-var startFromManagedSave func(ctx context.Context, f *Facade, d *dom, paused bool) (restored bool, err error)
 
 // registerLifecycle: starting, stopping, pausing and resuming domains.
 func registerLifecycle(f *Facade, p *rpc.Program) {
@@ -113,14 +106,11 @@ func (f *Facade) createLocked(ctx context.Context, d *dom, flags uint32) (libvir
 			"domain '%s' is defined by %s with runStrategy Halted: edit that file instead", d.Name, f.sourceFile(obj))
 	}
 	paused := flags&startPaused != 0
-	if startFromManagedSave != nil {
-		restored, err := startFromManagedSave(ctx, f, d, paused)
-		if err != nil {
-			return libvirt.Domain{}, err
-		}
-		if restored {
-			return f.wireOf(ctx, d)
-		}
+	// A managed save image is restored instead of booting (libxlDomainStartNew restores the image and deletes it).
+	if restored, err := f.restoreManagedSave(ctx, d, paused); err != nil {
+		return libvirt.Domain{}, err
+	} else if restored {
+		return f.wireOf(ctx, d)
 	}
 	// A define starts from its persistent definition, which --config changes made while it last ran.
 	var persisted *v1alpha1.DomainSpec

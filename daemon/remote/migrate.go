@@ -25,18 +25,6 @@ import (
 	"github.com/virtxend/virtxend/libxl"
 )
 
-func init() {
-	groups = append(groups, registerMigration)
-	failureErrors[v1alpha1.FailureMigrationFailed] = struct {
-		code   rpc.Code
-		domain rpc.ErrorDomain
-	}{rpc.CodeOperationFailed, rpc.DomainLibxl}
-	failureErrors[v1alpha1.FailureAborted] = struct {
-		code   rpc.Code
-		domain rpc.ErrorDomain
-	}{rpc.CodeOperationAborted, rpc.DomainLibxl}
-}
-
 // virDomainMigrateFlags the libxl driver accepts (LIBXL_MIGRATION_FLAGS) and the parameters it knows.
 const (
 	migrateLive             = 1 << 0 // VIR_MIGRATE_LIVE

@@ -16,8 +16,6 @@ import (
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 )
 
-func init() { groups = append(groups, registerMigrationJobs) }
-
 // registerMigrationJobs: ABORT_JOB stops a migration before the switch-over; the source keeps running
 // (libvirt's libxl driver cannot abort one).
 func registerMigrationJobs(f *Facade, p *rpc.Program) {

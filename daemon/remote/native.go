@@ -14,8 +14,6 @@ import (
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 )
 
-func init() { groups = append(groups, registerNative) }
-
 // The native configuration formats of libvirt's Xen driver (XEN_CONFIG_FORMAT_*).
 const (
 	nativeFormatXL   = "xen-xl"

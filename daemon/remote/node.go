@@ -15,8 +15,6 @@ import (
 	"github.com/virtxend/virtxend/libxl"
 )
 
-func init() { groups = append(groups, registerNode) }
-
 // Limits of the remote protocol (remote_protocol.x).
 const (
 	remoteNodeMaxCells       = 1024 // REMOTE_NODE_MAX_CELLS

@@ -21,14 +21,6 @@ import (
 	"github.com/virtxend/virtxend/daemon/remote/rpc"
 )
 
-func init() {
-	groups = append(groups, registerSave)
-	hasManagedSaveFunc = func(f *Facade, d *dom) bool { return f.hasManagedSaveImage(d) }
-	startFromManagedSave = func(ctx context.Context, f *Facade, d *dom, paused bool) (bool, error) {
-		return f.restoreManagedSave(ctx, d, paused)
-	}
-}
-
 // virDomainSaveRestoreFlags and virDomainCoreDumpFlags the libxl driver knows, and the raw dump format.
 const (
 	savePaused = 1 << 2 // VIR_DOMAIN_SAVE_PAUSED
@@ -208,8 +200,7 @@ func (f *Facade) hasManagedSaveImage(d *dom) bool {
 // restoreManagedSave restores the inactive domain d from its managed save image, as libvirt's virDomainCreate
 // does when an image exists (libxlDomainStartNew), paused if asked, and removes the image once the domain runs.
 // It reports handled=false, doing nothing, when d has no image or is not an inactive domain virtxend manages:
-// the caller then boots the domain. It is lifecycle.go's startFromManagedSave hook, which DOMAIN_CREATE and
-// DOMAIN_CREATE_WITH_FLAGS call first.
+// the caller then boots the domain. DOMAIN_CREATE and DOMAIN_CREATE_WITH_FLAGS call it first.
 func (f *Facade) restoreManagedSave(ctx context.Context, d *dom, paused bool) (handled bool, err error) {
 	if d.Obj == nil || d.Active() || !f.hasManagedSaveImage(d) {
 		return false, nil

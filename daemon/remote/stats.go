@@ -18,8 +18,6 @@ import (
 	"github.com/virtxend/virtxend/libxl"
 )
 
-func init() { groups = append(groups, registerStats) }
-
 // virDomainMemoryStatTags the libxl driver reports, and the bound of the remote protocol on them.
 const (
 	memStatAvailable     = 5

@@ -14,8 +14,6 @@ import (
 	"github.com/virtxend/virtxend/libxl"
 )
 
-func init() { groups = append(groups, registerTuning) }
-
 // Where a change applies (virDomainModificationImpact, with the same values as VIR_DOMAIN_MEM_*,
 // VIR_DOMAIN_VCPU_* and VIR_DOMAIN_DEVICE_MODIFY_*), and the extra bits of the memory and vcpu calls.
 const (

@@ -18,8 +18,6 @@ import (
 	"github.com/virtxend/virtxend/libxl"
 )
 
-func init() { groups = append(groups, registerXML) }
-
 // libvirt's virDomainXMLFlags the libxl driver accepts (VIR_DOMAIN_XML_COMMON_FLAGS).
 const (
 	xmlSecure     = 1 << 0 // VIR_DOMAIN_XML_SECURE
