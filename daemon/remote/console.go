@@ -33,11 +33,6 @@ type consoleSession struct {
 	once sync.Once
 }
 
-var (
-	consolesMu sync.Mutex
-	consoles   = map[consoleKey]*consoleSession{}
-)
-
 // registerConsole: virsh console.
 func registerConsole(f *Facade, p *rpc.Program) {
 	rpc.Register(p, rpc.ProcDomainOpenConsole, func(ctx context.Context, call *rpc.Call, a *libvirt.DomainOpenConsoleArgs) (*struct{}, error) {
@@ -85,15 +80,18 @@ func (f *Facade) openConsole(ctx context.Context, call *rpc.Call, a *libvirt.Dom
 	}
 	key := consoleKey{f: f, uuid: strings.ToLower(d.UUID), kind: kind, n: n}
 	s := &consoleSession{pty: pty}
-	consolesMu.Lock()
-	old := consoles[key]
+	f.consolesMu.Lock()
+	old := f.consoles[key]
 	if old != nil && a.Flags&consoleForce == 0 {
-		consolesMu.Unlock()
+		f.consolesMu.Unlock()
 		pty.Close()
 		return rpc.NewError(rpc.CodeOperationFailed, rpc.DomainLibxl, "Active console session exists for this domain")
 	}
-	consoles[key] = s
-	consolesMu.Unlock()
+	if f.consoles == nil {
+		f.consoles = map[consoleKey]*consoleSession{}
+	}
+	f.consoles[key] = s
+	f.consolesMu.Unlock()
 	if old != nil {
 		go old.end(key, rpc.NewError(rpc.CodeOperationAborted, rpc.DomainStreams, "console session taken over by another client"))
 	}
@@ -204,11 +202,12 @@ func (s *consoleSession) toGuest(key consoleKey) {
 // the console for the next client.
 func (s *consoleSession) end(key consoleKey, abort error) {
 	s.once.Do(func() {
-		consolesMu.Lock()
-		if consoles[key] == s {
-			delete(consoles, key)
+		f := key.f
+		f.consolesMu.Lock()
+		if f.consoles[key] == s {
+			delete(f.consoles, key)
 		}
-		consolesMu.Unlock()
+		f.consolesMu.Unlock()
 		s.pty.Close()
 		if abort != nil {
 			_ = s.st.Abort(abort)

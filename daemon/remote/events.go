@@ -52,14 +52,13 @@ type eventHub struct {
 }
 
 var (
-	hubs           sync.Map // *Facade → *eventHub
 	nextCallbackID atomic.Int32
 	eventClientsMu sync.Mutex
 )
 
 func (f *Facade) hub() *eventHub {
-	h, _ := hubs.LoadOrStore(f, &eventHub{subs: map[chan domainEvent]struct{}{}})
-	return h.(*eventHub)
+	f.hubOnce.Do(func() { f.ownEvents = &eventHub{subs: map[chan domainEvent]struct{}{}} })
+	return f.ownEvents
 }
 
 func (h *eventHub) subscribe(buf int) (<-chan domainEvent, func()) {

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -63,6 +64,13 @@ type Facade struct {
 	Migration MigrationConfig
 
 	mig *migrationState
+	// What the facade keeps of its clients' calls in progress: the attached consoles, the jobs it runs (save,
+	// restore, dump) by domain UUID, and the hub of the events it produces itself.
+	consolesMu sync.Mutex
+	consoles   map[consoleKey]*consoleSession
+	jobStarts  sync.Map // lower-case UUID → time.Time
+	hubOnce    sync.Once
+	ownEvents  *eventHub
 }
 
 // groups are the procedure groups, one registration function per file that implements procedures.

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
@@ -393,26 +392,18 @@ func vbdCounters(d *dom, disk *v1alpha1.Disk) (blockCounters, error) {
 }
 
 // jobKey names one domain of one facade in the job table.
-type jobKey struct {
-	f    *Facade
-	uuid string
-}
-
-// jobStarts holds when the facade began a long-running change of a domain (save, restore, dump), so that
-// domjobinfo can report it while it runs.
-var jobStarts sync.Map // jobKey → time.Time
-
-// beginJob records a job on the domain with UUID uuid; the returned function ends it.
+// beginJob records that the facade began a long-running change (save, restore, dump) of the domain with UUID
+// uuid, so that domjobinfo can report it while it runs; the returned function ends it.
 func (f *Facade) beginJob(uuid string) (end func()) {
-	k := jobKey{f, strings.ToLower(uuid)}
-	jobStarts.Store(k, time.Now())
-	return func() { jobStarts.Delete(k) }
+	k := strings.ToLower(uuid)
+	f.jobStarts.Store(k, time.Now())
+	return func() { f.jobStarts.Delete(k) }
 }
 
 // jobElapsed reports whether a job runs on d, and for how long: a job this facade began, or a lifecycle action
 // the reconciler has not finished.
 func (f *Facade) jobElapsed(d *dom) (time.Duration, bool) {
-	if v, ok := jobStarts.Load(jobKey{f, strings.ToLower(d.UUID)}); ok {
+	if v, ok := f.jobStarts.Load(strings.ToLower(d.UUID)); ok {
 		return time.Since(v.(time.Time)), true
 	}
 	if o := d.Obj; o != nil && o.Spec.Action != nil && (o.Status.LastAction == nil || o.Status.LastAction.ID != o.Spec.Action.ID) {
