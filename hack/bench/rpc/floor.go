@@ -52,6 +52,9 @@ func pingPongFloor(ctx context.Context, dir string, dur time.Duration) (float64,
 		return 0, err
 	}
 	path := filepath.Join(dir, "echo.sock")
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) { // the last round's
+		return 0, err
+	}
 	cmd := exec.CommandContext(ctx, self)
 	cmd.Env = append(os.Environ(), echoEnv+"="+path)
 	cmd.Stderr = os.Stderr

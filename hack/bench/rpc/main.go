@@ -1,11 +1,16 @@
 // Command rpc measures virtxend's libvirt RPC server against a real libvirtd 9.0 in one run on the same machine,
-// and prints a table: cheap-call and DomainGetInfo round trips per second from 1 and 16 go-libvirt clients,
-// the time of `virsh list --all` over 1000 domains, and each daemon's resident memory with those domains. Below
-// the table it prints the floor of the machine (a bare ping-pong between two processes: one-client call rates
-// cannot beat it) and the fixed cost of any virsh command (virsh version), which bound the one-client rows and
-// virsh list.
+// and prints a table: ConnectGetType and DomainGetInfo round trips per second from 1 and 16 clients, both
+// go-libvirt clients and raw ones (a minimal client that speaks the protocol directly, so that the client's own
+// cost does not hide the server's), with each daemon's CPU time per call (from /proc/PID/stat over the
+// measurement) and the calls' p50/p99 latency; the time of `virsh list --all` over n domains; and each daemon's
+// resident memory with those domains. The one-raw-client row is compared with the floor of the machine (a bare
+// ping-pong between two processes, measured right after it in every round: one-client call rates cannot beat
+// it), and the fixed cost of any virsh command (virsh version), which bounds virsh list, is printed below.
 //
-//	go run ./hack/bench/rpc -binary bin/virtxend [-duration 3s] [-rounds 3] [-n 1000]
+//	go run ./hack/bench/rpc -binary bin/virtxend [-duration 3s] [-rounds 3] [-n 10000] [-only REGEXP] [-perf DIR]
+//
+// -only makes only the measurements whose name matches; -perf records virtxend with perf(1) during each of its
+// measurements (perf report -i DIR/FILE), the daemon's CPU profile without a hook in the daemon.
 //
 // The baseline is Debian's libvirtd serving its test:///default driver, which needs no hypervisor (FACTS.md):
 // run unprivileged (as nobody when the bench runs as root), so in session mode, from a temporary directory, with
@@ -24,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -31,6 +37,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/digitalocean/go-libvirt"
 )
@@ -39,8 +46,10 @@ func main() {
 	binary := flag.String("binary", "bin/virtxend", "the virtxend binary")
 	dur := flag.Duration("duration", 3*time.Second, "how long each call-rate measurement runs")
 	rounds := flag.Int("rounds", 3, "rounds of every measurement (the table shows their median)")
-	n := flag.Int("n", 1000, "domains in each daemon")
+	n := flag.Int("n", 10000, "domains in each daemon")
 	clients := flag.Int("clients", 16, "concurrent clients of the parallel measurements")
+	only := flag.String("only", "", "make only the measurements whose name matches this regular expression")
+	perfDir := flag.String("perf", "", "record virtxend with perf(1) during each of its measurements, into this directory")
 	flag.Parse()
 	if path := os.Getenv(echoEnv); path != "" {
 		if err := serveEcho(path); err != nil {
@@ -51,7 +60,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, config{binary: *binary, dur: *dur, rounds: max(*rounds, 1), n: *n, clients: *clients}); err != nil {
+	match, err := regexp.Compile(*only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -only:", err)
+		os.Exit(2)
+	}
+	if err := run(ctx, config{binary: *binary, dur: *dur, rounds: max(*rounds, 1), n: *n, clients: *clients,
+		only: match, perfDir: *perfDir}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -63,6 +78,8 @@ type config struct {
 	rounds, n       int
 	clients         int
 	virsh, libvirtd string
+	only            *regexp.Regexp // the measurements to make
+	perfDir         string         // where perf records virtxend, when set
 }
 
 // daemon is one RPC server under measurement, with its clients connected.
@@ -85,6 +102,7 @@ type daemon struct {
 type row struct {
 	what, virtxend, libvirtd, ratio, target string
 	cpu, lat                                [2]string
+	cpuRatio, cpuTarget                     string
 }
 
 // rate is one call-rate measurement: calls per second, the daemon's CPU time per call (from /proc/PID/stat
@@ -126,13 +144,9 @@ func run(ctx context.Context, cfg config) error {
 	daemons := [2]*daemon{vx, lv}
 	time.Sleep(2 * time.Second) // let the start-up work drain
 	rssSetUp := [2]float64{rssMiB(vx.pid), rssMiB(lv.pid)}
-	rows, err := measureAll(ctx, cfg, daemons)
+	rows, floor, err := measureAll(ctx, cfg, dir, daemons)
 	if err != nil {
 		return err
-	}
-	floor, err := pingPongFloor(ctx, dir, cfg.dur)
-	if err != nil {
-		return fmt.Errorf("round-trip floor: %w", err)
 	}
 	var startup [2]float64
 	for k, d := range daemons {
@@ -162,14 +176,9 @@ func run(ctx context.Context, cfg config) error {
 	}
 	printTable(cfg, lv, rows, load0, loadAverage())
 	fmt.Printf("resident memory after the calls: %s; %s\n", rssSplit(vx), rssSplit(lv))
-	fmt.Printf("floor of this machine: a bare 28-byte ping-pong between two processes over a Unix socket does "+
-		"%.0f round trips/s, one at a time\n", floor)
-	for _, r := range rows {
-		if strings.HasSuffix(r.what, "1 raw client") {
-			var vxRate float64
-			fmt.Sscanf(r.virtxend, "%f", &vxRate)
-			fmt.Printf("one raw client against virtxend: %.0f calls/s = %.0f %% of the floor (target ≥ 75 %%)\n", vxRate, 100*vxRate/floor)
-		}
+	if floor > 0 {
+		fmt.Printf("floor of this machine: a bare 28-byte ping-pong between two processes over a Unix socket does "+
+			"%.0f round trips/s, one at a time (median of the rounds, each right after the one-raw-client row's)\n", floor)
 	}
 	fmt.Printf("virsh version (start, connect, the calls every command makes): %.3f s against virtxend, %.3f s against libvirtd\n",
 		startup[0], startup[1])
@@ -186,66 +195,125 @@ func getInfoCall(d *daemon, l *libvirt.Libvirt, k int) error {
 	return err
 }
 
+// measurement is one call-rate row: clients making call (go-libvirt clients), or raw's call (raw clients).
+type measurement struct {
+	what    string
+	clients int
+	call    call
+	raw     func(*daemon) rawCall
+	// cpuTarget is the bound on virtxend's CPU time per call over libvirtd's; floor marks the row the machine's
+	// floor is measured with, round after round.
+	cpuTarget string
+	floor     bool
+}
+
+func measurements(cfg config) []measurement {
+	getInfo := fmt.Sprintf("DomainGetInfo among %d domains", cfg.n)
+	many := fmt.Sprintf("%d clients", cfg.clients)
+	return []measurement{
+		{what: "ConnectGetType, 1 client", clients: 1, call: cheapCall, cpuTarget: "≤ 0.25×"},
+		{what: "ConnectGetType, " + many, clients: cfg.clients, call: cheapCall, cpuTarget: "≤ 0.25×"},
+		{what: "ConnectGetType, 1 raw client", clients: 1, raw: func(*daemon) rawCall { return rawGetType },
+			cpuTarget: "≤ 0.25×", floor: true},
+		{what: "ConnectGetType, " + many + ", raw", clients: cfg.clients, raw: func(*daemon) rawCall { return rawGetType },
+			cpuTarget: "≤ 0.25×"},
+		{what: getInfo + ", 1 client", clients: 1, call: getInfoCall, cpuTarget: "≤ 0.25×"},
+		{what: getInfo + ", " + many, clients: cfg.clients, call: getInfoCall, cpuTarget: "≤ 0.25×"},
+		{what: getInfo + ", 1 raw client", clients: 1, raw: rawGetInfo, cpuTarget: "≤ 0.25×"},
+		{what: getInfo + ", " + many + ", raw", clients: cfg.clients, raw: rawGetInfo, cpuTarget: "≤ 0.25×"},
+	}
+}
+
 // measureAll makes the call-rate and virsh measurements. Each is made rounds × (virtxend, libvirtd),
 // alternating, so that a burst of load elsewhere on the machine does not fall on one daemon only; a row
-// holds the medians.
-func measureAll(ctx context.Context, cfg config, daemons [2]*daemon) ([]row, error) {
-	measure := func(what string, f func(*daemon) (float64, error)) ([2]float64, error) {
+// holds the medians. The machine's floor is measured in the same rounds as the one-raw-client row, right after
+// it, and returned (its median), 0 when that row is not measured.
+func measureAll(ctx context.Context, cfg config, dir string, daemons [2]*daemon) ([]row, float64, error) {
+	measure := func(what string, f func(*daemon) (float64, error), after func() error) ([2]float64, error) {
 		var got [2][]float64
 		for r := 0; r < cfg.rounds; r++ {
 			for k, d := range daemons {
 				if err := ctx.Err(); err != nil {
 					return [2]float64{}, err
 				}
+				stopPerf := func() {}
+				if k == 0 {
+					stopPerf = startPerf(cfg.perfDir, d.pid, fmt.Sprintf("%s-%d", what, r))
+				}
 				v, err := f(d)
+				stopPerf()
 				if err != nil {
 					return [2]float64{}, fmt.Errorf("%s, %s: %w", what, d.name, err)
 				}
 				got[k] = append(got[k], v)
 			}
+			if after != nil {
+				if err := after(); err != nil {
+					return [2]float64{}, err
+				}
+			}
 		}
 		return [2]float64{median(got[0]), median(got[1])}, nil
 	}
 	var rows []row
-	for _, m := range []struct {
-		what    string
-		clients int
-		call    call
-	}{
-		{"cheap calls (ConnectGetType), 1 client", 1, cheapCall},
-		{fmt.Sprintf("cheap calls (ConnectGetType), %d clients", cfg.clients), cfg.clients, cheapCall},
-		{fmt.Sprintf("DomainGetInfo among %d domains, 1 client", cfg.n), 1, getInfoCall},
-		{fmt.Sprintf("DomainGetInfo among %d domains, %d clients", cfg.n, cfg.clients), cfg.clients, getInfoCall},
-		{"cheap calls (ConnectGetType), 1 raw client", 1, nil},
-	} {
+	var floors []float64
+	for _, m := range measurements(cfg) {
+		if !cfg.only.MatchString(m.what) {
+			continue
+		}
 		var rates [2][]rate
+		var after func() error
+		if m.floor {
+			after = func() error {
+				f, err := pingPongFloor(ctx, dir, cfg.dur)
+				if err != nil {
+					return fmt.Errorf("round-trip floor: %w", err)
+				}
+				floors = append(floors, f)
+				return nil
+			}
+		}
 		v, err := measure(m.what, func(d *daemon) (float64, error) {
-			r, err := measureRate(d, m.clients, cfg.dur, m.call)
-			rates[slices.Index(daemons[:], d)] = append(rates[slices.Index(daemons[:], d)], r)
+			r, err := measureRate(d, m, cfg.dur)
+			k := slices.Index(daemons[:], d)
+			rates[k] = append(rates[k], r)
 			return r.perSec, err
-		})
+		}, after)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		target := "≥ 5×"
 		if m.clients == 1 {
 			target = "—"
 		}
 		r := row{what: m.what, virtxend: fmt.Sprintf("%.0f /s", v[0]), libvirtd: fmt.Sprintf("%.0f /s", v[1]),
-			ratio: ratio(v[0], v[1]), target: target}
+			ratio: ratio(v[0], v[1]), target: target, cpuTarget: m.cpuTarget}
+		if m.floor && len(floors) > 0 {
+			r.target = fmt.Sprintf("%.0f%% of floor (≥ 75%%)", 100*v[0]/median(floors))
+		}
+		var cpu [2]float64
 		for k := range daemons {
 			med := medianRate(rates[k])
+			cpu[k] = med.cpuPerCall
 			r.cpu[k] = fmt.Sprintf("%.1f µs", med.cpuPerCall*1e6)
 			r.lat[k] = fmt.Sprintf("%.0f/%.0f µs", float64(med.p50.Nanoseconds())/1e3, float64(med.p99.Nanoseconds())/1e3)
 		}
+		r.cpuRatio = ratio(cpu[0], cpu[1])
 		rows = append(rows, r)
 	}
-	list, err := measure("virsh list --all", func(d *daemon) (float64, error) { return virshList(ctx, cfg, d) })
+	floor := 0.0
+	if len(floors) > 0 {
+		floor = median(floors)
+	}
+	if !cfg.only.MatchString("virsh list --all") {
+		return rows, floor, nil
+	}
+	list, err := measure("virsh list --all", func(d *daemon) (float64, error) { return virshList(ctx, cfg, d) }, nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	return append(rows, row{what: fmt.Sprintf("virsh list --all over %d domains", cfg.n), virtxend: fmt.Sprintf("%.3f s", list[0]),
-		libvirtd: fmt.Sprintf("%.3f s", list[1]), ratio: ratio(list[0], list[1]), target: "≤ 0.5×"}), nil
+		libvirtd: fmt.Sprintf("%.3f s", list[1]), ratio: ratio(list[0], list[1]), target: "≤ 0.5×"}), floor, nil
 }
 
 // virshList times one `virsh list --all` and checks it listed every domain.
@@ -273,14 +341,29 @@ func printTable(cfg config, libvirtd *daemon, rows []row, load0, load1 string) {
 	fmt.Printf("RPC benchmark: virtxend (simulated host) against %s (test:///default, session mode), "+
 		"median of %d rounds, %s per call-rate measurement\n", libvirtd.version, cfg.rounds, cfg.dur)
 	fmt.Printf("machine: %d cores shared; load average %s at the start, %s at the end\n", runtime.NumCPU(), load0, load1)
-	fmt.Printf("| %-52s | %-12s | %-12s | %-7s | %-8s | %-10s | %-10s | %-15s | %-15s |\n", "measure", "virtxend",
-		"libvirtd", "ratio", "target", "vx CPU/call", "lv CPU/call", "vx p50/p99", "lv p50/p99")
-	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 54), strings.Repeat("-", 14), strings.Repeat("-", 14),
-		strings.Repeat("-", 9), strings.Repeat("-", 10), strings.Repeat("-", 12), strings.Repeat("-", 12),
-		strings.Repeat("-", 17), strings.Repeat("-", 17))
+	table := [][]string{{"measure", "virtxend", "libvirtd", "ratio", "target", "vx CPU/call", "lv CPU/call",
+		"CPU ratio", "CPU target", "vx p50/p99", "lv p50/p99"}}
 	for _, r := range rows {
-		fmt.Printf("| %-52s | %-12s | %-12s | %-7s | %-8s | %-10s | %-10s | %-15s | %-15s |\n", r.what, r.virtxend,
-			r.libvirtd, r.ratio, r.target, r.cpu[0], r.cpu[1], r.lat[0], r.lat[1])
+		table = append(table, []string{r.what, r.virtxend, r.libvirtd, r.ratio, r.target, r.cpu[0], r.cpu[1],
+			r.cpuRatio, r.cpuTarget, r.lat[0], r.lat[1]})
+	}
+	width := make([]int, len(table[0]))
+	for _, l := range table {
+		for i, c := range l {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	for n, l := range table {
+		for i, c := range l {
+			fmt.Printf("| %s%s ", c, strings.Repeat(" ", width[i]-utf8.RuneCountInString(c)))
+		}
+		fmt.Println("|")
+		if n == 0 {
+			for _, w := range width {
+				fmt.Printf("|%s", strings.Repeat("-", w+2))
+			}
+			fmt.Println("|")
+		}
 	}
 }
 

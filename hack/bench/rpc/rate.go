@@ -14,18 +14,18 @@ import (
 	"github.com/digitalocean/go-libvirt"
 )
 
-// measureRate makes call in a loop on the first clients of d's connections for dur (with a nil call: CONNECT_GET_TYPE
-// on one raw connection of its own), and returns the rate, the daemon's CPU time per call and the latencies'
-// p50 and p99. Client k starts its count at k×7919, so that calls about domains spread over them.
-func measureRate(d *daemon, clients int, dur time.Duration, c call) (rate, error) {
+// measureRate makes m's call in a loop on m.clients clients for dur: the first of d's go-libvirt connections, or
+// raw connections of their own when m is raw. It returns the rate, the daemon's CPU time per call and the
+// latencies' p50 and p99. Client k starts its count at k×7919, so that calls about domains spread over them.
+func measureRate(d *daemon, m measurement, dur time.Duration) (rate, error) {
+	clients, c := m.clients, m.call
 	cpu0 := cpuSeconds(d.pid)
-	if c == nil {
-		perSec, lat, err := rawRate(d.sock, d.openURI, dur)
+	if m.raw != nil {
+		perSec, lats, err := rawRate(d.sock, d.openURI, clients, dur, m.raw(d))
 		if err != nil {
 			return rate{}, fmt.Errorf("raw client: %w", err)
 		}
-		cpu := cpuSeconds(d.pid) - cpu0
-		return summarize(perSec, cpu, [][]time.Duration{lat}), nil
+		return summarize(perSec, cpuSeconds(d.pid)-cpu0, lats), nil
 	}
 	var stop atomic.Bool
 	var calls atomic.Int64

@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -14,6 +16,7 @@ const (
 	remoteProgram     = 0x20008086
 	procConnectOpen   = 1
 	procConnectGetTyp = 3
+	procDomainGetInfo = 16
 	headerLen         = 28
 )
 
@@ -77,25 +80,68 @@ func (r *rawClient) call(proc uint32, body []byte) error {
 	return nil
 }
 
-// getType is CONNECT_GET_TYPE, the cheapest call there is.
-func (r *rawClient) getType() error { return r.call(procConnectGetTyp, nil) }
+// rawCall is one call a raw client makes: a procedure and the XDR body of its arguments, which depend on k, a
+// running count that spreads calls about domains over them.
+type rawCall struct {
+	proc uint32
+	body func(k int) []byte
+}
 
-// rawRate makes CONNECT_GET_TYPE calls one at a time on one raw connection for dur, and returns the calls per
-// second and each call's latency.
-func rawRate(sock, uri string, dur time.Duration) (float64, []time.Duration, error) {
-	r, err := dialRaw(sock, uri)
-	if err != nil {
-		return 0, nil, err
+// rawGetType is CONNECT_GET_TYPE, the cheapest call there is.
+var rawGetType = rawCall{proc: procConnectGetTyp, body: func(int) []byte { return nil }}
+
+// rawGetInfo is DOMAIN_GET_INFO of d's domains, their arguments encoded once.
+func rawGetInfo(d *daemon) rawCall {
+	bodies := make([][]byte, len(d.doms))
+	for i, dom := range d.doms {
+		// remote_nonnull_domain: a string (length, bytes, padding to 4), a 16-byte uuid, an int id.
+		b := binary.BigEndian.AppendUint32(nil, uint32(len(dom.Name)))
+		b = append(b, dom.Name...)
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+		b = append(b, dom.UUID[:]...)
+		bodies[i] = binary.BigEndian.AppendUint32(b, uint32(dom.ID))
 	}
-	defer r.c.Close()
-	lat := make([]time.Duration, 0, 1<<16)
-	start := time.Now()
-	for time.Since(start) < dur {
-		t := time.Now()
-		if err := r.getType(); err != nil {
+	return rawCall{proc: procDomainGetInfo, body: func(k int) []byte { return bodies[k%len(bodies)] }}
+}
+
+// rawRate makes c on clients raw connections of their own, one call at a time on each, for dur, and returns the
+// calls per second and each call's latency. Client k starts its count at k×7919, as the go-libvirt clients do.
+func rawRate(sock, uri string, clients int, dur time.Duration, c rawCall) (float64, [][]time.Duration, error) {
+	rs := make([]*rawClient, clients)
+	for k := range rs {
+		r, err := dialRaw(sock, uri)
+		if err != nil {
 			return 0, nil, err
 		}
-		lat = append(lat, time.Since(t))
+		defer r.c.Close()
+		rs[k] = r
 	}
-	return float64(len(lat)) / time.Since(start).Seconds(), lat, nil
+	lats := make([][]time.Duration, clients)
+	errs := make([]error, clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for k, r := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, 1<<16)
+			for n := k * 7919; time.Since(start) < dur; n++ {
+				t := time.Now()
+				if err := r.call(c.proc, c.body(n)); err != nil {
+					errs[k] = err
+					return
+				}
+				lat = append(lat, time.Since(t))
+			}
+			lats[k] = lat
+		}()
+	}
+	wg.Wait()
+	calls := 0
+	for _, l := range lats {
+		calls += len(l)
+	}
+	return float64(calls) / time.Since(start).Seconds(), lats, errors.Join(errs...)
 }
