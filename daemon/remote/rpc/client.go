@@ -69,6 +69,10 @@ type Client struct {
 	cancel context.CancelCauseFunc
 	out    *outQueue
 	slots  chan struct{}
+	// releaseSlot gives back a request slot once a reply is written (made once: a reply needs no closure).
+	releaseSlot func()
+	// inline is the record of the call being served on the reading goroutine (Inline procedures).
+	inline Call
 
 	readOnly        atomic.Bool
 	opened          atomic.Bool
@@ -107,6 +111,7 @@ func newClient(ctx context.Context, srv *Server, nc net.Conn, readOnly bool) *Cl
 		streams:         make(map[streamKey]*Stream),
 	}
 	c.out = newOutQueue(srv.opts.MaxQueuedEventBytes, nc, func(err error) { c.closeWith(err) })
+	c.releaseSlot = func() { <-c.slots }
 	c.readOnly.Store(readOnly)
 	c.lastRecv.Store(time.Now().UnixNano())
 	c.log = logr.FromContextOrDiscard(ctx).WithValues("server", srv.opts.Name, "client", c.id)

@@ -3,6 +3,7 @@ package rpc
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -35,26 +36,50 @@ func (c *Client) readLoop() error {
 			}
 			return err
 		}
-		c.lastRecv.Store(time.Now().UnixNano())
-		if err := c.handlePacket(h, body); err != nil {
+		now := time.Now()
+		c.lastRecv.Store(now.UnixNano())
+		if err := c.handlePacket(h, body, now); err != nil {
 			return err
 		}
 	}
 }
 
-// readPacket reads the next packet once the connection's budget has room for it.
+// readPacket reads the next packet once the connection's budget has room for it. The length word and the
+// header are read in place from br's buffer, without a copy; the body gets an allocation of its own (the call may
+// be served on another goroutine while br reads on), unless it is empty.
 func (c *Client) readPacket(br *bufio.Reader, budget int) (Header, []byte, error) {
 	if err := c.waitBudget(0, budget); err != nil {
 		return Header{}, nil, err
 	}
-	n, err := readLength(br)
+	word, err := br.Peek(4)
 	if err != nil {
+		if err == io.EOF && len(word) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
 		return Header{}, nil, err
 	}
+	n := int(binary.BigEndian.Uint32(word))
+	if n < HeaderSize || n > MaxPacketSize {
+		return Header{}, nil, fmt.Errorf("%w: %d", ErrFrame, n)
+	}
+	_, _ = br.Discard(4)
 	if err := c.waitBudget(n, budget); err != nil {
 		return Header{}, nil, err
 	}
-	return readRest(br, n, nil)
+	hdr, err := br.Peek(HeaderSize - 4)
+	if err != nil {
+		return Header{}, nil, unexpected(err)
+	}
+	h := decodeHeader(hdr)
+	_, _ = br.Discard(HeaderSize - 4)
+	var body []byte
+	if size := n - HeaderSize; size > 0 {
+		body = make([]byte, size)
+		if _, err := io.ReadFull(br, body); err != nil {
+			return Header{}, nil, unexpected(err)
+		}
+	}
+	return h, body, nil
 }
 
 // waitBudget waits until n more bytes fit in the connection's budget, and says so in the log the first time the
@@ -76,7 +101,7 @@ func (c *Client) waitBudget(n, budget int) error {
 
 // handlePacket routes one incoming packet. It blocks while the client has MaxClientRequests calls in flight, or
 // while a stream's input is full: that client stops being read, and nobody else is affected.
-func (c *Client) handlePacket(h Header, body []byte) error {
+func (c *Client) handlePacket(h Header, body []byte, now time.Time) error {
 	if h.Program == ProgramKeepalive && h.Version == ProtocolVersion && h.Type == TypeMessage {
 		if h.Procedure == ProcKeepalivePing {
 			c.sendKeepalive(ProcKeepalivePong)
@@ -102,21 +127,24 @@ func (c *Client) handlePacket(h Header, body []byte) error {
 	c.inflight.Add(1)
 	c.out.hold(len(body)) // until the reply is queued
 	if p == nil {
-		go c.reply(&Call{Client: c, Header: h, held: len(body), start: time.Now()}, nil, errUnknownProgram(h))
+		go c.reply(&Call{Client: c, Header: h, held: len(body), start: now}, nil, errUnknownProgram(h))
 		return nil
 	}
 	info, entry, known := p.lookup(h.Procedure)
 	if entry != nil && info.Inline {
-		c.dispatch(p, h, body, info, entry, known) // no goroutine to start and wake: the reply leaves before the next read
+		// No goroutine to start and wake: the reply leaves before the next read, and the call's record is the
+		// connection's own, reused call after call.
+		c.inline = Call{Client: c, Header: h, program: p, Info: info, held: len(body), start: now}
+		c.dispatch(&c.inline, body, entry, known)
 		return nil
 	}
-	go c.dispatch(p, h, body, info, entry, known)
+	go c.dispatch(&Call{Client: c, Header: h, program: p, Info: info, held: len(body), start: now}, body, entry, known)
 	return nil
 }
 
-// dispatch serves one call of program p, whose procedure lookup found info, entry and known.
-func (c *Client) dispatch(p *Program, h Header, body []byte, info ProcInfo, entry *procEntry, known bool) {
-	call := &Call{Client: c, Header: h, program: p, Info: info, held: len(body), start: time.Now()}
+// dispatch serves call, whose procedure lookup found entry and known.
+func (c *Client) dispatch(call *Call, body []byte, entry *procEntry, known bool) {
+	h, p, info := call.Header, call.program, call.Info
 	var err error
 	var out []byte
 	switch {
@@ -135,13 +163,13 @@ func (c *Client) dispatch(p *Program, h Header, body []byte, info ProcInfo, entr
 	case info.Inline:
 		out, err = c.invoke(entry, call, body)
 	default:
-		release, ok := c.srv.workers.acquire(info.Priority, c.closed)
+		prio, ok := c.srv.workers.acquire(info.Priority, c.closed)
 		if !ok {
 			err = ErrClientClosed // nobody is left to answer
 			break
 		}
 		out, err = c.invoke(entry, call, body)
-		release()
+		c.srv.workers.release(prio)
 	}
 	c.reply(call, out, err)
 }
@@ -154,7 +182,8 @@ func (c *Client) invoke(entry *procEntry, call *Call, body []byte) (out []byte, 
 			out, err = nil, NewError(CodeInternalError, DomainRPC, fmt.Sprintf("%s failed unexpectedly", call.Info.API))
 		}
 	}()
-	return entry.handle(c.ctx, call, body, make([]byte, HeaderSize, 512))
+	call.buf = getReplyBuf()
+	return entry.handle(c.ctx, call, body, (*call.buf)[:HeaderSize])
 }
 
 // reply queues the reply to call: out (starting with HeaderSize bytes of room for the header) or err. The call's
@@ -179,21 +208,24 @@ func (c *Client) reply(call *Call, out []byte, err error) {
 		c.logFailure(call, e)
 		code = int(e.Code)
 		h.Status = StatusError
-		out = append(make([]byte, HeaderSize, HeaderSize+256), MarshalError(e)...)
+		if cap(out) < HeaderSize {
+			out = make([]byte, HeaderSize, HeaderSize+256)
+		}
+		out = append(out[:HeaderSize], MarshalError(e)...)
 	}
 	if obs := c.srv.callObserver.Load(); obs != nil {
 		(*obs)(call.procName(), code, time.Since(call.start))
 	}
 	putHeader(out, h)
-	release := func() { <-c.slots }
-	done := release
+	done := c.releaseSlot
 	if call.closeAfter {
-		done = func() { release(); c.Close() }
+		done = func() { c.releaseSlot(); c.Close() }
 	}
 	for _, st := range call.streams {
 		st.accepting.Store(err == nil)
 	}
-	sent := c.out.pushWrite(outItem{buf: out, kind: pushReply, done: done}) == nil
+	sent := c.out.pushWrite(outItem{buf: out, kind: pushReply, done: done, recycle: call.buf}) == nil
+	call.buf = nil
 	for _, st := range call.streams {
 		if err == nil && sent {
 			st.activate()

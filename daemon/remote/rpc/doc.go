@@ -20,7 +20,9 @@
 // (libvirt's max_client_requests), and at most Options.MaxWorkers over all clients, plus Options.PrioWorkers for
 // high-priority procedures (libvirt's max_workers and prio_workers; calls wait for a worker in arrival order). Procedures registered Inline (lookups, state: handlers that only read memory)
 // run on the reader goroutine instead, and a reply is written by its call's goroutine when nothing else is being
-// written: the common round trip then involves no goroutine hand-off. A call is checked in libvirt's order:
+// written: the common round trip then involves no goroutine hand-off, and a reply is one write. An inline call
+// allocates no more than its handler does: its record, its reply buffer and the XDR coder are reused. A call is
+// checked in libvirt's order:
 //
 //	unknown program or version      CodeRPC "Cannot find program N version V"
 //	procedure outside the protocol  CodeRPC "unknown procedure: N"

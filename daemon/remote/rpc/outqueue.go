@@ -40,7 +40,17 @@ type outItem struct {
 	kind  pushKind
 	done  func() // run once the packet is written, or when the connection closes before that
 	event bool
+	// recycle, when set, is the replyBufs entry buf came from: it goes back there once buf is written.
+	recycle *[]byte
 }
+
+// replyBufs recycles the buffers replies are built in, once written: a busy connection makes one per call, and
+// most are small. Buffers that grew past maxRecycled are left to the garbage collector.
+var replyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxRecycled = 64 << 10
+
+func getReplyBuf() *[]byte { return replyBufs.Get().(*[]byte) }
 
 // cost is what the item counts against the connection's budget.
 func (it outItem) cost() int { return len(it.buf) + itemOverhead }
@@ -68,7 +78,13 @@ type outQueue struct {
 	room       chan struct{} // closed when bytes leave the queue, for waitRoom; nil while nobody waits
 	spare      []outItem     // an emptied items array, reused by the next batch
 	bufs       net.Buffers   // the writer's writev vector, reused
+	vec        net.Buffers   // what WriteTo consumes, a field so that it needs no allocation
+	gather     []byte        // the writer's buffer for a burst of small packets, reused
 }
+
+// maxGathered bounds the bytes of a batch of packets copied into one buffer for a single write; a larger batch
+// is written with writev.
+const maxGathered = 16 << 10
 
 func newOutQueue(eventLimit int, nc net.Conn, onError func(error)) *outQueue {
 	return &outQueue{eventLimit: eventLimit, nc: nc, onError: onError, wake: make(chan struct{}, 1)}
@@ -246,9 +262,14 @@ func (q *outQueue) signalRoomLocked() {
 	}
 }
 
+// runDone runs it.done, and recycles its buffer: it is written, or will never be.
 func runDone(it outItem) {
 	if it.done != nil {
 		it.done()
+	}
+	if it.recycle != nil && cap(it.buf) <= maxRecycled {
+		*it.recycle = it.buf[:0]
+		replyBufs.Put(it.recycle)
 	}
 }
 
@@ -274,7 +295,7 @@ func (q *outQueue) writeLoop() {
 	}
 }
 
-// drain is the writer holding the connection: it writes the queued packets, a batch in one writev, until the queue
+// drain is the writer holding the connection: it writes the queued packets, a batch in one write, until the queue
 // is empty, and then lets go of the connection. It reports false when the queue closed or a write failed (which
 // closes the queue and reports the error).
 func (q *outQueue) drain() bool {
@@ -289,14 +310,34 @@ func (q *outQueue) drain() bool {
 		items := q.items
 		q.items, q.spare = q.spare, nil
 		q.mu.Unlock()
-		vec := q.bufs[:0]
+		var err error
+		total := 0
 		for _, it := range items {
-			vec = append(vec, it.buf)
+			total += len(it.buf)
 		}
-		bufs := vec // WriteTo consumes bufs; vec keeps the array
-		_, err := bufs.WriteTo(q.nc)
-		clear(vec)
-		q.bufs = vec[:0]
+		switch {
+		case len(items) == 1:
+			_, err = q.nc.Write(items[0].buf) // the common case: one reply, one write
+		case total <= maxGathered:
+			// A burst of small packets (replies to pipelined calls, events): gathered into one write.
+			b := q.gather[:0]
+			for _, it := range items {
+				b = append(b, it.buf...)
+			}
+			_, err = q.nc.Write(b)
+			if q.gather = b[:0]; cap(b) > 4<<10 {
+				q.gather = nil // an idle connection keeps little
+			}
+		default:
+			vec := q.bufs[:0]
+			for _, it := range items {
+				vec = append(vec, it.buf)
+			}
+			q.vec = vec // WriteTo consumes the slice it is called on; vec keeps the array
+			_, err = q.vec.WriteTo(q.nc)
+			clear(vec)
+			q.bufs, q.vec = vec[:0], nil
+		}
 		q.written(items)
 		clear(items)
 		q.mu.Lock()

@@ -47,7 +47,8 @@ func PreOpen(ok bool) ProcOption { return func(i *ProcInfo) { i.PreOpen = ok } }
 
 // Inline serves the procedure on the connection's reading goroutine. Only for handlers that return at once,
 // whatever happens elsewhere (they read memory, take no lock held across slow work and wait for nothing): while
-// one runs, that client's next packets are not read.
+// one runs, that client's next packets are not read. The *Call such a handler gets is reused by the connection's
+// next inline call: it must not keep it once it returned.
 func Inline() ProcOption { return func(i *ProcInfo) { i.Inline = true } }
 
 type procEntry struct {
@@ -206,7 +207,7 @@ func Register[A, R any](p *Program, proc int32, fn func(ctx context.Context, cal
 	}
 	p.register(proc, func(ctx context.Context, call *Call, body, dst []byte) ([]byte, error) {
 		args := new(A)
-		if err := Unmarshal(body, args); err != nil {
+		if err := unmarshalWith(&call.dec, body, args); err != nil {
 			call.decodeErr = err
 			return dst, errDecode()
 		}
@@ -217,7 +218,7 @@ func Register[A, R any](p *Program, proc int32, fn func(ctx context.Context, cal
 		if ret == nil {
 			ret = new(R)
 		}
-		out, err := AppendXDR(dst, ret)
+		out, err := appendXDRWith(&call.enc, dst, ret)
 		if err != nil {
 			call.encodeErr = err
 			return dst, errEncode()
@@ -242,6 +243,9 @@ type Call struct {
 	encodeErr  error // why the reply did not encode, for the log
 	held       int   // bytes of the call counted against the connection's budget until its reply
 	start      time.Time
+	buf        *[]byte // the reply's buffer, from replyBufs, until the reply is queued
+	enc        encoder // Register's encoder and decoder, here so that they cost no allocation of their own
+	dec        decoder
 }
 
 // procName names the call's procedure for logs and metrics, also when the program or procedure is unknown.

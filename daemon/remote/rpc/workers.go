@@ -36,10 +36,10 @@ func newWorkerPool(maxWorkers, prioWorkers int) *workerPool {
 	return &workerPool{max: maxWorkers, prio: prioWorkers}
 }
 
-// acquire waits for a worker and returns the function that gives it back, or false when cancel closed first.
-func (p *workerPool) acquire(priority bool, cancel <-chan struct{}) (func(), bool) {
+// acquire waits for a worker and reports whether it is a priority worker, to give back with release; ok is false
+// when cancel closed first.
+func (p *workerPool) acquire(priority bool, cancel <-chan struct{}) (prio, ok bool) {
 	p.mu.Lock()
-	var prio, ok bool
 	if len(p.queue) == 0 {
 		prio, ok = p.takeLocked(priority)
 	} else if priority && p.busyPrio < p.prio {
@@ -49,14 +49,14 @@ func (p *workerPool) acquire(priority bool, cancel <-chan struct{}) (func(), boo
 	}
 	if ok {
 		p.mu.Unlock()
-		return p.releaser(prio), true
+		return prio, true
 	}
 	w := &workerWait{priority: priority, ch: make(chan bool, 1)}
 	p.queue = append(p.queue, w)
 	p.mu.Unlock()
 	select {
 	case prio := <-w.ch:
-		return p.releaser(prio), true
+		return prio, true
 	case <-cancel:
 		p.mu.Lock()
 		for i, q := range p.queue {
@@ -68,10 +68,10 @@ func (p *workerPool) acquire(priority bool, cancel <-chan struct{}) (func(), boo
 		p.mu.Unlock()
 		select {
 		case prio := <-w.ch: // handed a worker meanwhile: give it back
-			p.releaser(prio)()
+			p.release(prio)
 		default:
 		}
-		return nil, false
+		return false, false
 	}
 }
 
@@ -89,20 +89,16 @@ func (p *workerPool) takeLocked(priority bool) (prio, ok bool) {
 	return false, false
 }
 
-func (p *workerPool) releaser(prio bool) func() {
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			p.mu.Lock()
-			if prio {
-				p.busyPrio--
-			} else {
-				p.busy--
-			}
-			p.handOutLocked()
-			p.mu.Unlock()
-		})
+// release gives back a worker acquire returned, once.
+func (p *workerPool) release(prio bool) {
+	p.mu.Lock()
+	if prio {
+		p.busyPrio--
+	} else {
+		p.busy--
 	}
+	p.handOutLocked()
+	p.mu.Unlock()
 }
 
 // handOutLocked gives free workers to the waiting calls, oldest first; a regular call waits behind nobody it

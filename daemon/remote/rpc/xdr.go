@@ -44,6 +44,12 @@ func Marshal(v any) ([]byte, error) {
 
 // AppendXDR appends the XDR encoding of v to dst.
 func AppendXDR(dst []byte, v any) ([]byte, error) {
+	var e encoder
+	return appendXDRWith(&e, dst, v)
+}
+
+// appendXDRWith is AppendXDR with the encoder e, which it resets.
+func appendXDRWith(e *encoder, dst []byte, v any) ([]byte, error) {
 	if v == nil {
 		return dst, nil
 	}
@@ -60,17 +66,25 @@ func AppendXDR(dst []byte, v any) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	e := encoder{buf: dst}
-	c.enc(&e, rv.Elem())
-	if e.err != nil {
-		return dst, e.err
+	*e = encoder{buf: dst}
+	c.enc(e, rv.Elem())
+	out, err := e.buf, e.err
+	*e = encoder{}
+	if err != nil {
+		return dst, err
 	}
-	return e.buf, nil
+	return out, nil
 }
 
 // Unmarshal decodes the XDR data into v, a non-nil pointer. Trailing bytes are ignored, as libvirt ignores them
 // (go-libvirt's CONNECT_OPEN carries a spurious trailing field).
 func Unmarshal(data []byte, v any) error {
+	var d decoder
+	return unmarshalWith(&d, data, v)
+}
+
+// unmarshalWith is Unmarshal with the decoder d, which it resets.
+func unmarshalWith(d *decoder, data []byte, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("rpc: unmarshal into %T: not a non-nil pointer", v)
@@ -79,9 +93,11 @@ func Unmarshal(data []byte, v any) error {
 	if err != nil {
 		return err
 	}
-	d := decoder{b: data}
-	c.dec(&d, rv.Elem())
-	return d.err
+	*d = decoder{b: data}
+	c.dec(d, rv.Elem())
+	err = d.err
+	*d = decoder{}
+	return err
 }
 
 type encoder struct {
