@@ -32,7 +32,7 @@ import (
 // txEnv is the facade with the reconciler, over a simulated host, as daemon.wire builds them; go-libvirt talks
 // to it over a Unix socket. The tuning, statistics, save and device tests share it.
 type txEnv struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	HV      *sim.Host
 	Store   *store.Store
@@ -44,13 +44,13 @@ type txEnv struct {
 }
 
 // newTxEnv starts a facade and a reconciler over an 8-cpu simulated host.
-func newTxEnv(t *testing.T) *txEnv {
+func newTxEnv(t testing.TB) *txEnv {
 	t.Helper()
 	return newTxEnvIn(t, t.TempDir())
 }
 
 // newTxEnvIn is newTxEnv with the persistent definitions in definesDir.
-func newTxEnvIn(t *testing.T, definesDir string) *txEnv {
+func newTxEnvIn(t testing.TB, definesDir string) *txEnv {
 	t.Helper()
 	hv, err := sim.New(sim.Options{StateDir: t.TempDir(), BootID: "boot-1", TotalMemKiB: 8 << 20, Dom0MemKiB: 1 << 20,
 		CPUs: 8, Nodes: 1, ShutdownDelay: -1})

@@ -185,7 +185,8 @@ func (f *Facade) byName(ctx context.Context, name string) (*dom, error) {
 	case err != nil:
 		return nil, internalErr(err)
 	case obj != nil:
-		d := &dom{Name: name, UUID: obj.DomainUUID(), Obj: obj, Obs: f.Observer.LookupShared(obj.DomainUUID())}
+		u := obj.DomainUUID() // computed, not stored: once
+		d := &dom{Name: name, UUID: u, Obj: obj, Obs: f.Observer.LookupShared(u)}
 		if !obj.DeletionTimestamp.IsZero() && d.Obs == nil {
 			return nil, nil // being removed, nothing left running
 		}
@@ -224,8 +225,19 @@ func (f *Facade) byUUID(ctx context.Context, u, nameHint string) (*dom, error) {
 
 // lookup finds the domain a call names, by UUID as libvirt's drivers do.
 func (f *Facade) lookup(ctx context.Context, w libvirt.Domain) (*dom, error) {
+	if w.Name != "" {
+		// The name the caller gave first, without formatting the UUID: the common case, every call of a client
+		// that looked the domain up.
+		d, err := f.byName(ctx, w.Name)
+		if err != nil {
+			return nil, err
+		}
+		if d != nil && sameUUID(d.UUID, w.UUID) {
+			return d, nil
+		}
+	}
 	u := uuidString(w.UUID)
-	d, err := f.byUUID(ctx, u, w.Name)
+	d, err := f.byUUID(ctx, u, "")
 	if err != nil {
 		return nil, err
 	}
@@ -285,6 +297,12 @@ func wireUUID(s string) libvirt.UUID {
 }
 
 func uuidString(w libvirt.UUID) string { return uuid.UUID(w).String() }
+
+// sameUUID reports whether s, a UUID in any of its spellings, is w.
+func sameUUID(s string, w libvirt.UUID) bool {
+	p, err := uuid.Parse(s)
+	return err == nil && p == uuid.UUID(w)
+}
 
 // internalErr is err as libvirt answers it (libvirtErr), or an internal error of the libxl driver.
 func internalErr(err error) error {
