@@ -50,11 +50,33 @@ func (f *Facade) update(ctx context.Context, obj *v1alpha1.XenDomain, mutate fun
 	}
 }
 
-// waitFor waits until cond holds for the object named like obj, and returns that version. A deleted object
-// makes cond see nil.
+// waitFor waits until cond holds for the object named like obj, for at most the wait for a turn (Timeout), and
+// returns that version. A deleted object makes cond see nil.
 func (f *Facade) waitFor(ctx context.Context, obj *v1alpha1.XenDomain, cond func(*v1alpha1.XenDomain) bool) (*v1alpha1.XenDomain, error) {
 	ctx, cancel := f.ctxFor(ctx)
 	defer cancel()
+	return f.waitUntil(ctx, obj, cond)
+}
+
+// waitOutcome is waitFor for the outcome of the caller's own operation: it waits up to OperationTimeout.
+func (f *Facade) waitOutcome(ctx context.Context, obj *v1alpha1.XenDomain, cond func(*v1alpha1.XenDomain) bool) (*v1alpha1.XenDomain, error) {
+	ctx, cancel := f.ctxForOutcome(ctx)
+	defer cancel()
+	o, err := f.waitUntil(ctx, obj, cond)
+	return o, outcomeErr(ctx, err)
+}
+
+// outcomeErr is err, or when the wait for an operation's outcome ran out (ctx), the error that says so.
+func outcomeErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return rpc.NewError(rpc.CodeOperationTimeout, rpc.DomainNone,
+			"the reconciler did not finish the operation in time")
+	}
+	return err
+}
+
+// waitUntil waits until cond holds for the object named like obj or ctx ends.
+func (f *Facade) waitUntil(ctx context.Context, obj *v1alpha1.XenDomain, cond func(*v1alpha1.XenDomain) bool) (*v1alpha1.XenDomain, error) {
 	w, err := f.watch(ctx, obj)
 	if err != nil {
 		return nil, err
@@ -92,8 +114,8 @@ func (f *Facade) waitOn(ctx context.Context, w watch.Interface, obj, cur *v1alph
 			return nil, timeoutErr()
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				// The watch fell behind: read again and keep waiting on a new one.
-				return f.waitFor(ctx, obj, cond)
+				// The watch fell behind: read again and keep waiting on a new one, within the same deadline.
+				return f.waitUntil(ctx, obj, cond)
 			}
 			switch ev.Type {
 			case watch.Deleted:
@@ -115,14 +137,16 @@ func pendingAction(o *v1alpha1.XenDomain) bool {
 // errActionPending makes update give way to an action in progress.
 var errActionPending = errors.New("an action is in progress")
 
-// act writes a one-shot lifecycle action on the object and waits for the reconciler's outcome. Like libvirt's
-// job lock, it first waits for an action another call started on the same domain.
+// act writes a one-shot lifecycle action on the object and waits for the reconciler's outcome (OperationTimeout).
+// Like libvirt's job lock, it first waits for an action another call started on the same domain (Timeout).
 func (f *Facade) act(ctx context.Context, obj *v1alpha1.XenDomain, verb v1alpha1.ActionVerb, mutate func(*v1alpha1.XenDomain)) (*v1alpha1.XenDomain, error) {
-	ctx, cancel := f.ctxFor(ctx)
+	opCtx, cancelOp := f.ctxForOutcome(ctx)
+	defer cancelOp()
+	ctx, cancel := f.ctxFor(opCtx)
 	defer cancel()
 	id := uuid.NewString()
 	// Watch first: the outcome of this action must be seen even if another action follows it at once.
-	w, err := f.watch(ctx, obj)
+	w, err := f.watch(opCtx, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -150,11 +174,11 @@ func (f *Facade) act(ctx context.Context, obj *v1alpha1.XenDomain, verb v1alpha1
 			return nil, err
 		}
 	}
-	done, err := f.waitOn(ctx, w, written, written, func(o *v1alpha1.XenDomain) bool {
+	done, err := f.waitOn(opCtx, w, written, written, func(o *v1alpha1.XenDomain) bool {
 		return o == nil || (o.Status.LastAction != nil && o.Status.LastAction.ID == id)
 	})
 	if err != nil {
-		return nil, err
+		return nil, outcomeErr(opCtx, err)
 	}
 	if done == nil {
 		return nil, rpc.NewError(rpc.CodeNoDomain, rpc.DomainLibxl, "")

@@ -44,8 +44,14 @@ type Facade struct {
 	Facts libxl.HostFacts
 	// Log is the facade's logger.
 	Log logr.Logger
-	// Timeout bounds how long a call waits for the reconciler (libvirt's job timeout is 30 s).
+	// Timeout bounds how long a call waits for its turn on a domain: the job lock, an action another call
+	// started (libvirt's VIR_JOB_WAIT_TIME, 30 s).
 	Timeout time.Duration
+	// OperationTimeout bounds how long a call waits for the reconciler's outcome of its own operation once it
+	// has its turn. libvirt waits for libxl however long it takes (a start on a slow host can take minutes, and
+	// libxl has timeouts of its own); virtxend waits this long (default 10 minutes), then answers "Timed out
+	// during operation" (a transient domain is then removed, as after a failed start).
+	OperationTimeout time.Duration
 	// Live are the live definitions of the running domains, as the reconciler keeps them.
 	Live controllers.LiveReader
 	// StateDir holds runtime files (managed save images, core dumps).
@@ -85,6 +91,9 @@ func (f *Facade) Register(p *rpc.Program) {
 	if f.Timeout <= 0 {
 		f.Timeout = 30 * time.Second
 	}
+	if f.OperationTimeout <= 0 {
+		f.OperationTimeout = 10 * time.Minute
+	}
 	if f.Log.GetSink() == nil {
 		f.Log = logr.Discard()
 	}
@@ -103,7 +112,12 @@ func (f *Facade) Register(p *rpc.Program) {
 // client is the store as a controller-runtime client.
 func (f *Facade) client() client.Client { return f.Store }
 
-// ctxFor bounds a call's wait for the reconciler.
+// ctxFor bounds a call's wait for its turn on a domain.
 func (f *Facade) ctxFor(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, f.Timeout)
+}
+
+// ctxForOutcome bounds a call's wait for the outcome of its own operation.
+func (f *Facade) ctxForOutcome(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, f.OperationTimeout)
 }

@@ -185,7 +185,7 @@ func (f *Facade) createXML(ctx context.Context, xml string, flags uint32) (libvi
 		}
 		return libvirt.Domain{}, internalErr(err)
 	}
-	done, err := f.waitFor(ctx, obj, func(o *v1alpha1.XenDomain) bool {
+	done, err := f.waitOutcome(ctx, obj, func(o *v1alpha1.XenDomain) bool {
 		return o == nil || (o.Status.LastAction != nil && o.Status.LastAction.ID == id)
 	})
 	switch {
@@ -298,7 +298,7 @@ func (f *Facade) setPaused(ctx context.Context, w libvirt.Domain, paused bool) e
 		want = v1alpha1.StatePaused
 	}
 	var failure error
-	_, err = f.waitFor(ctx, written, func(o *v1alpha1.XenDomain) bool {
+	_, err = f.waitOutcome(ctx, written, func(o *v1alpha1.XenDomain) bool {
 		switch {
 		case o == nil:
 			failure = rpc.NewError(rpc.CodeNoDomain, rpc.DomainLibxl, "")

@@ -1,15 +1,19 @@
 package remote
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/libxl"
+	"github.com/virtxend/virtxend/libxl/sim"
 )
 
 // lcXML is a small PV guest as virsh define hands it over.
@@ -305,4 +309,46 @@ func TestConcurrentActionsQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// slowCreate is a hypervisor whose domain creation takes delay, as libxl's does on a slow host (device model
+// and hotplug scripts).
+type slowCreate struct {
+	*sim.Host
+	delay time.Duration
+}
+
+func (s slowCreate) CreateDomain(ctx context.Context, cfg *libxl.DomainConfig, opts libxl.CreateOptions) (libxl.DomID, error) {
+	time.Sleep(s.delay)
+	return s.Host.CreateDomain(ctx, cfg, opts)
+}
+
+// TestStartOutlastsTheTurnTimeout: the call's 30 s (here Timeout) bound the wait for the domain's turn, as
+// libvirt's job wait does, not the operation itself: a start that takes longer returns once the domain runs, for
+// a define (virsh start) and a transient domain (virsh create) alike. OperationTimeout still bounds the wait.
+func TestStartOutlastsTheTurnTimeout(t *testing.T) {
+	const delay = 600 * time.Millisecond
+	slow := func(h *sim.Host) libxl.Hypervisor { return slowCreate{h, delay} }
+	e := newTxEnvWith(t, t.TempDir(), slow, func(f *Facade) { f.Timeout = delay / 4 })
+	d, err := e.L.DomainDefineXMLFlags(lcXML("slow", "", 64), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.L.DomainCreate(d); err != nil {
+		t.Fatalf("virsh start of a domain whose creation outlasts Timeout: %v", err)
+	}
+	if st := e.lcState(d); st != stateRunning {
+		t.Errorf("state %d after start, want running", st)
+	}
+	tr, err := e.L.DomainCreateXML(lcXML("slowtr", "", 64), 0)
+	if err != nil {
+		t.Fatalf("virsh create of a domain whose creation outlasts Timeout: %v", err)
+	}
+	if st := e.lcState(tr); st != stateRunning {
+		t.Errorf("transient state %d after create, want running", st)
+	}
+
+	e = newTxEnvWith(t, t.TempDir(), slow, func(f *Facade) { f.Timeout, f.OperationTimeout = delay/4, delay/4 })
+	_, err = e.L.DomainCreateXML(lcXML("slowtr", "", 64), 0)
+	txWantErr(t, err, libvirt.ErrOperationTimeout, "did not finish the operation in time")
 }

@@ -365,7 +365,7 @@ func (f *Facade) imageAction(ctx context.Context, obj *v1alpha1.XenDomain, actio
 
 // waitAction waits until the reconciler reports the action with ID id, and maps its error.
 func (f *Facade) waitAction(ctx context.Context, obj *v1alpha1.XenDomain, id string) (*v1alpha1.XenDomain, error) {
-	done, err := f.waitFor(ctx, obj, func(o *v1alpha1.XenDomain) bool {
+	done, err := f.waitOutcome(ctx, obj, func(o *v1alpha1.XenDomain) bool {
 		return o == nil || (o.Status.LastAction != nil && o.Status.LastAction.ID == id)
 	})
 	if err != nil {

@@ -52,6 +52,13 @@ func newTxEnv(t testing.TB) *txEnv {
 // newTxEnvIn is newTxEnv with the persistent definitions in definesDir.
 func newTxEnvIn(t testing.TB, definesDir string) *txEnv {
 	t.Helper()
+	return newTxEnvWith(t, definesDir, nil, nil)
+}
+
+// newTxEnvWith is newTxEnvIn with the reconciler's hypervisor port made by wrap from the simulated host (nil:
+// the host itself), and the facade's settings changed by tune before it serves (nil: none).
+func newTxEnvWith(t testing.TB, definesDir string, wrap func(*sim.Host) libxl.Hypervisor, tune func(*Facade)) *txEnv {
+	t.Helper()
 	hv, err := sim.New(sim.Options{StateDir: t.TempDir(), BootID: "boot-1", TotalMemKiB: 8 << 20, Dom0MemKiB: 1 << 20,
 		CPUs: 8, Nodes: 1, ShutdownDelay: -1})
 	if err != nil {
@@ -77,7 +84,11 @@ func newTxEnvIn(t testing.TB, definesDir string) *txEnv {
 	obs := controllers.NewObserver(hv, time.Hour, log)
 	events := controllers.NewEventLog()
 	live := controllers.NewMemLiveStore()
-	rec := &controllers.XenDomainReconciler{Client: st, HV: hv, Observer: obs, Events: events, Live: live,
+	var port libxl.Hypervisor = hv
+	if wrap != nil {
+		port = wrap(hv)
+	}
+	rec := &controllers.XenDomainReconciler{Client: st, HV: port, Observer: obs, Events: events, Live: live,
 		Build: controllers.LibxlBuilder(facts)}
 	c, err := rec.Setup(store.Kind(st, &v1alpha1.XenDomain{}, nil, controllers.Predicate()), log)
 	if err != nil {
@@ -86,6 +97,9 @@ func newTxEnvIn(t testing.TB, definesDir string) *txEnv {
 	defs := defines.New(definesDir, defines.Options{Log: logr.Discard(), Defaults: domxml.Defaults{HostArch: "x86_64"}})
 	f := &Facade{Store: st, Observer: obs, HV: hv, Events: events, Defines: defs, Facts: facts, Log: logr.Discard(), Live: live,
 		StateDir: t.TempDir(), Timeout: 10 * time.Second}
+	if tune != nil {
+		tune(f)
+	}
 	prog := rpc.NewRemoteProgram(f.SupportsFeature)
 	f.Register(prog)
 	srv := rpc.NewServer(rpc.Options{Name: "test"}, prog)
