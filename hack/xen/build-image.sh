@@ -6,13 +6,13 @@
 #
 # The image lives outside the checkout, in $VIRTXEND_XEN_CACHE/<key>/ (default
 # ~/.cache/virtxend/xen-image/<key>/); the key hashes this script, configure-dom0.sh and the archive's
-# versions of the Xen, kernel and libvirt packages, so a second run reuses it and a package update rebuilds.
+# versions of the Xen, kernel, QEMU and libvirt packages, so a second run reuses it and a package update rebuilds.
 # Other keys' images are removed once a new one is built. The directory holds:
 #   xen          the hypervisor, uncompressed (QEMU's -kernel multiboot loader needs an ELF, not the .gz)
 #   vmlinuz      Debian's 6.1 kernel: dom0's, and the test guests' too (it is /vmlinuz inside the image)
 #   initrd.img   dom0's initramfs (MODULES=list: virtio and ext4)
 #   dom0.img     raw ext4 root filesystem (sparse), booted read-only (-snapshot)
-#   versions     what is installed (xen, kernel, libvirt)
+#   versions     what is installed (xen, kernel, qemu-system-xen, libvirt)
 #
 # Env: MIRROR, SECMIRROR (Debian archive), IMG_SIZE (default 3G).
 set -euo pipefail
@@ -86,8 +86,11 @@ mount --bind /dev/pts "$R/dev/pts"
 mkdir -p "$R/var/cache/apt/archives"
 mount --bind "$DEBS" "$R/var/cache/apt/archives"
 
-PKGS=(systemd-sysv udev kmod procps linux-image-amd64 initramfs-tools
-  xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils
+# iproute2: bridges, and Xen's vif-bridge hotplug script (ip link ... master). qemu-system-xen: Xen's device
+# model, /usr/libexec/xen-qemu-system-i386, the path Debian's libxl starts (HVM guests, VNC, qdisk backends);
+# it brings seabios and the iPXE ROMs hvmloader loads.
+PKGS=(systemd-sysv udev kmod procps linux-image-amd64 initramfs-tools iproute2
+  xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils qemu-system-xen
   libvirt-daemon libvirt-daemon-system libvirt-daemon-driver-xen libvirt-clients libxml2-utils)
 xlog "apt-get install ${PKGS[*]}"
 chroot "$R" env DEBIAN_FRONTEND=noninteractive apt-get -q update > "$WORK/apt.log" 2>&1 \
@@ -107,9 +110,10 @@ cp "$R/boot/initrd.img-$KVER" "$WORK/out/initrd.img"
 zcat "$R/boot/xen-4.17-amd64.gz" > "$WORK/out/xen"
 # shellcheck disable=SC2016 # dpkg-query's format, not the shell's
 chroot "$R" dpkg-query -W -f '${Package}=${Version}\n' xen-utils-4.17 xen-hypervisor-4.17-amd64 \
-  libxenmisc4.17 "linux-image-$KVER" libvirt-daemon-driver-xen libvirt-clients > "$WORK/out/versions"
-chroot "$R" apt-get clean
+  libxenmisc4.17 "linux-image-$KVER" qemu-system-xen libvirt-daemon-driver-xen libvirt-clients > "$WORK/out/versions"
 cleanup
+# after the unmount: apt-get clean inside would empty the shared .deb cache bound on var/cache/apt/archives
+chroot "$R" apt-get clean
 
 xlog "mkfs.ext4 -d -> dom0.img ($IMG_SIZE sparse)"
 truncate -s "$IMG_SIZE" "$WORK/out/dom0.img"

@@ -17,7 +17,7 @@ MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SECMIRROR=${SECMIRROR:-http://deb.debian.org/debian-security}
 
 # The packages whose versions key the image cache (together with the image-building scripts).
-XEN_KEY_PACKAGES=(xen-hypervisor-4.17-amd64 xen-utils-4.17 linux-image-amd64
+XEN_KEY_PACKAGES=(xen-hypervisor-4.17-amd64 xen-utils-4.17 linux-image-amd64 qemu-system-xen
   libvirt-daemon-driver-xen libvirt-daemon-system libvirt-clients)
 # The scripts whose content keys the image cache.
 XEN_KEY_SCRIPTS=("$XEN_HACK/build-image.sh" "$XEN_HACK/configure-dom0.sh")
