@@ -6,19 +6,21 @@
 # (the same bookworm packages as the image); builds the guests' busybox initramfs; then, for each CPU
 # profile, boots Xen + dom0 under QEMU TCG (no network; this machine's /dev/kvm cannot run Xen), ships the
 # daemon and dom0-suite.sh through a 9p share, runs the suite in dom0 and powers off.
-#   profile pv  (-cpu Nehalem): PV guests, virtxend's checks, libvirtd side by side, the timings
-#   profile pvh (-cpu qemu64,+svm,+npt): a PVH guest through virtxend
-# Prints "PASS name (s)" / "FAIL name: reason" per check, the comparison and timing tables, and last
+#   profile pv  (-cpu Nehalem): PV guests, virtxend's checks, libvirtd side by side, a guest on a libvirt
+#               network, the metrics endpoint, the timings, bulk starts of 8 guests
+#   profile pvh (-cpu qemu64,+svm,+npt): a PVH guest through virtxend, an HVM guest's VNC display
+# Prints "PASS name (s)" / "FAIL name: reason" per check, the comparison, timing and bulk tables, and last
 # "xen e2e: N/M passed". Exits non-zero when a check failed. A check that cannot run (no daemon yet, boot
 # failed, deadline) FAILs saying why; nothing is skipped silently. Every QEMU it started is ended on exit.
 #
 # Env: XEN_PROFILES ("pv pvh"), XEN_DEADLINE (seconds for the whole stage, default 2400: past it, what has
-#      not run FAILs and the stage ends), TIMING_RUNS (5), XEN_OUT (per-run files, default _out/xen:
-#      results/, serial logs, the suite's output), VIRTXEND_XEN_CACHE (the image cache, see build-image.sh).
+#      not run FAILs and the stage ends), TIMING_RUNS (5), BULK_RUNS (1), XEN_OUT (per-run files, default
+#      _out/xen: results/, serial logs, the suite's output), VIRTXEND_XEN_CACHE (the image cache, see
+#      build-image.sh).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
-[ $# -eq 0 ] || { sed -n '2,19p' "$0" >&2; exit 2; }
+[ $# -eq 0 ] || { sed -n '2,20p' "$0" >&2; exit 2; }
 # One run at a time per machine: a second run would share XEN_OUT (and remove it) and starve the first one's
 # TCG guests of the few cores there are. The deadline counts from when this run gets its turn.
 mkdir -p "$XEN_CACHE_ROOT"
@@ -31,6 +33,7 @@ fi
 PROFILES=${XEN_PROFILES:-pv pvh}
 DEADLINE=${XEN_DEADLINE:-2400}
 TIMING_RUNS=${TIMING_RUNS:-5}
+BULK_RUNS=${BULK_RUNS:-1}
 END=$((XEN_T0 + DEADLINE))
 SHARE=$XEN_OUT/share
 CHECKS=$XEN_OUT/checks.txt
@@ -71,6 +74,7 @@ finish() {
   for p in $PROFILES; do
     [ -s "$SHARE/results/$p/comparison-table.txt" ] && cat "$SHARE/results/$p/comparison-table.txt"
     [ -s "$SHARE/results/$p/timing-table.txt" ] && cat "$SHARE/results/$p/timing-table.txt"
+    [ -s "$SHARE/results/$p/bulk-table.txt" ] && cat "$SHARE/results/$p/bulk-table.txt"
   done
   echo
   if grep -q '^FAIL ' "$CHECKS"; then
@@ -112,7 +116,7 @@ else
   NOT_RUN="no dom0 image (image)"
   exit 1
 fi
-"$XEN_HACK/build-guest.sh" "$SHARE/guest"
+"$XEN_HACK/build-guest.sh" "$SHARE/guest" "$IMG"
 cp "$XEN_HACK/dom0-suite.sh" "$SHARE/dom0-suite.sh"
 
 # --- the daemon, with the xenlight adapter -----------------------------------------------------------------
@@ -169,7 +173,7 @@ for p in $PROFILES; do
   budget=$(($(left) - 120))
   set +e
   "$XEN_HACK/vm.sh" exec -t $((budget + 60)) \
-    "PROFILE=$p BUDGET=$budget TIMING_RUNS=$TIMING_RUNS bash /mnt/host/dom0-suite.sh" \
+    "PROFILE=$p BUDGET=$budget TIMING_RUNS=$TIMING_RUNS BULK_RUNS=$BULK_RUNS bash /mnt/host/dom0-suite.sh" \
     | sed -u "s/^\(PASS\|FAIL\) /\1 $p:/" | tee "$XEN_OUT/suite-$p.log"
   src=${PIPESTATUS[0]}
   set -e
