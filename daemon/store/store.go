@@ -361,20 +361,32 @@ func fillList(ks *kindStore, list client.ObjectList, items []client.Object, rv u
 			}
 		}
 	default:
-		objs := make([]runtime.Object, len(items))
-		for i, o := range items {
-			objs[i] = o.DeepCopyObject()
-		}
-		if err := meta.SetList(list, objs); err != nil {
-			return fmt.Errorf("list %s: %w", ks.gvk.Kind, err)
-		}
+		return setList(ks, list, items, rv, func(o client.Object) runtime.Object { return o.DeepCopyObject() })
 	}
+	finishList(ks, list, rv)
+	return nil
+}
+
+// setList sets a typed list's items to item of each stored item, and its list metadata.
+func setList(ks *kindStore, list client.ObjectList, items []client.Object, rv uint64, item func(client.Object) runtime.Object) error {
+	objs := make([]runtime.Object, len(items))
+	for i, o := range items {
+		objs[i] = item(o)
+	}
+	if err := meta.SetList(list, objs); err != nil {
+		return fmt.Errorf("list %s: %w", ks.gvk.Kind, err)
+	}
+	finishList(ks, list, rv)
+	return nil
+}
+
+// finishList sets a filled list's resource version, continue token and kind.
+func finishList(ks *kindStore, list client.ObjectList, rv uint64) {
 	list.SetResourceVersion(formatRV(rv))
 	list.SetContinue("")
 	if !ks.listGVK.Empty() {
 		list.GetObjectKind().SetGroupVersionKind(ks.listGVK)
 	}
-	return nil
 }
 
 // fillShared sets a typed list's items to shallow copies of the stored items, sharing their maps, slices and
@@ -385,19 +397,7 @@ func fillShared(ks *kindStore, list client.ObjectList, items []client.Object, rv
 	case *unstructured.UnstructuredList, *metav1.PartialObjectMetadataList:
 		return fillList(ks, list, items, rv)
 	}
-	objs := make([]runtime.Object, len(items))
-	for i, o := range items {
-		objs[i] = o
-	}
-	if err := meta.SetList(list, objs); err != nil {
-		return fmt.Errorf("list %s: %w", ks.gvk.Kind, err)
-	}
-	list.SetResourceVersion(formatRV(rv))
-	list.SetContinue("")
-	if !ks.listGVK.Empty() {
-		list.GetObjectKind().SetGroupVersionKind(ks.listGVK)
-	}
-	return nil
+	return setList(ks, list, items, rv, func(o client.Object) runtime.Object { return o })
 }
 
 func (ks *kindStore) notFound(key types.NamespacedName) error {
