@@ -87,6 +87,10 @@ fuzz: ## Run every fuzz target for FUZZ_TIME each (10s in make test; FUZZ_TIME=3
 test-xen: ## Run the e2e suite on real Xen 4.17: a cached Debian dom0 image booted under QEMU (TCG), 10-40 min.
 	hack/xen/test-xen.sh
 
+.PHONY: test-xen-migrate
+test-xen-migrate: ## Live migration on real Xen: two dom0s under QEMU on a private network, virsh migrate both ways and with libvirtd (45-55 min; not in CI).
+	@IMG=$$(hack/xen/build-image.sh) || exit 1; IMG="$$IMG" hack/xen/migrate-suite.sh
+
 # The fleet suite against a real kube-apiserver and etcd (and kubectl), built once from the Go module proxy into
 # ~/.cache/virtxend/fleet by hack/fleet/control-plane.sh (cold: some 12-15 min on 2 cores; warm: instant).
 .PHONY: test-fleet

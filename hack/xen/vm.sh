@@ -14,7 +14,8 @@
 # Env: RUN (pid file, serial log, sockets; default $XEN_OUT/run), SHARE (the folder dom0 sees as /mnt/host;
 #      default $XEN_OUT/share), CPU (QEMU -cpu; default qemu64,+svm,+npt), MEM (MiB, default 3072),
 #      SMP (2), DOM0_MEM (1024M), XEN_EXTRA, DOM0_EXTRA (extra command lines), TCG_THREAD (multi; single
-#      is slower and does not spare PVH guests, see tcg_death in dom0-suite.sh).
+#      is slower and does not spare PVH guests, see tcg_death in dom0-suite.sh), NIC (QEMU network options
+#      used instead of "-nic none", e.g. a socket netdev joining two hosts, see migrate-suite.sh).
 # Watch the consoles: socat -,raw,echo=0 UNIX-CONNECT:$RUN/serial.sock (Ctrl-A three times: Xen <-> dom0).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -35,6 +36,8 @@ cmd_boot() {
   local xen_cmdline="console=com1 com1=115200,8n1 dom0_mem=$dom0_mem,max:$dom0_mem dom0_max_vcpus=$smp"
   xen_cmdline+=" loglvl=all guest_loglvl=all noreboot ${XEN_EXTRA:-}"
   local dom0_cmdline="root=LABEL=dom0root ro console=hvc0 earlyprintk=xen rootwait ${DOM0_EXTRA:-}"
+  local nic
+  read -ra nic <<< "${NIC:--nic none}"
   date +%s > "$RUN/start.ts"
   # TCG only: this machine's /dev/kvm (kvm_pvm) cannot run Xen. -snapshot: the image is never written.
   # The multiboot modules (dom0 kernel + its command line, initrd) are separated by a comma.
@@ -43,7 +46,7 @@ cmd_boot() {
     -kernel "$img/xen" -append "$xen_cmdline" \
     -initrd "$img/vmlinuz $dom0_cmdline,$img/initrd.img" \
     -drive "file=$img/dom0.img,if=virtio,format=raw,cache=unsafe" -snapshot \
-    -nic none \
+    "${nic[@]}" \
     -virtfs "local,path=$SHARE,mount_tag=hostshare,security_model=none,id=hostshare" \
     -chardev "socket,id=ser0,path=$RUN/serial.sock,server=on,wait=off,logfile=$RUN/serial.log,logappend=off" \
     -serial chardev:ser0 \
