@@ -14,7 +14,8 @@
 # failed, deadline) FAILs saying why; nothing is skipped silently. Every QEMU it started is ended on exit.
 #
 # Env: XEN_PROFILES ("pv pvh"), XEN_DEADLINE (seconds for the whole stage, default 2400: past it, what has
-#      not run FAILs and the stage ends), TIMING_RUNS (5), BULK_RUNS (1), XEN_OUT (per-run files, default
+#      not run FAILs and the stage ends), TIMING_RUNS (5), BULK_RUNS (1), XEN_MORE (checks not yet proven here,
+#      run when named: "metrics hvm bulk"), XEN_OUT (per-run files, default
 #      _out/xen: results/, serial logs, the suite's output), VIRTXEND_XEN_CACHE (the image cache, see
 #      build-image.sh).
 set -euo pipefail
@@ -34,6 +35,8 @@ PROFILES=${XEN_PROFILES:-pv pvh}
 DEADLINE=${XEN_DEADLINE:-2400}
 TIMING_RUNS=${TIMING_RUNS:-5}
 BULK_RUNS=${BULK_RUNS:-1}
+XEN_MORE=${XEN_MORE:-}
+export XEN_MORE # dom0-suite.sh --list reads it too
 END=$((XEN_T0 + DEADLINE))
 SHARE=$XEN_OUT/share
 CHECKS=$XEN_OUT/checks.txt
@@ -173,7 +176,7 @@ for p in $PROFILES; do
   budget=$(($(left) - 120))
   set +e
   "$XEN_HACK/vm.sh" exec -t $((budget + 60)) \
-    "PROFILE=$p BUDGET=$budget TIMING_RUNS=$TIMING_RUNS BULK_RUNS=$BULK_RUNS bash /mnt/host/dom0-suite.sh" \
+    "PROFILE=$p BUDGET=$budget TIMING_RUNS=$TIMING_RUNS BULK_RUNS=$BULK_RUNS XEN_MORE='$XEN_MORE' bash /mnt/host/dom0-suite.sh" \
     | sed -u "s/^\(PASS\|FAIL\) /\1 $p:/" | tee "$XEN_OUT/suite-$p.log"
   src=${PIPESTATUS[0]}
   set -e
