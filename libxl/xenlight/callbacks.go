@@ -43,6 +43,14 @@ func vxGoLog(handle C.uintptr_t, level, errnoval C.int, context, msg *C.char) {
 	}
 }
 
+//export vxGoProgress
+func vxGoProgress(handle C.uintptr_t, doing *C.char, done, total C.ulong) {
+	h := cgo.Handle(handle).Value().(*Hypervisor)
+	if s := h.progress.Load(); s != nil {
+		s.step(C.GoString(doing), uint64(done), uint64(total))
+	}
+}
+
 // errLibxlLog is the error of an error-level libxl message that carries no errno.
 var errLibxlLog = errors.New("libxl reported an error")
 

@@ -76,8 +76,10 @@ func (h *Hypervisor) SendDomain(ctx context.Context, domid libxl.DomID, w io.Wri
 	if opts.Live {
 		flags = C.LIBXL_SUSPEND_LIVE
 	}
+	endProgress := h.progressFor(opts.Progress)
 	rc := C.libxl_domain_suspend(h.ctx, C.uint32_t(domid), C.int(f.Fd()), flags, nil)
 	runtime.KeepAlive(f)
+	endProgress()
 	h.end()
 	werr := wait()
 	if rc != 0 || werr != nil {

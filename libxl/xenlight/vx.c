@@ -41,6 +41,9 @@ static void vx_progress(xentoollog_logger *lg, const char *context, const char *
     struct vx_logger *l = (struct vx_logger *)lg;
     char msg[512];
 
+    /* libxc's save progress, whatever the log level: a migration's job statistics */
+    if (context && strcmp(context, "xc") == 0)
+        vxGoProgress(l->handle, (char *)(doing_what ? doing_what : ""), done, total);
     if ((int)XTL_PROGRESS < __atomic_load_n(&l->min_level, __ATOMIC_RELAXED))
         return;
     snprintf(msg, sizeof(msg), "%s: %d%% (%lu/%lu)", doing_what ? doing_what : "", percent, done, total);

@@ -95,8 +95,9 @@ type Hypervisor struct {
 	closed atomic.Bool
 
 	events   *libxl.EventHub
-	balloon  sync.Mutex   // one dom0 balloon-down at a time
-	creating atomic.Int32 // creates and restores in flight: the scanner leaves unknown domids alone meanwhile
+	balloon  sync.Mutex                   // one dom0 balloon-down at a time
+	creating atomic.Int32                 // creates and restores in flight: the scanner leaves unknown domids alone meanwhile
+	progress atomic.Pointer[sendProgress] // the SendDomain libxc's progress reports go to
 
 	reg registry
 
