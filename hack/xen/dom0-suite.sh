@@ -1000,9 +1000,10 @@ t_hvm_vnc() {
 # "Running" is libxl's: the domain is in xl list and no longer paused (libxl unpauses a domain once it is
 # built and its devices are up; every path below ends there). Each path's time runs from the moment it is
 # handed the 8 guests to the moment the last of them is running; the time until all 8 printed GUEST-READY
-# (userspace) is shown beside it. The guests are the small PV guest with 64 MiB and no heartbeat.
+# (userspace) is shown beside it. The guests are the small PV guest (128 MiB: with its kernel and initramfs,
+# 64 MiB no longer holds it, libxc: "segment kernel too large") and no heartbeat.
 BULK_N=8
-BULK_MEM=65536
+BULK_MEM=131072
 BULK_RUNS=${BULK_RUNS:-1}
 BULK_CMDLINE="console=hvc0 quiet" # no heartbeat: 8 guests printing every second would load dom0
 BULK_PATHS="xl-loop virtxend-dropin virtxend-start libvirtd-start"
@@ -1054,6 +1055,8 @@ bulk_run() { # bulk_run PATH: one run; appends "MS_RUNNING MS_USERSPACE" to $ST/
         else lsh define "$d/$p$i.xml" >/dev/null || fail "virsh define $p$i (libvirtd) failed"; fi
       done ;;
   esac
+  local logmark
+  logmark=$(($(wc -l < "$VXD/virtxend.log") + 1))
   t0=$(now)
   case $path in
     xl-loop)
@@ -1071,6 +1074,12 @@ bulk_run() { # bulk_run PATH: one run; appends "MS_RUNNING MS_USERSPACE" to $ST/
   while [ -z "$ready" ]; do
     [ -n "$run" ] || [ "$(bulk_count "$p")" -lt $BULK_N ] || run=$((($(now) - t0) / 1000000))
     [ "$(bulk_ready "$p")" -lt $BULK_N ] || ready=$((($(now) - t0) / 1000000))
+    # every start failed (the starters' errors, or virtxend's reconciler's for the drop-in files): no use waiting
+    if [ "$(cat "$d/errors" 2>/dev/null | wc -l)" -ge $BULK_N ] \
+      || [ "$(tail -n +"$logmark" "$VXD/virtxend.log" | grep -c "msg=\"Reconciler error\".*object.name=$p[0-9]")" -ge $BULK_N ]; then
+      cat "$d/errors" 2>/dev/null
+      fail "$path: every start failed: $( (cat "$d"/*.out 2>/dev/null; tail -n +"$logmark" "$VXD/virtxend.log" | grep "object.name=$p[0-9]" | sed 's/.* err=//') | grep -m1 -i 'error\|fail' | cut -c1-200)"
+    fi
     if [ $(($(now) - t0)) -gt 400000000000 ]; then
       cat "$d/errors" 2>/dev/null
       fail "$path: after 400 s, $(bulk_count "$p") of $BULK_N running and $(bulk_ready "$p") in userspace"
