@@ -316,10 +316,12 @@ func (o *Observer) List() []Observed {
 	return out
 }
 
-// Record stores what the reconciler itself just did to a domain, so that the event it causes is not news.
+// Record stores what the reconciler itself just did to a domain (it created it), so that the event it causes is
+// not news. A domain already shut down or crashed by then (a guest that died at once, before libxl watched it)
+// is news all the same: its owner is notified, or its on_poweroff/on_reboot/on_crash would never be applied,
+// the event that reports it finding the same observation.
 func (o *Observer) Record(info libxl.DomainInfo, m *Marker) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	o.writes[info.DomID]++
 	if m == nil {
 		if cur, ok := o.byDomID[info.DomID]; ok {
@@ -329,6 +331,10 @@ func (o *Observer) Record(info libxl.DomainInfo, m *Marker) {
 	o.putLocked(info.DomID, &Observed{Info: info, Marker: m})
 	if m != nil {
 		o.byUUID[m.UUID] = info.DomID
+	}
+	o.mu.Unlock()
+	if m != nil && (info.State == libxl.StateShutdown || info.State == libxl.StateCrashed) {
+		o.notify([]string{m.UUID})
 	}
 }
 

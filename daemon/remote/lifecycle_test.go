@@ -352,3 +352,62 @@ func TestStartOutlastsTheTurnTimeout(t *testing.T) {
 	_, err = e.L.DomainCreateXML(lcXML("slowtr", "", 64), 0)
 	txWantErr(t, err, libvirt.ErrOperationTimeout, "did not finish the operation in time")
 }
+
+// diesAtBoot is a host whose guests crash before their creation returns, and whose event stream loses the
+// shutdown (as on real Xen, where a guest that triple-faults at once may be down before libxl watches it).
+type diesAtBoot struct{ *sim.Host }
+
+func (d diesAtBoot) CreateDomain(ctx context.Context, cfg *libxl.DomainConfig, opts libxl.CreateOptions) (libxl.DomID, error) {
+	id, err := d.Host.CreateDomain(ctx, cfg, opts)
+	if err == nil {
+		err = d.Host.InjectCrash(id)
+	}
+	return id, err
+}
+
+func (d diesAtBoot) Events(ctx context.Context) (<-chan libxl.Event, error) {
+	in, err := d.Host.Events(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan libxl.Event)
+	go func() {
+		defer close(out)
+		for ev := range in {
+			if ev.Type != libxl.EventShutdown {
+				out <- ev
+			}
+		}
+	}()
+	return out, nil
+}
+
+// TestCrashBeforeStartReturns: a guest that is already down when its creation returns gets its on_crash
+// (destroy) like any other, though no event reports its shutdown: the reconciler recorded that state itself.
+func TestCrashBeforeStartReturns(t *testing.T) {
+	e := newTxEnvWith(t, t.TempDir(), func(h *sim.Host) libxl.Hypervisor { return diesAtBoot{h} }, nil)
+	d, err := e.L.DomainDefineXMLFlags(lcXML("dies", "", 64), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.L.DomainCreate(d); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, reason, err := e.L.DomainGetState(d, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == stateShutoff {
+			if reason != 3 { // VIR_DOMAIN_SHUTOFF_CRASHED
+				t.Errorf("shut off with reason %d, want crashed (3)", reason)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state %d (reason %d) 10 s after a guest crashed at boot: its on_crash was never applied", st, reason)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
