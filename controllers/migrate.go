@@ -67,6 +67,9 @@ type MigrationJob struct {
 	// Peer is a libvirt URI of the destination's daemon (the source's journal keeps it, to settle a migration
 	// this daemon was interrupted in); DestName is the domain's name there. Empty when unknown.
 	Peer, DestName string
+	// UndefineSource: once the destination runs the guest, the source forgets its definition
+	// (VIR_MIGRATE_UNDEFINE_SOURCE); the journal keeps it for a migration settled after a restart.
+	UndefineSource bool
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -118,6 +121,10 @@ type Migrations struct {
 	// a copy it holds but has not let run yet, and reports where the guest runs. The facade sets it; nil leaves
 	// such a migration suspended for a confirm, a cancel or an operator.
 	Resolve func(ctx context.Context, e JournalEntry) (MigrationOutcome, error)
+	// Undefine forgets the persistent definition of a domain that migrated away with UNDEFINE_SOURCE, when a
+	// migration is settled from the journal (the confirm that would have done it was lost). The facade sets it
+	// (definitions are its files); nil keeps the definition.
+	Undefine func(ctx context.Context, obj *v1alpha1.XenDomain) error
 
 	mu       sync.Mutex
 	byAction map[string]*MigrationJob
@@ -248,6 +255,8 @@ type JournalEntry struct {
 	DestName string `json:"dest_name,omitempty"`
 	// Paused is the destination's, from its switch-over on: the guest stays paused (VIR_MIGRATE_PAUSED).
 	Paused bool `json:"paused,omitempty"`
+	// UndefineSource is the source's: its definition goes once the destination runs the guest.
+	UndefineSource bool `json:"undefine_source,omitempty"`
 }
 
 // Entries returns every migration the journal records.
@@ -455,10 +464,16 @@ func (r *XenDomainReconciler) settleSource(ctx context.Context, s *scope, e *Jou
 		if err := r.migrateConfirm(ctx, s); err != nil {
 			return err
 		}
-		if s.obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindTransient {
+		switch {
+		case s.obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindTransient:
 			// The confirm's caller would have forgotten it (libvirt forgets a transient domain that left).
 			if err := r.Client.Delete(ctx, s.obj); err != nil && !apierrors.IsNotFound(err) {
 				return fmt.Errorf("remove the transient domain that migrated away: %w", err)
+			}
+		case e.UndefineSource && r.Migrations.Undefine != nil:
+			s.log.Info("interrupted migration: undefining the domain here, as its migration asked (UNDEFINE_SOURCE)")
+			if err := r.Migrations.Undefine(ctx, s.obj); err != nil {
+				return fmt.Errorf("undefine the domain that migrated away: %w", err)
 			}
 		}
 		return nil

@@ -49,7 +49,8 @@ func (r *XenDomainReconciler) migrateOut(ctx context.Context, s *scope, a *v1alp
 		return err
 	}
 	uuid, name := uuidOf(s.obj), domainName(s.obj)
-	entry := JournalEntry{UUID: uuid, Name: name, Role: MigrationSource, Phase: PhaseSending, Peer: job.Peer, DestName: job.DestName}
+	entry := JournalEntry{UUID: uuid, Name: name, Role: MigrationSource, Phase: PhaseSending, Peer: job.Peer, DestName: job.DestName,
+		UndefineSource: job.UndefineSource}
 	if err := r.Migrations.Record(entry); err != nil {
 		return err
 	}

@@ -156,6 +156,7 @@ func registerMigration(f *Facade, p *rpc.Program) {
 		return nil, f.migrateConfirm(ctx, a.Dom, a.Flags, a.Cancelled != 0)
 	})
 	f.Migration.Migrations.Resolve = f.resolveMigration
+	f.Migration.Migrations.Undefine = f.removeMigratedDefinition
 	if f.HV != nil {
 		if doms, err := f.HV.ListDomains(context.Background()); err == nil {
 			have := map[string]bool{}

@@ -88,6 +88,7 @@ func (f *Facade) waitMigrationAction(ctx context.Context, w watch.Interface, obj
 func (f *Facade) sendTo(ctx context.Context, d *dom, obj *v1alpha1.XenDomain, out io.Writer, flags uint32, peer, dname string) (*controllers.MigrationJob, error) {
 	job := controllers.NewMigrationJob(d.UUID, d.Name)
 	job.Out, job.Live, job.Peer, job.DestName = out, flags&migrateLive != 0, peer, dname
+	job.UndefineSource = flags&migrateUndefineSource != 0
 	id := uuid.NewString()
 	f.Migration.Migrations.Add(id, job)
 	defer f.beginJob(d.UUID)()
@@ -281,22 +282,42 @@ func (f *Facade) confirmLocked(ctx context.Context, d *dom, obj *v1alpha1.XenDom
 		return false, err
 	}
 	switch {
-	case flags&migrateUndefineSource != 0 && obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindDefine:
-		if err := f.Defines.Delete(d.Name); err != nil {
-			return migrated, internalErr(err)
-		}
-		uid := obj.UID
-		if err := f.Store.Delete(ctx, obj, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
-			return migrated, internalErr(err)
-		}
-		if _, err := f.waitFor(ctx, obj, func(o *v1alpha1.XenDomain) bool { return o == nil || o.UID != uid }); err != nil {
-			return migrated, err
-		}
-		f.publish(d.Wire(), controllers.EventUndefined, controllers.DetailUndefinedRemoved)
+	case flags&migrateUndefineSource != 0:
+		return migrated, f.undefineMigrated(ctx, obj)
 	case obj.Labels[v1alpha1.LabelSource] == v1alpha1.SourceKindTransient:
 		return migrated, f.forgetTransient(ctx, obj)
 	}
 	return migrated, nil
+}
+
+// undefineMigrated forgets the definition of a domain that migrated away with UNDEFINE_SOURCE: its NAME.xml
+// and its object (UNDEFINED/REMOVED), and waits until the object is gone. Only definitions made through libvirt
+// are the facade's to remove; a drop-in file's domain stays (stopped, reason migrated), as its file says.
+func (f *Facade) undefineMigrated(ctx context.Context, obj *v1alpha1.XenDomain) error {
+	if err := f.removeMigratedDefinition(ctx, obj); err != nil || obj.Labels[v1alpha1.LabelSource] != v1alpha1.SourceKindDefine {
+		return err
+	}
+	uid := obj.UID
+	_, err := f.waitFor(ctx, obj, func(o *v1alpha1.XenDomain) bool { return o == nil || o.UID != uid })
+	return err
+}
+
+// removeMigratedDefinition is undefineMigrated without the wait: the reconciler calls it (Migrations.Undefine)
+// for a migration it settles from the journal, from inside the object's own reconcile.
+func (f *Facade) removeMigratedDefinition(ctx context.Context, obj *v1alpha1.XenDomain) error {
+	if obj.Labels[v1alpha1.LabelSource] != v1alpha1.SourceKindDefine {
+		return nil
+	}
+	name := obj.Spec.Domain.Name
+	if err := f.Defines.Delete(name); err != nil {
+		return internalErr(err)
+	}
+	uid := obj.UID
+	if err := f.Store.Delete(ctx, obj, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+		return internalErr(err)
+	}
+	f.publish(libvirt.Domain{Name: name, UUID: wireUUID(obj.DomainUUID()), ID: -1}, controllers.EventUndefined, controllers.DetailUndefinedRemoved)
+	return nil
 }
 
 // errMigrationFailed wraps a peer's failure in libvirt's words.

@@ -135,7 +135,9 @@ func bgVirsh(t *testing.T, uri string, args ...string) <-chan result {
 
 // settled waits until neither journal records a migration and the guest runs on exactly one host, then checks
 // it is the one wanted and that both sides' objects agree.
-func settled(t *testing.T, src, dst *instance, name string, wantDst bool, transient ...bool) {
+// settled waits until both journals are empty and checks where the guest runs; forgotten (a transient domain,
+// or --undefinesource) says the source keeps no definition once the guest left it.
+func settled(t *testing.T, src, dst *instance, name string, wantDst bool, forgotten ...bool) {
 	t.Helper()
 	src.Eventually("both journals empty and the guest running on one host", 90*time.Second, func() bool {
 		return len(src.journal()) == 0 && len(dst.journal()) == 0 && src.simRunning(name) != dst.simRunning(name)
@@ -144,11 +146,14 @@ func settled(t *testing.T, src, dst *instance, name string, wantDst bool, transi
 	if got := dst.simRunning(name); got != wantDst {
 		t.Fatalf("the guest runs on the %s, want the %s", where[got], where[wantDst])
 	}
-	if wantDst && len(transient) > 0 && transient[0] {
+	if wantDst && len(forgotten) > 0 && forgotten[0] {
 		wantLines(t, "destination domstate", dst.MustVirsh("domstate", name), `^running$`)
-		src.Eventually("the source forgetting the transient domain", 30*time.Second, func() bool {
+		src.Eventually("the source forgetting the domain", 30*time.Second, func() bool {
 			return !strings.Contains(src.MustVirsh("list", "--all", "--name"), name)
 		})
+		if _, err := os.Stat(filepath.Join(src.DefinesDir, name+".xml")); !os.IsNotExist(err) {
+			t.Errorf("the source's definition file is still there (%v)", err)
+		}
 		return
 	}
 	if wantDst {
@@ -181,6 +186,7 @@ func TestMigrateCrashEachPhase(t *testing.T) {
 		kill      side
 		wantDst   bool
 		transient bool // virsh create: the restarted source adopts the suspended guest
+		undefine  bool // --undefinesource: the source that settles the migration forgets the definition
 	}{
 		{name: "p2p-prepared-kill-source", p2p: true, point: "send", holdOn: onSrc, kill: onSrc},
 		{name: "p2p-prepared-kill-destination", p2p: true, point: "send", holdOn: onSrc, kill: onDst},
@@ -201,6 +207,8 @@ func TestMigrateCrashEachPhase(t *testing.T) {
 		{name: "direct-finish-kill-source", point: "finish", holdOn: onDst, kill: onSrc, wantDst: true},
 		{name: "direct-finish-kill-destination", point: "finish", holdOn: onDst, kill: onDst, wantDst: true},
 		{name: "direct-confirm-kill-source", point: "confirm", holdOn: onSrc, kill: onSrc, wantDst: true},
+		{name: "undefinesource-p2p-confirm-kill-source", p2p: true, point: "confirm", holdOn: onSrc, kill: onSrc, wantDst: true, undefine: true},
+		{name: "undefinesource-direct-confirm-kill-source", point: "confirm", holdOn: onSrc, kill: onSrc, wantDst: true, undefine: true},
 		{name: "transient-p2p-sending-kill-source", p2p: true, kill: onSrc, transient: true},
 		{name: "transient-p2p-sent-kill-source", p2p: true, point: "sent", holdOn: onSrc, kill: onSrc, transient: true},
 		{name: "transient-p2p-finish-kill-source", p2p: true, point: "finish", holdOn: onDst, kill: onSrc, wantDst: true, transient: true},
@@ -227,6 +235,9 @@ func TestMigrateCrashEachPhase(t *testing.T) {
 			if tc.p2p {
 				args = []string{"migrate", "--live", "--p2p", "vm", dst.URI()}
 			}
+			if tc.undefine {
+				args = append([]string{args[0], "--undefinesource"}, args[1:]...)
+			}
 			done := bgVirsh(t, src.URI(), args...)
 			if tc.point != "" {
 				held[tc.holdOn].waitHeld(tc.point)
@@ -242,7 +253,7 @@ func TestMigrateCrashEachPhase(t *testing.T) {
 			victim.Start()
 			r := <-done
 			t.Logf("virsh migrate: exit %d %s", r.Code, strings.TrimSpace(r.Stderr))
-			settled(t, src, dst, "vm", tc.wantDst, tc.transient)
+			settled(t, src, dst, "vm", tc.wantDst, tc.transient || tc.undefine)
 			if !tc.wantDst && r.Code == 0 {
 				t.Errorf("virsh migrate succeeded but the guest stayed on the source")
 			}
