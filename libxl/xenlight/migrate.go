@@ -60,9 +60,19 @@ func streamFile(s any, write bool) (f *os.File, wait func() error, err error) {
 
 // SendDomain sends a running domain to w with libxl_domain_suspend (LIBXL_SUSPEND_LIVE with opts.Live), as
 // libvirt's libxlDoMigrateSrcSend does; the domain is left suspended. On failure it is resumed.
-func (h *Hypervisor) SendDomain(ctx context.Context, domid libxl.DomID, w io.Writer, opts libxl.SendOptions) error {
+func (h *Hypervisor) SendDomain(ctx context.Context, domid libxl.DomID, w io.Writer, opts libxl.SendOptions) (err error) {
 	if err := guest("migrate", domid); err != nil {
 		return err
+	}
+	var totalKiB uint64
+	if opts.Progress != nil {
+		// The job's data processed is what goes through the stream: libxl writes to a pipe, and a relay counts.
+		cw := &countingWriter{w: w}
+		w = cw
+		if d, err := h.info(domid); err == nil {
+			totalKiB = d.currentKiB
+		}
+		defer func(end func(bool)) { end(err == nil) }(h.progressFor(opts.Progress, totalKiB, cw.n.Load))
 	}
 	f, wait, err := streamFile(w, true)
 	if err != nil {
@@ -76,10 +86,8 @@ func (h *Hypervisor) SendDomain(ctx context.Context, domid libxl.DomID, w io.Wri
 	if opts.Live {
 		flags = C.LIBXL_SUSPEND_LIVE
 	}
-	endProgress := h.progressFor(opts.Progress)
 	rc := C.libxl_domain_suspend(h.ctx, C.uint32_t(domid), C.int(f.Fd()), flags, nil)
 	runtime.KeepAlive(f)
-	endProgress()
 	h.end()
 	werr := wait()
 	if rc != 0 || werr != nil {

@@ -8,30 +8,34 @@ import (
 	"github.com/virtxend/virtxend/libxl"
 )
 
-// TestSendProgress feeds the reports libxc writes during a live save of a 1,024-page guest (two pre-copy
-// rounds, the suspension, the last round) and checks what the job sees after each.
+// TestSendProgress feeds the reports libxc writes during a live save of a 4 MiB guest whose physical map is
+// 4 GiB (a PVH guest's: the first round counts the holes), two pre-copy rounds, the suspension and the last
+// round, with the stream's byte count moving meanwhile, and checks what the job sees after each.
 func TestSendProgress(t *testing.T) {
 	h := &Hypervisor{pageKiB: 4}
+	const page, mem = 4096, 4 << 20
+	var sent uint64
 	var got []libxl.MigrationProgress
-	end := h.progressFor(func(p libxl.MigrationProgress) { got = append(got, p) })
-	other := h.progressFor(func(libxl.MigrationProgress) { t.Error("a second send got the first one's reports") })
+	end := h.progressFor(func(p libxl.MigrationProgress) { got = append(got, p) }, mem/1024, func() uint64 { return sent })
+	other := h.progressFor(func(libxl.MigrationProgress) { t.Error("a second send got the first one's reports") }, 1, nil)
 	s := h.progress.Load()
-	const page = 4096
 	steps := []struct {
 		doing       string
 		done, total uint64
+		sent        uint64
 		want        libxl.MigrationProgress
 	}{
-		{"Frames iteration 0", 0, 1024, libxl.MigrationProgress{Iteration: 1, Processed: 0, Remaining: 1024 * page, Total: 1024 * page}},
-		{"Frames iteration 0", 1024, 1024, libxl.MigrationProgress{Iteration: 1, Processed: 1024 * page, Remaining: 0, Total: 1024 * page}},
-		{"Frames iteration 1", 10, 40, libxl.MigrationProgress{Iteration: 2, Processed: 1034 * page, Remaining: 30 * page, Total: 1024 * page}},
-		{"Frames iteration 1", 40, 40, libxl.MigrationProgress{Iteration: 2, Processed: 1064 * page, Remaining: 0, Total: 1024 * page}},
-		{"Domain now suspended", 0, 0, libxl.MigrationProgress{Iteration: 2, Processed: 1064 * page, Remaining: 0, Total: 1024 * page, Suspended: true}},
-		{"Frames iteration 2", 5, 5, libxl.MigrationProgress{Iteration: 3, Processed: 1069 * page, Remaining: 0, Total: 1024 * page, Suspended: true}},
-		{"Checkpointed save", 1, 1, libxl.MigrationProgress{}}, // not a copy round: no report
+		{"Frames iteration 0", 0, 1 << 20, 0, libxl.MigrationProgress{Iteration: 1, Processed: 0, Remaining: mem, Total: mem}},
+		{"Frames iteration 0", 1024, 1 << 20, 1 << 20, libxl.MigrationProgress{Iteration: 1, Processed: 1 << 20, Remaining: mem - 1<<20, Total: mem}},
+		{"Frames iteration 0", 1 << 20, 1 << 20, mem + 8192, libxl.MigrationProgress{Iteration: 1, Processed: mem + 8192, Remaining: 0, Total: mem}},
+		{"Frames iteration 1", 10, 40, mem + 50000, libxl.MigrationProgress{Iteration: 2, Processed: mem + 50000, Remaining: 30 * page, Total: mem}},
+		{"Domain now suspended", 0, 0, mem + 200000, libxl.MigrationProgress{Iteration: 2, Processed: mem + 200000, Remaining: 30 * page, Total: mem, Suspended: true}},
+		{"Frames iteration 2", 5, 5, mem + 230000, libxl.MigrationProgress{Iteration: 3, Processed: mem + 230000, Remaining: 0, Total: mem, Suspended: true}},
+		{"Checkpointed save", 1, 1, mem + 230000, libxl.MigrationProgress{}}, // not a copy round: no report
 	}
 	for i, st := range steps {
 		n := len(got)
+		sent = st.sent
 		s.step(st.doing, st.done, st.total)
 		if st.want == (libxl.MigrationProgress{}) {
 			if len(got) != n {
@@ -43,15 +47,19 @@ func TestSendProgress(t *testing.T) {
 			t.Fatalf("step %d (%q %d/%d): got %+v, want %+v", i, st.doing, st.done, st.total, got[n:], st.want)
 		}
 	}
-	other()
+	other(true)
 	if h.progress.Load() != s {
 		t.Fatal("the second send's end took the first one's registration")
 	}
-	end()
+	sent = mem + 240000
+	end(true)
 	if h.progress.Load() != nil {
 		t.Fatal("the registration outlived its send")
 	}
-	if h.progressFor(nil)(); h.progress.Load() != nil {
+	if last := got[len(got)-1]; last.Processed != mem+240000 || last.Remaining != 0 {
+		t.Errorf("the last report %+v does not say the whole stream was sent", last)
+	}
+	if h.progressFor(nil, 0, nil)(true); h.progress.Load() != nil {
 		t.Fatal("a send without a callback registered one")
 	}
 }
