@@ -13,9 +13,9 @@ import (
 )
 
 // sendProgress turns libxc's progress reports during a save into a SendDomain's MigrationProgress. libxc
-// (xg_sr_save.c) names each round of the memory copy "Frames iteration N" (N from 0, the first pass over the
-// guest's whole physical map) and reports pages sent of the round's pages every 4 MiB, then "Domain now
-// suspended" before the last round; libxl's save helper passes them to the context's logger (vx_progress).
+// (xg_sr_save.c) names each round of a live save's memory copy "Frames iteration N" (N from 0, the first pass
+// over the guest's whole physical map; a save that is not live has one, "Frames") and reports pages sent of
+// the round's pages every 4 MiB, and "Domain now suspended" before the last round; libxl's save helper passes them to the context's logger (vx_progress).
 // The first round's page count is the size of the physical map, holes included (a PVH guest's reaches 4 GiB
 // whatever its memory), so the data processed is what went through the stream (counted by SendDomain's
 // relay) and the total is the guest's memory.
@@ -40,10 +40,13 @@ func (s *sendProgress) step(doing string, done, total uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case strings.HasPrefix(doing, framesPrefix):
-		n, err := strconv.Atoi(strings.TrimSpace(doing[len(framesPrefix):]))
-		if err != nil || n < 0 {
-			return
+	case doing == "Frames", strings.HasPrefix(doing, framesPrefix):
+		n := 0 // a save that is not live has one round, "Frames", the guest suspended first
+		if doing != "Frames" {
+			var err error
+			if n, err = strconv.Atoi(strings.TrimSpace(doing[len(framesPrefix):])); err != nil || n < 0 {
+				return
+			}
 		}
 		if it := n + 1; it != s.p.Iteration {
 			s.p.Iteration, s.round = it, total

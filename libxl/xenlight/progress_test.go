@@ -62,4 +62,16 @@ func TestSendProgress(t *testing.T) {
 	if h.progressFor(nil, 0, nil)(true); h.progress.Load() != nil {
 		t.Fatal("a send without a callback registered one")
 	}
+
+	// A save that is not live: suspended first, one round named "Frames".
+	got = nil
+	end = h.progressFor(func(p libxl.MigrationProgress) { got = append(got, p) }, mem/1024, func() uint64 { return sent })
+	s = h.progress.Load()
+	sent = 1 << 20
+	s.step("Frames", 1024, 1<<20)
+	end(false)
+	want := libxl.MigrationProgress{Iteration: 1, Processed: 1 << 20, Remaining: mem - 1<<20, Total: mem}
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("a save that is not live: got %+v, want %+v (and no last report after a failure)", got, want)
+	}
 }
