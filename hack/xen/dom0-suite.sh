@@ -24,12 +24,11 @@
 # "N passed, M failed". Exit status 0 only when every check passed.
 set -uo pipefail
 
-# more WORD CHECK...: the checks when XEN_MORE names WORD. metrics (vx-metrics), hvm (vx-hvm-vnc) and bulk (the
-# bulk starts) are written but have not yet passed a whole run on this 2-core machine under load (libxl's fixed
-# 40 s hotplug and 60 s device-model timeouts ran out there): they run only when asked for, e.g. XEN_MORE="metrics
-# hvm bulk" make test-xen.
+# more WORD CHECK...: the checks unless XEN_LESS names WORD: metrics (vx-metrics), hvm (vx-hvm-vnc) and bulk
+# (the bulk starts), the slowest ones, which libxl's fixed timeouts (40 s for hotplug scripts, 60 s for the device
+# model) can fail on a loaded machine: XEN_LESS="metrics hvm bulk" leaves them out of a run by hand.
 more() {
-  case " ${XEN_MORE:-} " in *" $1 "*) shift; echo "$@" ;; esac
+  case " ${XEN_LESS:-} " in *" $1 "*) ;; *) shift; echo "$@" ;; esac
 }
 
 plan() {

@@ -9,13 +9,17 @@
 #   profile pv  (-cpu Nehalem): PV guests, virtxend's checks, libvirtd side by side, a guest on a libvirt
 #               network, the metrics endpoint, the timings, bulk starts of 8 guests
 #   profile pvh (-cpu qemu64,+svm,+npt): a PVH guest through virtxend, an HVM guest's VNC display
+#   migration   two dom0s on a private network (migrate-suite.sh), twice: mig-pvh (-cpu qemu64,+svm,+npt) a
+#               PVH guest migrated live through virtxend A->B and back against xl migrate; mig-interop (-cpu
+#               Nehalem, which Debian's libvirtd needs) the PV guest from virtxend to Debian's libvirtd and back
+#               (XEN_MIGRATE: the runs, default "pvh interop"; make test-xen-migrate runs every path)
 # Prints "PASS name (s)" / "FAIL name: reason" per check, the comparison, timing and bulk tables, and last
 # "xen e2e: N/M passed". Exits non-zero when a check failed. A check that cannot run (no daemon yet, boot
 # failed, deadline) FAILs saying why; nothing is skipped silently. Every QEMU it started is ended on exit.
 #
-# Env: XEN_PROFILES ("pv pvh"), XEN_DEADLINE (seconds for the whole stage, default 2400: past it, what has
-#      not run FAILs and the stage ends), TIMING_RUNS (5), BULK_RUNS (1), XEN_MORE (checks not yet proven here,
-#      run when named: "metrics hvm bulk"), XEN_OUT (per-run files, default
+# Env: XEN_PROFILES ("pv pvh"), XEN_DEADLINE (seconds for the whole stage, default 3000: past it, what has
+#      not run FAILs and the stage ends), TIMING_RUNS (5), BULK_RUNS (1), XEN_LESS (checks left out of a run by
+#      hand: "metrics hvm bulk"), XEN_MIGRATE ("pvh interop"; "none": no migration stage), XEN_OUT (per-run files, default
 #      _out/xen: results/, serial logs, the suite's output), VIRTXEND_XEN_CACHE (the image cache, see
 #      build-image.sh).
 set -euo pipefail
@@ -32,11 +36,11 @@ if ! flock -n 8; then
   XEN_T0=$(date +%s)
 fi
 PROFILES=${XEN_PROFILES:-pv pvh}
-DEADLINE=${XEN_DEADLINE:-2400}
+DEADLINE=${XEN_DEADLINE:-3000}
 TIMING_RUNS=${TIMING_RUNS:-5}
 BULK_RUNS=${BULK_RUNS:-1}
-XEN_MORE=${XEN_MORE:-}
-export XEN_MORE # dom0-suite.sh --list reads it too
+XEN_LESS=${XEN_LESS:-}
+export XEN_LESS # dom0-suite.sh --list reads it too
 END=$((XEN_T0 + DEADLINE))
 SHARE=$XEN_OUT/share
 CHECKS=$XEN_OUT/checks.txt
@@ -62,6 +66,12 @@ for p in $PROFILES; do
   PLANNED+=("$p:boot")
   while read -r c; do PLANNED+=("$p:$c"); done < <(bash "$XEN_HACK/dom0-suite.sh" --list "$p")
 done
+MIGRATE=${XEN_MIGRATE:-pvh interop}
+[ "$MIGRATE" = none ] && MIGRATE=""
+for m in $MIGRATE; do
+  case $m in pvh|interop) ;; *) xdie "unknown migration run '$m' in XEN_MIGRATE (pvh, interop, or none)" ;; esac
+  while read -r c; do PLANNED+=("mig-$m:$c"); done < <(MIG_PATHS=$m bash "$XEN_HACK/migrate-suite.sh" --list)
+done
 
 finish() {
   local rc=$? f p n=0 m=0 name
@@ -79,6 +89,7 @@ finish() {
     [ -s "$SHARE/results/$p/timing-table.txt" ] && cat "$SHARE/results/$p/timing-table.txt"
     [ -s "$SHARE/results/$p/bulk-table.txt" ] && cat "$SHARE/results/$p/bulk-table.txt"
   done
+  for f in "$XEN_OUT"/migrate-*/migration-table.txt; do [ -s "$f" ] && cat "$f"; done
   echo
   if grep -q '^FAIL ' "$CHECKS"; then
     echo "failed:"
@@ -176,7 +187,7 @@ for p in $PROFILES; do
   budget=$(($(left) - 120))
   set +e
   "$XEN_HACK/vm.sh" exec -t $((budget + 60)) \
-    "PROFILE=$p BUDGET=$budget TIMING_RUNS=$TIMING_RUNS BULK_RUNS=$BULK_RUNS XEN_MORE='$XEN_MORE' bash /mnt/host/dom0-suite.sh" \
+    "PROFILE=$p BUDGET=$budget TIMING_RUNS=$TIMING_RUNS BULK_RUNS=$BULK_RUNS XEN_LESS='$XEN_LESS' bash /mnt/host/dom0-suite.sh" \
     | sed -u "s/^\(PASS\|FAIL\) /\1 $p:/" | tee "$XEN_OUT/suite-$p.log"
   src=${PIPESTATUS[0]}
   set -e
@@ -192,4 +203,26 @@ for p in $PROFILES; do
   xlog "profile $p: powering off"
   "$XEN_HACK/vm.sh" stop 90
   TIMES+=("profile $p: boot ${boot_s}s, suite $((t1 - t0 - boot_s))s, power-off $(($(date +%s) - t1))s")
+done
+
+# --- migration between two hosts ---------------------------------------------------------------------------
+for m in $MIGRATE; do
+  NOT_RUN=""
+  if [ ! -s "$SHARE/bin/virtxend" ]; then
+    NOT_RUN="no daemon (daemon-build)"
+    break
+  elif [ "$(left)" -lt 420 ]; then
+    xlog "migration $m: not started, $(left)s left before the deadline"
+    NOT_RUN="the stage's deadline (XEN_DEADLINE=${DEADLINE}s) came first"
+    break
+  fi
+  xlog "migration $m: two dom0s"
+  t0=$(date +%s)
+  set +e
+  MIG_OUT=$XEN_OUT/migrate-$m MIG_PATHS=$m MIG_DEADLINE=$(($(left) - 60)) IMG=$IMG VXBIN=$SHARE/bin/virtxend \
+    "$XEN_HACK/migrate-suite.sh" 2>&1 | sed -u "s/^\(PASS\|FAIL\) /\1 mig-$m:/" | tee "$XEN_OUT/suite-migrate-$m.log"
+  set -e
+  grep -E "^(PASS|FAIL) mig-$m:" "$XEN_OUT/suite-migrate-$m.log" >> "$CHECKS" || true
+  TIMES+=("migration $m: $(($(date +%s) - t0))s")
+  NOT_RUN="the migration suite ended early (see $XEN_OUT/suite-migrate-*.log)"
 done
