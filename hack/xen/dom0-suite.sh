@@ -1073,8 +1073,9 @@ bulk_run() { # bulk_run PATH: one run; appends "MS_RUNNING MS_USERSPACE" to $ST/
   while [ -z "$ready" ]; do
     [ -n "$run" ] || [ "$(bulk_count "$p")" -lt $BULK_N ] || run=$((($(now) - t0) / 1000000))
     [ "$(bulk_ready "$p")" -lt $BULK_N ] || ready=$((($(now) - t0) / 1000000))
-    # every start failed (the starters' errors, or virtxend's reconciler's for the drop-in files): no use waiting
-    if [ "$(cat "$d/errors" 2>/dev/null | wc -l)" -ge $BULK_N ] \
+    # every start failed (the starters' errors with no guest being built, or virtxend's reconciler's errors for
+    # the drop-in files): no use waiting
+    if { [ "$(cat "$d/errors" 2>/dev/null | wc -l)" -ge $BULK_N ] && ! xl list 2>/dev/null | grep -q "^$p[0-9]"; } \
       || [ "$(tail -n +"$logmark" "$VXD/virtxend.log" | grep -c "msg=\"Reconciler error\".*object.name=$p[0-9]")" -ge $BULK_N ]; then
       cat "$d/errors" 2>/dev/null
       fail "$path: every start failed: $( (cat "$d"/*.out 2>/dev/null; tail -n +"$logmark" "$VXD/virtxend.log" | grep "object.name=$p[0-9]" | sed 's/.* err=//') | grep -m1 -i 'error\|fail' | cut -c1-200)"
@@ -1087,7 +1088,13 @@ bulk_run() { # bulk_run PATH: one run; appends "MS_RUNNING MS_USERSPACE" to $ST/
   done
   [ -n "$run" ] || run=$ready # all reached userspace between two looks: running before that
   wait
-  [ ! -s "$d/errors" ] || fail "$path: $(head -1 "$d/errors"): $(cat "$d"/*.out 2>/dev/null | grep -m1 -i error)"
+  if [ -s "$d/errors" ]; then
+    # libvirtd's clients may lose their connection while it starts the guests (virsh: "Disconnected from
+    # xen:///system due to keepalive timeout": its libxl calls hold its event loop); all 8 ran, so the measure
+    # stands, and the output says how many of its clients gave up. virtxend must answer every client.
+    [ "$path" = libvirtd-start ] || fail "$path: $(head -1 "$d/errors"): $(cat "$d"/*.out 2>/dev/null | grep -m1 -i error)"
+    echo "NOTE: $path: $(wc -l < "$d/errors") of $BULK_N virsh start clients failed ($(cat "$d"/*.out 2>/dev/null | grep -m1 -i error | cut -c1-120)), libvirtd started all $BULK_N all the same"
+  fi
   echo "$run $ready" >> "$ST/bulk-$path"
   echo "NOTE: $path: all $BULK_N running after $(ms2s "$run") s, all in userspace after $(ms2s "$ready") s (dom0 load $(cut -d' ' -f1-3 /proc/loadavg))"
   bulk_clean "$path"
@@ -1124,6 +1131,12 @@ run_bulk() { # BULK_RUNS rounds of the four paths, interleaved
 }
 t_bulk() {
   local n=0
+  if [ "$1" = libvirtd-start ] && [[ "$(get "bfail-$1")" == "run "* ]]; then
+    # libvirtd is the comparison, not the subject: a run of it that failed is a result, said under the table
+    echo "NOTE: libvirtd did not start the $BULK_N guests: $(get "bfail-$1")"
+    put bulk-libvirtd-note "libvirtd's $BULK_N parallel virsh starts failed: $(get "bfail-$1")"
+    return 0
+  fi
   [ ! -e "$ST/bfail-$1" ] || fail "$(get "bfail-$1")"
   [ -e "$ST/bulk-$1" ] && n=$(wc -l < "$ST/bulk-$1")
   [ "$n" -ge "$BULK_RUNS" ] || fail "only $n of $BULK_RUNS runs"
@@ -1152,6 +1165,7 @@ print_bulk() {
       printf '| %-36s | %-4s | %-7s | %-7s | %-9s |\n' "$label" "$(wc -l < "$ST/bulk-$p")" "$(ms2s "$med")" "$ratio" "$(ms2s "$umed")"
     done
     one=$(times_of xl | median)
+    [ -n "$(get bulk-libvirtd-note)" ] && get bulk-libvirtd-note
     [ "${one:-0}" -gt 0 ] && echo "one xl create of the 128 MiB guest alone (timing table): median $(ms2s "$one") s, x$BULK_N = $(ms2s $((one * BULK_N))) s"
     for p in virtxend-dropin virtxend-start; do
       med=$(awk '{print $1}' "$ST/bulk-$p" 2>/dev/null | median)
