@@ -4,10 +4,13 @@ package xenlight
 
 import (
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/virtxend/virtxend/libxl"
 )
@@ -17,8 +20,8 @@ import (
 // over the guest's whole physical map; a save that is not live has one, "Frames") and reports pages sent of
 // the round's pages every 4 MiB, and "Domain now suspended" before the last round; libxl's save helper passes them to the context's logger (vx_progress).
 // The first round's page count is the size of the physical map, holes included (a PVH guest's reaches 4 GiB
-// whatever its memory), so the data processed is what went through the stream (counted by SendDomain's
-// relay) and the total is the guest's memory.
+// whatever its memory), so the data processed is what went through the stream (a TCP connection's
+// acknowledged bytes, or what the copy to a tunnel counted) and the total is the guest's memory.
 //
 // The reports carry no domain: they go to the one SendDomain that holds the context's progress (the first of
 // two that run at once; the second then reports none, and its job shows elapsed time only).
@@ -103,4 +106,33 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n.Add(uint64(n))
 	return n, err
+}
+
+// tcpBytesAcked returns, for a TCP connection, a reader of its bytes acknowledged by the peer (TCP_INFO's
+// tcpi_bytes_acked), or nil.
+func tcpBytesAcked(w io.Writer) func() uint64 {
+	c, ok := w.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	read := func() (n uint64, ok bool) {
+		_ = rc.Control(func(fd uintptr) {
+			if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+				n, ok = info.Bytes_acked, true
+			}
+		})
+		return n, ok
+	}
+	base, ok := read() // the connection may have carried something before the stream
+	if !ok {
+		return nil
+	}
+	return func() uint64 {
+		n, _ := read()
+		return n - min(n, base)
+	}
 }

@@ -3,7 +3,10 @@
 package xenlight
 
 import (
+	"io"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/virtxend/virtxend/libxl"
 )
@@ -73,5 +76,52 @@ func TestSendProgress(t *testing.T) {
 	want := libxl.MigrationProgress{Iteration: 1, Processed: 1 << 20, Remaining: mem - 1<<20, Total: mem}
 	if len(got) != 1 || got[0] != want {
 		t.Errorf("a save that is not live: got %+v, want %+v (and no last report after a failure)", got, want)
+	}
+}
+
+// TestTCPBytesAcked: the data processed of a migration over TCP is what the peer acknowledged, counted from
+// when the stream began.
+func TestTCPBytesAcked(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer c.Close()
+		n, _ := io.Copy(io.Discard, c)
+		got <- n
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(make([]byte, 1000)); err != nil { // before the stream: not counted
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	sent := tcpBytesAcked(c)
+	if sent == nil {
+		t.Fatal("no TCP_INFO for a TCP connection")
+	}
+	if _, err := c.Write(make([]byte, 3<<20)); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	if n := <-got; n != 1000+3<<20 {
+		t.Fatalf("the peer read %d bytes", n)
+	}
+	if n := sent(); n != 3<<20 && n != 3<<20+1 { // the FIN counts as one
+		t.Errorf("acknowledged bytes of the stream: %d, want %d", n, 3<<20)
+	}
+	c.Close()
+	if tcpBytesAcked(io.Discard) != nil {
+		t.Error("a writer that is no TCP connection has acknowledged bytes")
 	}
 }
