@@ -64,20 +64,16 @@ func (h *Hypervisor) SendDomain(ctx context.Context, domid libxl.DomID, w io.Wri
 	if err := guest("migrate", domid); err != nil {
 		return err
 	}
+	var sent func() uint64
 	if opts.Progress != nil {
 		// The job's data processed is what went through the stream: a TCP connection's acknowledged bytes
 		// (libxl writes to the socket itself: a relay in between made a live migration under TCG 1.8x slower),
 		// else what the copy to the stream (a pipe's far end) counts.
-		sent := tcpBytesAcked(w)
+		sent = tcpBytesAcked(w)
 		if sent == nil {
 			cw := &countingWriter{w: w}
 			w, sent = cw, cw.n.Load
 		}
-		var totalKiB uint64
-		if d, err := h.info(domid); err == nil {
-			totalKiB = d.currentKiB
-		}
-		defer func(end func(bool)) { end(err == nil) }(h.progressFor(opts.Progress, totalKiB, sent))
 	}
 	f, wait, err := streamFile(w, true)
 	if err != nil {
@@ -86,6 +82,13 @@ func (h *Hypervisor) SendDomain(ctx context.Context, domid libxl.DomID, w io.Wri
 	if err := h.begin(ctx); err != nil {
 		wait()
 		return err
+	}
+	if opts.Progress != nil {
+		var totalKiB uint64
+		if d, err := h.info(domid); err == nil {
+			totalKiB = d.currentKiB
+		}
+		defer func(end func(bool)) { end(err == nil) }(h.progressFor(opts.Progress, totalKiB, sent))
 	}
 	flags := C.int(0)
 	if opts.Live {
