@@ -10,9 +10,10 @@
 # systemd-socket-proxyd; on B also Debian's libvirtd (libxl driver), as xen+tcp://10.77.0.2/system (16509,
 # the same relay). The test guest (build-guest.sh; it prints "HB <uptime>" every second), 128 MiB, is
 # migrated:
-#   pvh         a PVH guest started through virtxend on A: virsh migrate --live A->B (direct) and back (--p2p),
-#               while it runs (HAP gives Xen log-dirty paging for it); virsh domjobinfo on the source must show
-#               data processed meanwhile. Its anchor, with xl: xl migrate (live) of the same PVH guest, A->B
+#   pvh         a PVH guest started through virtxend on A: virsh migrate --live A->B (direct), back (--p2p)
+#               and A->B once more through the daemons' connection (--p2p --tunnelled), while it runs (HAP
+#               gives Xen log-dirty paging for it); virsh domjobinfo on the source must show data processed
+#               meanwhile. Its anchor, with xl: xl migrate (live) of the same PVH guest, A->B
 #               and back (xlpvh-*). It needs an AMD CPU with SVM and NPT in the dom0s, on which Debian's
 #               libvirtd cannot start: it runs alone (MIG_PATHS=pvh), on qemu64,+svm,+npt.
 # The PV guest, started through virtxend on A:
@@ -435,7 +436,7 @@ plan_all() {
   want interop && echo libvirtd-b
   echo reach
   want interop && echo reach-lv
-  want pvh && echo pvh-start pvh-live-a-b pvh-live-b-a xlpvh-start xlpvh-live-a-b xlpvh-live-b-a
+  want pvh && echo pvh-start pvh-live-a-b pvh-live-b-a pvh-tunnelled-a-b xlpvh-start xlpvh-live-a-b xlpvh-live-b-a
   for p in "${PATHS[@]}"; do
     case $p in direct|p2p|tunnelled|interop) echo vx-start live-a-b; break ;; esac
   done
@@ -526,7 +527,7 @@ migrate() {
     # Under TCG's nested SVM a PVH guest now and then dies on a VM exit (a triple fault in Xen's console ring,
     # cleared when the migration began), and a live migration makes many: no fault of the migration. The
     # guest is started again on A, brought to the source, and migrated again (3 tries), said in the output.
-    if [ "$path" = pvh ] || [ "$path" = xlpvh ]; then
+    if [ "$path" = pvh ] || [ "$path" = pvhtun ] || [ "$path" = xlpvh ]; then
       local out; out=$(cat "$MIG_OUT/last.out")
       if d "$s" tcgdeath && [ $try -lt 3 ]; then
         echo "    NOTE: $g died during the migration, as guests under TCG's nested SVM do ($(val DEATH)); try $((try + 1))"
@@ -545,7 +546,7 @@ migrate() {
   ms=$(val MS)
   local job="samples $(val JOBS), data processed $(val JOBDATA) bytes, iteration $(val JOBITER)"
   local jd; jd=$(val JOBDATA)
-  if [ "$path" = pvh ] && ! [ "${jd:-0}" -gt 0 ]; then
+  if { [ "$path" = pvh ] || [ "$path" = pvhtun ]; } && ! [ "${jd:-0}" -gt 0 ]; then
     failc "$name" "virsh domjobinfo on the source showed no data processed during the migration ($job)"; return 1
   fi
   if ! d "$t" arrived "'$(uri_of "$tk" "$t" "$t")'" "$g" "${from:-0}" "${lasthb:-}" "${ifrom:-0}"; then
@@ -570,11 +571,12 @@ print_table() {
   echo "== migration: the small test guest (128 MiB, 1 vCPU; PV unless said), A<->B over the private network, median seconds"
   printf '| %-44s | %-4s | %-7s | %-7s |\n' path runs median "vs xl"
   printf '|%s|%s|%s|%s|\n' ---------------------------------------------- ------ --------- ---------
-  for p in xlpvh pvh xl live direct p2p tunnelled interop; do
+  for p in xlpvh pvh pvhtun xl live direct p2p tunnelled interop; do
     [ "$p" = live ] && [ ! -s "$TIMES-live" ] && continue
     case $p in
       xlpvh) label="xl migrate (live), PVH guest" ;;
       pvh) label="virsh migrate --live, PVH guest (virtxend)" ;;
+      pvhtun) label="... --live --p2p --tunnelled, PVH guest" ;;
       xl) label="xl save | xl restore (TCP)" ;;
       live) label="virsh migrate --live (virtxend)" ;;
       direct) label="virsh migrate (virtxend)" ;;
@@ -585,7 +587,7 @@ print_table() {
     if [ ! -s "$TIMES-$p" ]; then printf '| %-44s | %-4s | %-7s | %-7s |\n' "$label" 0 - -; continue; fi
     vals=$(cat "$TIMES-$p"); med=$(echo "$vals" | median)
     ratio=-
-    if [ "$p" = pvh ] || [ "$p" = xlpvh ]; then # the live paths' anchor is xl migrate
+    if [ "$p" = pvh ] || [ "$p" = pvhtun ] || [ "$p" = xlpvh ]; then # the live paths' anchor is xl migrate
       [ -s "$TIMES-xlpvh" ] && ratio=$(awk -v a="$med" -v b="$(median < "$TIMES-xlpvh")" 'BEGIN {printf "%.2fx", a/b}')
     elif [ "${xl_med:-0}" -gt 0 ]; then ratio=$(awk -v a="$med" -v b="$xl_med" 'BEGIN {printf "%.2fx", a/b}')
     fi
@@ -711,11 +713,12 @@ fi
 if want pvh; then
   if ! d A hvm || ! d B hvm; then
     r=$(reason)
-    for c in pvh-start pvh-live-a-b pvh-live-b-a xlpvh-start xlpvh-live-a-b xlpvh-live-b-a; do
+    for c in pvh-start pvh-live-a-b pvh-live-b-a pvh-tunnelled-a-b xlpvh-start xlpvh-live-a-b xlpvh-live-b-a; do
       failc $c "not run: no HVM in dom0 ($r; MIG_CPU=$MIG_CPU)"
     done
   elif step pvh-start A start "'$(uri_of vx A A)'" vxp pvh; then
-    migrate pvh-live-a-b pvh vxp A vx B vx --live && migrate pvh-live-b-a pvh vxp B vx A vx --live --p2p
+    migrate pvh-live-a-b pvh vxp A vx B vx --live && migrate pvh-live-b-a pvh vxp B vx A vx --live --p2p \
+      && migrate pvh-tunnelled-a-b pvhtun vxp A vx B vx --live --p2p --tunnelled
   fi
   d A cleanup; d B cleanup
   if d A hvm && step xlpvh-start A start xl xlp pvh; then

@@ -10,7 +10,8 @@
 #               network, the metrics endpoint, the timings, bulk starts of 8 guests
 #   profile pvh (-cpu qemu64,+svm,+npt): a PVH guest through virtxend, an HVM guest's VNC display
 #   migration   two dom0s on a private network (migrate-suite.sh), twice: mig-pvh (-cpu qemu64,+svm,+npt) a
-#               PVH guest migrated live through virtxend A->B and back against xl migrate; mig-interop (-cpu
+#               PVH guest migrated live through virtxend A->B, back (--p2p) and A->B tunnelled, against xl
+#               migrate; mig-interop (-cpu
 #               Nehalem, which Debian's libvirtd needs) the PV guest from virtxend to Debian's libvirtd and back
 #               (XEN_MIGRATE: the runs, default "pvh interop"; make test-xen-migrate runs every path)
 # Prints "PASS name (s)" / "FAIL name: reason" per check, the comparison, timing and bulk tables, and last
