@@ -1015,6 +1015,10 @@ bulk_ready() { # bulk_ready PREFIX: how many PREFIXn printed GUEST-READY
   for ((i = 1; i <= BULK_N; i++)); do grep -qs GUEST-READY "$CONLOG/guest-$1$i.log" && n=$((n + 1)); done
   echo "$n"
 }
+xen_cpu_ms() { # the CPU time Xen has given every vCPU of every domain, dom0 included (xl vcpu-list), in ms
+  xl vcpu-list 2>/dev/null | awk 'NR > 1 && $6 ~ /^[0-9.]+$/ {t += $6} END {printf "%d", t * 1000}'
+}
+xen_cpus() { xl info 2>/dev/null | awk '$1 == "nr_cpus" {print $3}'; }
 bulk_gone() { # bulk_gone PREFIX: none of PREFIXn is left in xl list
   ! xl list 2>/dev/null | awk -v p="^$1[0-9]+\$" '$1 ~ p' | grep -q .
 }
@@ -1035,8 +1039,9 @@ spec:
     onCrash: destroy
 EOF
 }
-bulk_run() { # bulk_run PATH: one run; appends "MS_RUNNING MS_USERSPACE" to $ST/bulk-PATH
-  local path=$1 p i t0 run="" ready="" d
+bulk_run() { # bulk_run PATH: one run; appends "MS_RUNNING MS_USERSPACE MS_CPU" to $ST/bulk-PATH (MS_CPU: the
+  # CPU time Xen gave all domains until all were running)
+  local path=$1 p i t0 run="" ready="" d c0 c1=
   p=$(bulk_prefix "$1")
   d=$ST/bulk-$p
   rm -rf "$d"; mkdir -p "$d"
@@ -1056,6 +1061,7 @@ bulk_run() { # bulk_run PATH: one run; appends "MS_RUNNING MS_USERSPACE" to $ST/
   esac
   local logmark
   logmark=$(($(wc -l < "$VXD/virtxend.log") + 1))
+  c0=$(xen_cpu_ms)
   t0=$(now)
   case $path in
     xl-loop)
@@ -1071,7 +1077,7 @@ bulk_run() { # bulk_run PATH: one run; appends "MS_RUNNING MS_USERSPACE" to $ST/
       done ;;
   esac
   while [ -z "$ready" ]; do
-    [ -n "$run" ] || [ "$(bulk_count "$p")" -lt $BULK_N ] || run=$((($(now) - t0) / 1000000))
+    [ -n "$run" ] || [ "$(bulk_count "$p")" -lt $BULK_N ] || { run=$((($(now) - t0) / 1000000)); c1=$(xen_cpu_ms); }
     [ "$(bulk_ready "$p")" -lt $BULK_N ] || ready=$((($(now) - t0) / 1000000))
     # every start failed (the starters' errors with no guest being built, or virtxend's reconciler's errors for
     # the drop-in files): no use waiting
@@ -1086,7 +1092,7 @@ bulk_run() { # bulk_run PATH: one run; appends "MS_RUNNING MS_USERSPACE" to $ST/
     fi
     sleep 0.2
   done
-  [ -n "$run" ] || run=$ready # all reached userspace between two looks: running before that
+  [ -n "$run" ] || { run=$ready; c1=$(xen_cpu_ms); } # all reached userspace between two looks: running before that
   wait
   if [ -s "$d/errors" ]; then
     # libvirtd's clients may lose their connection while it starts the guests (virsh: "Disconnected from
@@ -1095,8 +1101,8 @@ bulk_run() { # bulk_run PATH: one run; appends "MS_RUNNING MS_USERSPACE" to $ST/
     [ "$path" = libvirtd-start ] || fail "$path: $(head -1 "$d/errors"): $(cat "$d"/*.out 2>/dev/null | grep -m1 -i error)"
     echo "NOTE: $path: $(wc -l < "$d/errors") of $BULK_N virsh start clients failed ($(cat "$d"/*.out 2>/dev/null | grep -m1 -i error | cut -c1-120)), libvirtd started all $BULK_N all the same"
   fi
-  echo "$run $ready" >> "$ST/bulk-$path"
-  echo "NOTE: $path: all $BULK_N running after $(ms2s "$run") s, all in userspace after $(ms2s "$ready") s (dom0 load $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "$run $ready $((c1 - c0))" >> "$ST/bulk-$path"
+  echo "NOTE: $path: all $BULK_N running after $(ms2s "$run") s, all in userspace after $(ms2s "$ready") s, Xen's CPUs busy $(busy "$((c1 - c0))" "$run") (dom0 load $(cut -d' ' -f1-3 /proc/loadavg))"
   bulk_clean "$path"
 }
 bulk_clean() { # bulk_clean PATH: the guests and their definitions gone
@@ -1142,15 +1148,19 @@ t_bulk() {
   [ "$n" -ge "$BULK_RUNS" ] || fail "only $n of $BULK_RUNS runs"
   echo "NOTE: runs (ms to all running, to all in userspace): $(tr '\n' ';' < "$ST/bulk-$1")"
 }
+busy() { # busy CPU_MS WALL_MS: the share of Xen's CPUs busy over the wall time
+  awk -v c="$1" -v w="$2" -v n="$(xen_cpus)" 'BEGIN {if (w > 0 && n > 0) printf "%.0f %%", 100 * c / (w * n); else print "-"}'
+}
 print_bulk() {
-  local p label med umed xl_med ratio one
+  local p label med umed xl_med ratio one cmed
   xl_med=$(awk '{print $1}' "$ST/bulk-xl-loop" 2>/dev/null | median)
   {
     echo
     echo "== bulk starts: $BULK_N PV guests ($((BULK_MEM / 1024)) MiB, 1 vCPU) from defined to running at once, median of the runs, seconds"
     echo "   running = all $BULK_N in xl list and unpaused (libxl's running), the measure of every path; userspace = all $BULK_N printed GUEST-READY"
-    printf '| %-36s | %-4s | %-7s | %-7s | %-9s |\n' path runs seconds "vs xl" userspace
-    printf '|%s|%s|%s|%s|%s|\n' -------------------------------------- ------ --------- --------- -----------
+    echo "   CPU = the CPU time Xen gave all domains (dom0's toolstack included) until all $BULK_N ran; busy = CPU / ($(xen_cpus) CPUs x seconds)"
+    printf '| %-36s | %-4s | %-7s | %-7s | %-9s | %-7s | %-5s |\n' path runs seconds "vs xl" userspace "CPU s" busy
+    printf '|%s|%s|%s|%s|%s|%s|%s|\n' -------------------------------------- ------ --------- --------- ----------- --------- -------
     for p in $BULK_PATHS; do
       case $p in
         xl-loop) label="xl create loop (one after another)" ;;
@@ -1158,11 +1168,12 @@ print_bulk() {
         virtxend-start) label="virtxend: $BULK_N parallel virsh start" ;;
         libvirtd-start) label="libvirtd: $BULK_N parallel virsh start" ;;
       esac
-      if [ ! -s "$ST/bulk-$p" ]; then printf '| %-36s | %-4s | %-7s | %-7s | %-9s |\n' "$label" 0 - - -; continue; fi
+      if [ ! -s "$ST/bulk-$p" ]; then printf '| %-36s | %-4s | %-7s | %-7s | %-9s | %-7s | %-5s |\n' "$label" 0 - - - - -; continue; fi
       med=$(awk '{print $1}' "$ST/bulk-$p" | median); umed=$(awk '{print $2}' "$ST/bulk-$p" | median)
+      cmed=$(awk '{print $3 + 0}' "$ST/bulk-$p" | median)
       ratio=-
       [ "${xl_med:-0}" -gt 0 ] && ratio=$(awk -v a="$med" -v b="$xl_med" 'BEGIN {printf "%.2fx", a/b}')
-      printf '| %-36s | %-4s | %-7s | %-7s | %-9s |\n' "$label" "$(wc -l < "$ST/bulk-$p")" "$(ms2s "$med")" "$ratio" "$(ms2s "$umed")"
+      printf '| %-36s | %-4s | %-7s | %-7s | %-9s | %-7s | %-5s |\n' "$label" "$(wc -l < "$ST/bulk-$p")" "$(ms2s "$med")" "$ratio" "$(ms2s "$umed")" "$(ms2s "$cmed")" "$(busy "$cmed" "$med")"
     done
     one=$(times_of xl | median)
     [ -n "$(get bulk-libvirtd-note)" ] && get bulk-libvirtd-note
@@ -1177,6 +1188,10 @@ print_bulk() {
         echo "goal, virtxend ($p) within 0.6x of the xl create loop: not measured"
       fi
     done
+    # With Xen's CPUs busy nearly all the time on every path, 8 starts at once cannot end sooner than the CPU
+    # time they need over the CPUs there are: that floor, for the loop's CPU time, is the bound TCG sets.
+    cmed=$(awk '{print $3 + 0}' "$ST/bulk-xl-loop" 2>/dev/null | median)
+    [ "${cmed:-0}" -gt 0 ] && echo "floor of any path doing the loop's CPU work on $(xen_cpus) CPUs: $(ms2s $((cmed / $(xen_cpus)))) s = $(awk -v a="$cmed" -v n="$(xen_cpus)" -v b="$xl_med" 'BEGIN {printf "%.2fx", a / n / b}') of the loop"
     echo "dom0: $(nproc) vCPUs under QEMU TCG, load $(cut -d' ' -f1-3 /proc/loadavg)"
   } | tee "$RES/bulk-table.txt"
 }
