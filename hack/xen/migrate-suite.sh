@@ -340,7 +340,8 @@ sys.exit(0 if b"RESTORED 0" in r else 1)' "$dest" "$XLR_PORT"; rc=$?
     # progress: data processed and the pre-copy round; libvirtd's libxl driver the elapsed time only). One
     # virsh reads a command a second: a virsh started per sample costs dom0 0.7 s of CPU under TCG, which the
     # migration itself needs (xl migrate, the anchor, has no sampler)
-    ( while sleep 1; do echo "domjobinfo $n"; done ) | virsh -q -c "$uri" > "/tmp/jobinfo-$n.txt" 2>/dev/null &
+    # (the writer ends when virsh has gone, also where SIGPIPE is ignored)
+    ( while sleep 1 && echo "domjobinfo $n"; do :; done ) 2>/dev/null | virsh -q -c "$uri" > "/tmp/jobinfo-$n.txt" 2>/dev/null &
     local sampler=$!
     timeout 900 virsh -c "$uri" migrate "$@" "$n" "$dest"; rc=$?
     kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
