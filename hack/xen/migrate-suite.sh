@@ -313,6 +313,23 @@ d_migrate() {
   local uri=$1 n=$2 dest=$3 t0 rc
   shift 3
   xl dmesg -c > /dev/null 2>&1 # a guest's death during the migration shows there alone (tcgdeath)
+  local sampler="" vt0
+  case $uri in
+    xl|xlsave) ;;
+    *)
+      # virsh's own start-up, measured once here (it is part of every virsh migrate; xl is a C program)
+      vt0=$(d_now); virsh -c "$uri" domid "$n" > /dev/null 2>&1; echo "VIRSHMS=$((($(d_now) - vt0) / 1000000))"
+      # the source's job, sampled from another connection while the migration runs (virtxend reports libxc's
+      # progress: data processed and the pre-copy round; libvirtd's libxl driver the elapsed time only). One
+      # virsh reads a command a second, started and connected before the clock starts: it observes, and a virsh
+      # started per sample, or beside virsh migrate, takes dom0 CPU that the migration needs under TCG (xl
+      # migrate, the anchor, has no sampler). The writer ends when virsh has gone, also where SIGPIPE is ignored.
+      rm -f "/tmp/jobinfo-$n.txt"
+      ( echo "domjobinfo $n"; while sleep 1 && echo "domjobinfo $n"; do :; done ) 2>/dev/null \
+        | virsh -q -c "$uri" > "/tmp/jobinfo-$n.txt" 2>/dev/null &
+      sampler=$!
+      d_until 20 grep -q '^Job type:' "/tmp/jobinfo-$n.txt" ;;
+  esac
   t0=$(d_now)
   if [ "$uri" = xl ]; then
     timeout 900 xl migrate -s /usr/local/sbin/xq-xlpipe "$n" "$dest"; rc=$?
@@ -336,19 +353,12 @@ while True:
 print(r.decode().strip())
 sys.exit(0 if b"RESTORED 0" in r else 1)' "$dest" "$XLR_PORT"; rc=$?
   else
-    # the source's job, sampled from another connection while the migration runs (virtxend reports libxc's
-    # progress: data processed and the pre-copy round; libvirtd's libxl driver the elapsed time only). One
-    # virsh reads a command a second: a virsh started per sample costs dom0 0.7 s of CPU under TCG, which the
-    # migration itself needs (xl migrate, the anchor, has no sampler)
-    # (the writer ends when virsh has gone, also where SIGPIPE is ignored)
-    ( while sleep 1 && echo "domjobinfo $n"; do :; done ) 2>/dev/null | virsh -q -c "$uri" > "/tmp/jobinfo-$n.txt" 2>/dev/null &
-    local sampler=$!
     timeout 900 virsh -c "$uri" migrate "$@" "$n" "$dest"; rc=$?
     kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
     awk '/^Data processed:/ {v = $3; u = $4; m = (u ~ /^KiB/) ? 1024 : (u ~ /^MiB/) ? 1048576 : (u ~ /^GiB/) ? 1073741824 : 1
       if (v * m > max) max = v * m}
       /^Iteration:/ {if ($2 > it) it = $2}
-      /^Job type:/ {n++}
+      /^Job type:/ && !/None/ {n++}
       END {printf "JOBS=%d JOBDATA=%.0f JOBITER=%d\n", n, max, it}' "/tmp/jobinfo-$n.txt"
   fi
   echo "MS=$((($(d_now) - t0) / 1000000))"
@@ -560,9 +570,11 @@ migrate() {
     failc "$name" "after the migration (${ms} ms): $(reason)"; return 1
   fi
   echo "$ms" >> "$TIMES-$path"
+  local vms; vms=$(val VIRSHMS)
+  [ -z "$vms" ] || echo "$vms" >> "$TIMES-virsh"
   pass "$name" $(($(date +%s) - t0))
   echo "$arrived"; notes
-  echo "    migration $ms ms, load before: $l0, after: $(load)"
+  echo "    migration $ms ms${vms:+ (a virsh call by itself here: $vms ms)}, load before: $l0, after: $(load)"
   case $sk in vx) echo "    the source's virsh domjobinfo, every second: $job" ;; esac
 }
 
@@ -596,6 +608,7 @@ print_table() {
     fi
     printf '| %-44s | %-4s | %-7s | %-7s |\n' "$label" "$(echo "$vals" | wc -l)" "$(awk -v m="$med" 'BEGIN {printf "%.2f", m/1000}')" "$ratio"
   done
+  [ -s "$TIMES-virsh" ] && echo "a virsh call by itself on the source (virsh domid): median $(awk -v m="$(median < "$TIMES-virsh")" 'BEGIN {printf "%.2f", m/1000}') s, part of each virsh migrate"
   if [ -s "$TIMES-pvh" ] && [ -s "$TIMES-xlpvh" ]; then
     med=$(median < "$TIMES-pvh"); xl_med=$(median < "$TIMES-xlpvh")
     if awk -v a="$med" -v b="$xl_med" 'BEGIN {exit !(a <= 1.1 * b)}'; then echo "goal, virtxend live (PVH) within 1.1x of xl migrate: met"
