@@ -557,6 +557,7 @@ migrate() {
     return 1
   done
   ms=$(val MS)
+  local vms; vms=$(val VIRSHMS)
   local job="samples $(val JOBS), data processed $(val JOBDATA) bytes, iteration $(val JOBITER)"
   local jd; jd=$(val JOBDATA)
   if { [ "$path" = pvh ] || [ "$path" = pvhtun ]; } && ! [ "${jd:-0}" -gt 0 ]; then
@@ -570,7 +571,6 @@ migrate() {
     failc "$name" "after the migration (${ms} ms): $(reason)"; return 1
   fi
   echo "$ms" >> "$TIMES-$path"
-  local vms; vms=$(val VIRSHMS)
   [ -z "$vms" ] || echo "$vms" >> "$TIMES-virsh"
   pass "$name" $(($(date +%s) - t0))
   echo "$arrived"; notes
