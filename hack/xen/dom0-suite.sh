@@ -1190,8 +1190,10 @@ print_bulk() {
     done
     # With Xen's CPUs busy nearly all the time on every path, 8 starts at once cannot end sooner than the CPU
     # time they need over the CPUs there are: that floor, for the loop's CPU time, is the bound TCG sets.
-    cmed=$(awk '{print $3 + 0}' "$ST/bulk-xl-loop" 2>/dev/null | median)
-    [ "${cmed:-0}" -gt 0 ] && echo "floor of any path doing the loop's CPU work on $(xen_cpus) CPUs: $(ms2s $((cmed / $(xen_cpus)))) s = $(awk -v a="$cmed" -v n="$(xen_cpus)" -v b="$xl_med" 'BEGIN {printf "%.2fx", a / n / b}') of the loop"
+    cmed=$(awk '{print $3 + 0}' "$ST/bulk-xl-loop" 2>/dev/null | median); one=$(xen_cpus)
+    if [ "${cmed:-0}" -gt 0 ] && [ "${one:-0}" -gt 0 ] && [ "${xl_med:-0}" -gt 0 ]; then
+      echo "floor of any path doing the loop's CPU work on $one CPUs: $(ms2s $((cmed / one))) s = $(awk -v a="$cmed" -v n="$one" -v b="$xl_med" 'BEGIN {printf "%.2fx", a / n / b}') of the loop"
+    fi
     echo "dom0: $(nproc) vCPUs under QEMU TCG, load $(cut -d' ' -f1-3 /proc/loadavg)"
   } | tee "$RES/bulk-table.txt"
 }
