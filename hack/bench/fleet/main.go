@@ -11,6 +11,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -26,7 +27,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -294,7 +294,7 @@ func run(o opts) error {
 		row{"all Running, from the first create", fmt.Sprintf("%.1f s", allRunning.Seconds()), "≤ 60 s"},
 		row{"load average while starting", peakLoad, ""},
 		row{"  CPU used meanwhile, whole machine (share of its cores busy)", fmt.Sprintf("%.0f s (%.0f %% of %.0f cores)", busy, 100*busy/(cores*allRunning.Seconds()), cores), ""},
-		row{"  of which the 100 daemons / the rest (API server, etcd, this bench)", fmt.Sprintf("%.0f s / %.0f s", daemonsCPU, busy-daemonsCPU), ""},
+		row{fmt.Sprintf("  of which the %d daemons / the rest (API server, etcd, this bench)", o.nodes), fmt.Sprintf("%.0f s / %.0f s", daemonsCPU, busy-daemonsCPU), ""},
 		row{"  floor: the rest's CPU alone over the cores", fmt.Sprintf("%.1f s", (busy-daemonsCPU)/cores), ""})
 	logf("all %d Running after %s", total, allRunning.Round(time.Millisecond))
 
@@ -451,44 +451,42 @@ func perObject(before, after map[string]float64, n int) string {
 
 // createAll creates n objects with 32 writers.
 func createAll(ctx context.Context, c client.Client, n int, obj func(k int) (*v1alpha1.XenDomain, error)) error {
-	work := make(chan int)
-	var failed atomic.Value
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			for k := range work {
-				o, err := obj(k)
-				if err == nil {
-					err = c.Create(ctx, o)
-				}
-				if err != nil {
-					failed.Store(err)
-				}
-			}
-		})
-	}
-	for k := range n {
-		work <- k
-	}
-	close(work)
-	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
-		return fmt.Errorf("create: %w", err)
-	}
-	return nil
+	return parallel(n, func(k int) error {
+		o, err := obj(k)
+		if err == nil {
+			err = c.Create(ctx, o)
+		}
+		if err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+		return nil
+	})
 }
 
 // mixAll makes, for n objects of a node no daemon runs, 32 at a time, the requests the object and its node make
 // until it counts as Running: create, finalizer merge patch with the version read, status update, Event.
 func mixAll(ctx context.Context, c client.Client, cs kubernetes.Interface, n int) error {
+	return parallel(n, func(k int) error {
+		if err := mixOne(ctx, c, cs, k); err != nil {
+			return fmt.Errorf("anchor: %w", err)
+		}
+		return nil
+	})
+}
+
+// parallel calls do for every k below n, 32 calls at a time, and returns one of their errors.
+func parallel(n int, do func(k int) error) error {
 	work := make(chan int)
-	var failed atomic.Value
+	var mu sync.Mutex
+	var first error
 	var wg sync.WaitGroup
 	for range 32 {
 		wg.Go(func() {
 			for k := range work {
-				if err := mixOne(ctx, c, cs, k); err != nil {
-					failed.Store(err)
+				if err := do(k); err != nil {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
 				}
 			}
 		})
@@ -498,10 +496,7 @@ func mixAll(ctx context.Context, c client.Client, cs kubernetes.Interface, n int
 	}
 	close(work)
 	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
-		return fmt.Errorf("anchor: %w", err)
-	}
-	return nil
+	return first
 }
 
 func mixOne(ctx context.Context, c client.Client, cs kubernetes.Interface, k int) error {
