@@ -28,7 +28,10 @@ func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error
 	if err := r.ensureLive(ctx, s); err != nil {
 		return err
 	}
-	if declarative(s.obj) {
+	// The usual case (a reconcile that changed nothing, every domain after a restart): the domain was booted from
+	// this very spec, so nothing is to be applied live and nothing waits for a restart; one comparison tells.
+	same := equality.Semantic.DeepEqual(&s.live.Boot, s.spec)
+	if declarative(s.obj) && !same {
 		next := bootWithLive(&s.live.Boot, s.spec)
 		if !equality.Semantic.DeepEqual(next, &s.live.Boot) {
 			live := applyLiveFields(&s.live.Domain, s.built)
@@ -42,7 +45,10 @@ func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error
 			s.log.Info("spec change applied to the running domain")
 		}
 	}
-	s.restartFields = restartFields(&s.live.Boot, s.spec)
+	s.restartFields = nil
+	if !same {
+		s.restartFields = restartFields(&s.live.Boot, s.spec)
+	}
 
 	info := s.dom.Info
 	want := liveWantOf(&s.live.Domain)
