@@ -43,6 +43,9 @@ type Options struct {
 	WatchBuffer int
 	// Now returns the time stamped on creationTimestamp and deletionTimestamp; time.Now when nil.
 	Now func() time.Time
+	// OnCreate, when set, may change every object Create is about to store (its own copy), as an API server's
+	// mutating admission does: what it sets is there from the object's first version and first watch event.
+	OnCreate func(client.Object)
 }
 
 // Store is an in-memory object store with API-server semantics; see the package documentation. It is safe for
@@ -52,6 +55,7 @@ type Store struct {
 	mapper      *meta.DefaultRESTMapper
 	now         func() time.Time
 	watchBuffer int
+	onCreate    func(client.Object)
 
 	// kinds is filled by New and read-only afterwards, and so is byType (the same kinds by their struct type);
 	// the kindStores' contents are guarded by mu.
@@ -94,6 +98,7 @@ func New(scheme *runtime.Scheme, opts Options) (*Store, error) {
 	s := &Store{
 		scheme:      scheme,
 		now:         opts.Now,
+		onCreate:    opts.OnCreate,
 		watchBuffer: opts.WatchBuffer,
 		kinds:       map[schema.GroupVersionKind]*kindStore{},
 		byType:      map[reflect.Type]*kindStore{},

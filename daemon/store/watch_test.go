@@ -419,3 +419,32 @@ func TestConcurrentWritersAndWatchers(t *testing.T) {
 	close(stop)
 	watchers.Wait()
 }
+
+// TestOnCreateIsInTheFirstVersion: what Options.OnCreate sets on a new object is in the caller's object, the stored
+// one and the first watch event.
+func TestOnCreateIsInTheFirstVersion(t *testing.T) {
+	s := newTestStore(t, Options{OnCreate: func(o client.Object) {
+		o.SetFinalizers(append(o.GetFinalizers(), "test.io/hold"))
+	}})
+	ctx := context.Background()
+	w, err := s.Watch(ctx, &v1alpha1.XenDomainList{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	in := domain("web")
+	if err := s.Create(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if got := in.Finalizers; len(got) != 1 || got[0] != "test.io/hold" {
+		t.Fatalf("created object's finalizers = %v", got)
+	}
+	ev := next(t, w)
+	if x := ev.Object.(*v1alpha1.XenDomain); ev.Type != watch.Added || len(x.Finalizers) != 1 || x.ResourceVersion != in.ResourceVersion {
+		t.Fatalf("first event %s rv %s finalizers %v, want Added rv %s with the finalizer", ev.Type, x.ResourceVersion, x.Finalizers, in.ResourceVersion)
+	}
+	var got v1alpha1.XenDomain
+	if err := s.Get(ctx, client.ObjectKeyFromObject(in), &got); err != nil || len(got.Finalizers) != 1 {
+		t.Fatalf("stored finalizers %v (%v)", got.Finalizers, err)
+	}
+}

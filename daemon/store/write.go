@@ -84,6 +84,9 @@ func (s *Store) Create(ctx context.Context, obj client.Object, opts ...client.Cr
 			if ks.hasStatus {
 				clearStatus(in)
 			}
+			if s.onCreate != nil {
+				s.onCreate(in)
+			}
 			return in, put, nil
 		})
 		if generate && attempt < 8 && apierrors.IsAlreadyExists(err) {
