@@ -1,7 +1,9 @@
 // Command fleet is the simulated fleet of issue 15: one API server (kube-apiserver and etcd, built by
 // hack/fleet/control-plane.sh) with fleet mode's manifests applied, N virtxend processes in fleet mode, each its own
 // simulated Xen host with private state, configuration and sockets (node-000 ... node-NNN), and M XenDomain
-// objects per node. It prints: the time until all objects are Running, the API server's requests per second at
+// objects per node. It prints: two anchors (the API server alone taking creates, and taking each object's requests
+// until Running), the time until all objects are Running with the machine's CPU spent meanwhile (the daemons' and
+// the rest's), the API server's requests per second at
 // steady state for the whole fleet (apiserver_request_total scraped twice while nothing changes), the daemons'
 // resident memory and idle CPU (from /proc), and the time from one object's spec edit to its change on the host
 // (spec.paused, seen through libvirt's RPC on that daemon's socket). fleet_qps and fleet_burst keep their defaults.
