@@ -183,9 +183,9 @@ func run(o opts) error {
 	anchor := 1000
 	t := time.Now()
 	if err := createAll(ctx, c, anchor, func(k int) (*v1alpha1.XenDomain, error) {
-		obj, err := domain("anchor", k)
+		obj, err := domain(anchorNode, k)
 		if err == nil {
-			obj.Spec.NodeName, obj.Spec.RunStrategy = "no-such-node", v1alpha1.RunStrategyHalted
+			obj.Spec.RunStrategy = v1alpha1.RunStrategyHalted
 		}
 		return obj, err
 	}); err != nil {
@@ -502,7 +502,7 @@ func parallel(n int, do func(k int) error) error {
 }
 
 func mixOne(ctx context.Context, c client.Client, cs kubernetes.Interface, k int) error {
-	obj, err := domain("anchor-mix", k)
+	obj, err := domain(anchorNode+"-mix", k)
 	if err != nil {
 		return err
 	}
@@ -516,7 +516,7 @@ func mixOne(ctx context.Context, c client.Client, cs kubernetes.Interface, k int
 		return err
 	}
 	domid := int32(k + 1)
-	obj.Status.State, obj.Status.DomID, obj.Status.NodeName = v1alpha1.StateRunning, &domid, "anchor-mix"
+	obj.Status.State, obj.Status.DomID, obj.Status.NodeName = v1alpha1.StateRunning, &domid, obj.Spec.NodeName
 	obj.Status.ObservedGeneration = obj.Generation
 	if err := c.Status().Update(ctx, obj); err != nil {
 		return err
@@ -551,10 +551,11 @@ spec:
 	return obj, err
 }
 
-// fleetObject tells the fleet's objects from the anchors' (whose nodes no daemon runs).
-func fleetObject(o *v1alpha1.XenDomain) bool {
-	return !strings.HasPrefix(o.Spec.NodeName, "anchor") && o.Spec.NodeName != "no-such-node"
-}
+// anchorNode begins the node names of the anchors' objects: nodes no daemon runs (the fleet's are node-NNN).
+const anchorNode = "anchor"
+
+// fleetObject tells the fleet's objects from the anchors'.
+func fleetObject(o *v1alpha1.XenDomain) bool { return !strings.HasPrefix(o.Spec.NodeName, anchorNode) }
 
 // watchRunning follows the objects through one list and a watch (as an informer does; a list of every object
 // every few seconds would load the API server more than the fleet) until total are Running, calling progress
