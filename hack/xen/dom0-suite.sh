@@ -1102,7 +1102,7 @@ bulk_run() { # bulk_run PATH: one run; appends "MS_RUNNING MS_USERSPACE MS_CPU" 
     echo "NOTE: $path: $(wc -l < "$d/errors") of $BULK_N virsh start clients failed ($(cat "$d"/*.out 2>/dev/null | grep -m1 -i error | cut -c1-120)), libvirtd started all $BULK_N all the same"
   fi
   echo "$run $ready $((c1 - c0))" >> "$ST/bulk-$path"
-  echo "NOTE: $path: all $BULK_N running after $(ms2s "$run") s, all in userspace after $(ms2s "$ready") s, Xen's CPUs busy $(busy "$((c1 - c0))" "$run") (dom0 load $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "NOTE: $path: all $BULK_N running after $(ms2s "$run") s, all in userspace after $(ms2s "$ready") s, Xen's CPUs busy $(busy "$((c1 - c0))" "$run" "$(xen_cpus)") (dom0 load $(cut -d' ' -f1-3 /proc/loadavg))"
   bulk_clean "$path"
 }
 bulk_clean() { # bulk_clean PATH: the guests and their definitions gone
@@ -1148,17 +1148,18 @@ t_bulk() {
   [ "$n" -ge "$BULK_RUNS" ] || fail "only $n of $BULK_RUNS runs"
   echo "NOTE: runs (ms to all running, to all in userspace): $(tr '\n' ';' < "$ST/bulk-$1")"
 }
-busy() { # busy CPU_MS WALL_MS: the share of Xen's CPUs busy over the wall time
-  awk -v c="$1" -v w="$2" -v n="$(xen_cpus)" 'BEGIN {if (w > 0 && n > 0) printf "%.0f %%", 100 * c / (w * n); else print "-"}'
+busy() { # busy CPU_MS WALL_MS NCPU: the share of Xen's NCPU CPUs busy over the wall time
+  awk -v c="$1" -v w="$2" -v n="$3" 'BEGIN {if (w > 0 && n > 0) printf "%.0f %%", 100 * c / (w * n); else print "-"}'
 }
 print_bulk() {
-  local p label med umed xl_med ratio one cmed
+  local p label med umed xl_med ratio one cmed ncpu
+  ncpu=$(xen_cpus)
   xl_med=$(awk '{print $1}' "$ST/bulk-xl-loop" 2>/dev/null | median)
   {
     echo
     echo "== bulk starts: $BULK_N PV guests ($((BULK_MEM / 1024)) MiB, 1 vCPU) from defined to running at once, median of the runs, seconds"
     echo "   running = all $BULK_N in xl list and unpaused (libxl's running), the measure of every path; userspace = all $BULK_N printed GUEST-READY"
-    echo "   CPU = the CPU time Xen gave all domains (dom0's toolstack included) until all $BULK_N ran; busy = CPU / ($(xen_cpus) CPUs x seconds)"
+    echo "   CPU = the CPU time Xen gave all domains (dom0's toolstack included) until all $BULK_N ran; busy = CPU / ($ncpu CPUs x seconds)"
     printf '| %-36s | %-4s | %-7s | %-7s | %-9s | %-7s | %-5s |\n' path runs seconds "vs xl" userspace "CPU s" busy
     printf '|%s|%s|%s|%s|%s|%s|%s|\n' -------------------------------------- ------ --------- --------- ----------- --------- -------
     for p in $BULK_PATHS; do
@@ -1173,7 +1174,7 @@ print_bulk() {
       cmed=$(awk '{print $3 + 0}' "$ST/bulk-$p" | median)
       ratio=-
       [ "${xl_med:-0}" -gt 0 ] && ratio=$(awk -v a="$med" -v b="$xl_med" 'BEGIN {printf "%.2fx", a/b}')
-      printf '| %-36s | %-4s | %-7s | %-7s | %-9s | %-7s | %-5s |\n' "$label" "$(wc -l < "$ST/bulk-$p")" "$(ms2s "$med")" "$ratio" "$(ms2s "$umed")" "$(ms2s "$cmed")" "$(busy "$cmed" "$med")"
+      printf '| %-36s | %-4s | %-7s | %-7s | %-9s | %-7s | %-5s |\n' "$label" "$(wc -l < "$ST/bulk-$p")" "$(ms2s "$med")" "$ratio" "$(ms2s "$umed")" "$(ms2s "$cmed")" "$(busy "$cmed" "$med" "$ncpu")"
     done
     one=$(times_of xl | median)
     [ -n "$(get bulk-libvirtd-note)" ] && get bulk-libvirtd-note
@@ -1190,9 +1191,9 @@ print_bulk() {
     done
     # With Xen's CPUs busy nearly all the time on every path, 8 starts at once cannot end sooner than the CPU
     # time they need over the CPUs there are: that floor, for the loop's CPU time, is the bound TCG sets.
-    cmed=$(awk '{print $3 + 0}' "$ST/bulk-xl-loop" 2>/dev/null | median); one=$(xen_cpus)
-    if [ "${cmed:-0}" -gt 0 ] && [ "${one:-0}" -gt 0 ] && [ "${xl_med:-0}" -gt 0 ]; then
-      echo "floor of any path doing the loop's CPU work on $one CPUs: $(ms2s $((cmed / one))) s = $(awk -v a="$cmed" -v n="$one" -v b="$xl_med" 'BEGIN {printf "%.2fx", a / n / b}') of the loop"
+    cmed=$(awk '{print $3 + 0}' "$ST/bulk-xl-loop" 2>/dev/null | median)
+    if [ "${cmed:-0}" -gt 0 ] && [ "${ncpu:-0}" -gt 0 ] && [ "${xl_med:-0}" -gt 0 ]; then
+      echo "floor of any path doing the loop's CPU work on $ncpu CPUs: $(ms2s $((cmed / ncpu))) s = $(awk -v a="$cmed" -v n="$ncpu" -v b="$xl_med" 'BEGIN {printf "%.2fx", a / n / b}') of the loop"
     fi
     echo "dom0: $(nproc) vCPUs under QEMU TCG, load $(cut -d' ' -f1-3 /proc/loadavg)"
   } | tee "$RES/bulk-table.txt"

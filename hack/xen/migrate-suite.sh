@@ -527,6 +527,9 @@ uri_of() {
   esac
 }
 
+# pvh_live PATH: PATH migrates the PVH guest live (virtxend's paths and their anchor, xl migrate)
+pvh_live() { case $1 in pvh|pvhtun|xlpvh) return 0 ;; esac; return 1; }
+
 # migrate NAME PATH GUEST SRC SRCKIND DST DSTKIND [VIRSH FLAGS]: one migration and its checks
 migrate() {
   local name=$1 path=$2 g=$3 s=$4 sk=$5 t=$6 tk=$7 lasthb from ms t0 try l0 ifrom
@@ -540,7 +543,7 @@ migrate() {
     # Under TCG's nested SVM a PVH guest now and then dies on a VM exit (a triple fault in Xen's console ring,
     # cleared when the migration began), and a live migration makes many: no fault of the migration. The
     # guest is started again on A, brought to the source, and migrated again (3 tries), said in the output.
-    if [ "$path" = pvh ] || [ "$path" = pvhtun ] || [ "$path" = xlpvh ]; then
+    if pvh_live "$path"; then
       local out; out=$(cat "$MIG_OUT/last.out")
       if d "$s" tcgdeath && [ $try -lt 3 ]; then
         echo "    NOTE: $g died during the migration, as guests under TCG's nested SVM do ($(val DEATH)); try $((try + 1))"
@@ -560,7 +563,7 @@ migrate() {
   local vms; vms=$(val VIRSHMS)
   local job="samples $(val JOBS), data processed $(val JOBDATA) bytes, iteration $(val JOBITER)"
   local jd; jd=$(val JOBDATA)
-  if { [ "$path" = pvh ] || [ "$path" = pvhtun ]; } && ! [ "${jd:-0}" -gt 0 ]; then
+  if pvh_live "$path" && [ "$sk" = vx ] && ! [ "${jd:-0}" -gt 0 ]; then
     failc "$name" "virsh domjobinfo on the source showed no data processed during the migration ($job)"; return 1
   fi
   if ! d "$t" arrived "'$(uri_of "$tk" "$t" "$t")'" "$g" "${from:-0}" "${lasthb:-}" "${ifrom:-0}"; then
@@ -602,7 +605,7 @@ print_table() {
     if [ ! -s "$TIMES-$p" ]; then printf '| %-44s | %-4s | %-7s | %-7s |\n' "$label" 0 - -; continue; fi
     vals=$(cat "$TIMES-$p"); med=$(echo "$vals" | median)
     ratio=-
-    if [ "$p" = pvh ] || [ "$p" = pvhtun ] || [ "$p" = xlpvh ]; then # the live paths' anchor is xl migrate
+    if pvh_live "$p"; then # the live paths' anchor is xl migrate
       [ -s "$TIMES-xlpvh" ] && ratio=$(awk -v a="$med" -v b="$(median < "$TIMES-xlpvh")" 'BEGIN {printf "%.2fx", a/b}')
     elif [ "${xl_med:-0}" -gt 0 ]; then ratio=$(awk -v a="$med" -v b="$xl_med" 'BEGIN {printf "%.2fx", a/b}')
     fi
