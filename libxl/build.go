@@ -246,6 +246,9 @@ func (b *builder) makeCreateInfo() error {
 
 // canonicalUUID returns the lower-case 8-4-4-4-12 form of a UUID given with or without dashes.
 func canonicalUUID(s string) (string, error) {
+	if v1alpha1.IsCanonicalUUID(s) {
+		return s, nil
+	}
 	h := strings.ToLower(strings.ReplaceAll(s, "-", ""))
 	if len(h) != 32 {
 		return "", fmt.Errorf("bad uuid %q", s)

@@ -24,6 +24,9 @@ func (d *XenDomain) DomainUUID() string {
 // CanonicalUUID returns s in the lowercase dashed form, accepting the spellings libvirt accepts (dashes
 // anywhere or nowhere, any case); ok is false when s is not a UUID.
 func CanonicalUUID(s string) (string, bool) {
+	if IsCanonicalUUID(s) {
+		return s, true // the common case, without a new string: every stored object's UUID is canonical
+	}
 	var hex [32]byte
 	n := 0
 	for _, c := range strings.TrimSpace(s) {
@@ -46,4 +49,25 @@ func CanonicalUUID(s string) (string, bool) {
 	}
 	h := string(hex[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], true
+}
+
+// IsCanonicalUUID says whether s is already in the lowercase dashed form (8-4-4-4-12).
+func IsCanonicalUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }

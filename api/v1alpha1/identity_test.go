@@ -36,3 +36,26 @@ func TestDomainIdentity(t *testing.T) {
 		}
 	}
 }
+
+// TestCanonicalUUIDSpellings checks every spelling against the slow path, and that a canonical UUID is returned
+// as it is, without a new string.
+func TestCanonicalUUIDSpellings(t *testing.T) {
+	const want = "6a1d2c3e-7f40-4b5a-9c61-2e8f0d4b7a10"
+	for _, in := range []string{want, "6A1D2C3E-7F40-4B5A-9C61-2E8F0D4B7A10", "6a1d2c3e7f404b5a9c612e8f0d4b7a10",
+		" 6a1d2c3e-7f40-4b5a-9c61-2e8f0d4b7a10 ", "6a1d2c3e7f40-4b5a-9c61-2e8f0d4b-7a10", "6a1d2c3e-7f40-4B5a-9c61-2e8f0d4b7a10"} {
+		if got, ok := CanonicalUUID(in); !ok || got != want {
+			t.Errorf("CanonicalUUID(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+		if IsCanonicalUUID(in) != (in == want) {
+			t.Errorf("IsCanonicalUUID(%q) = %v", in, !(in == want))
+		}
+	}
+	for _, bad := range []string{"6a1d2c3e-7f40-4b5a-9c61-2e8f0d4b7a1g", "6a1d2c3e-7f40-4b5a-9c61_2e8f0d4b7a10", "6a1d2c3e-7f40-4b5a-9c612-e8f0d4b7a10"} {
+		if IsCanonicalUUID(bad) {
+			t.Errorf("IsCanonicalUUID(%q) = true", bad)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = CanonicalUUID(want) }); n != 0 {
+		t.Errorf("CanonicalUUID of a canonical UUID allocates %v times", n)
+	}
+}
