@@ -46,7 +46,8 @@ func (a *Autostarter) Run(ctx context.Context, ready ...<-chan struct{}) error {
 		return fmt.Errorf("read autostart flag: %w", err)
 	}
 	list := &v1alpha1.XenDomainList{}
-	if err := a.Client.List(ctx, list); err != nil {
+	// Read only: the items may share the store's (or the cache's) objects instead of copying every domain.
+	if err := a.Client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("autostart: list domains: %w", err)
 	}
 	var todo []*v1alpha1.XenDomain
