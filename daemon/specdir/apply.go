@@ -82,9 +82,14 @@ func (l *Loader) applyOne(ctx context.Context, name string, w *want, cur *v1alph
 }
 
 func (l *Loader) create(ctx context.Context, w *want) (again bool) {
-	obj := w.obj.DeepCopy()
+	// The store copies what it is given and writes the stored object back into a new copy: a shallow copy of the
+	// want is enough while nothing is added to its maps.
+	obj := new(v1alpha1.XenDomain)
 	if w.srcErr != "" {
+		obj = w.obj.DeepCopy()
 		obj.Annotations[v1alpha1.AnnotationSourceError] = w.srcErr
+	} else {
+		*obj = *w.obj
 	}
 	if err := l.c.Create(ctx, obj); err != nil {
 		return l.writeFailed("create", w.path, obj.Name, err)
