@@ -1,6 +1,7 @@
 package livedefs
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,10 +112,13 @@ func (s *Store) PutLive(d *controllers.LiveDefinition) error {
 	if c.UUID == "" || strings.ContainsAny(c.UUID, `/\`) || strings.HasPrefix(c.UUID, ".") {
 		return fmt.Errorf("store live definition: bad uuid %q", c.UUID)
 	}
-	b, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
+	e := encoders.Get().(*encoder)
+	defer encoders.Put(e)
+	e.buf.Reset()
+	if err := e.enc.Encode(c); err != nil {
 		return fmt.Errorf("store live definition of %s: %w", c.UUID, err)
 	}
+	b := e.buf.Bytes()
 	shareEqual(reflect.ValueOf(&c.Boot).Elem(), reflect.ValueOf(&c.Domain).Elem())
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -124,6 +128,20 @@ func (s *Store) PutLive(d *controllers.LiveDefinition) error {
 	s.defs[c.UUID] = c
 	return nil
 }
+
+// encoder writes indented JSON into its buffer; both keep their capacity between uses (every start writes a
+// definition).
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetIndent("", "  ")
+	return e
+}}
 
 // shareEqual makes the fields of the struct dst that equal those of src (of the same type) share src's pointers,
 // slices, maps and strings, descending into nested structs: a live definition's boot spec is mostly its live
@@ -141,8 +159,19 @@ func shareEqual(dst, src reflect.Value) {
 				continue // copied by value; its cached string is its own
 			}
 			shareEqual(d, s)
-		case reflect.Pointer, reflect.Slice, reflect.Map, reflect.String, reflect.Interface:
+		case reflect.String: // compared without boxing them: most fields are strings
+			if d.String() == s.String() {
+				d.Set(s)
+			}
+		case reflect.Pointer, reflect.Slice, reflect.Map:
+			if d.IsNil() || s.IsNil() || d.Pointer() == s.Pointer() && (d.Kind() != reflect.Slice || d.Len() == s.Len()) {
+				continue // nothing to share, or shared already
+			}
 			if reflect.DeepEqual(d.Interface(), s.Interface()) { // exactly: 1Gi stays 1Gi
+				d.Set(s)
+			}
+		case reflect.Interface:
+			if reflect.DeepEqual(d.Interface(), s.Interface()) {
 				d.Set(s)
 			}
 		}
