@@ -66,6 +66,11 @@ func copyOut(src client.Object, dst runtime.Object) error {
 	if dv.Type() != reflect.TypeOf(src) || dv.IsNil() {
 		return fmt.Errorf("cannot copy %T into %T", src, dst)
 	}
+	// Straight into dst: a DeepCopyObject would build a whole object only to copy it again.
+	if m := reflect.ValueOf(src).MethodByName("DeepCopyInto"); m.IsValid() && m.Type().NumIn() == 1 && m.Type().In(0) == dv.Type() {
+		m.Call([]reflect.Value{dv})
+		return nil
+	}
 	dv.Elem().Set(reflect.ValueOf(src.DeepCopyObject()).Elem())
 	return nil
 }
