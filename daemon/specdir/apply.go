@@ -102,9 +102,10 @@ func (l *Loader) create(ctx context.Context, w *want) (again bool) {
 	return false
 }
 
-// shareSpec makes want, the file's object just created as created, share its spec with the stored object: both
-// are immutable, and the file's copy would be a second copy of every domain's definition in memory. The stored
-// versions that follow share it too as long as the spec does not change (a status write copies the status only).
+// shareSpec makes want, the file's object just created as created, share its spec (and its labels and
+// annotations, when the store added none) with the stored object: both are immutable, and the file's copy would
+// be a second copy of every domain's definition in memory. The stored versions that follow share them too as
+// long as they do not change (a status write copies the status only).
 func (l *Loader) shareSpec(created, want *v1alpha1.XenDomain) {
 	st, ok := l.c.(*store.Store)
 	if !ok {
@@ -115,6 +116,12 @@ func (l *Loader) shareSpec(created, want *v1alpha1.XenDomain) {
 		return // changed meanwhile: keep the file's copy
 	}
 	want.Spec = stored.Spec
+	if maps.Equal(want.Labels, stored.Labels) {
+		want.Labels = stored.Labels
+	}
+	if maps.Equal(want.Annotations, stored.Annotations) {
+		want.Annotations = stored.Annotations
+	}
 }
 
 func (l *Loader) update(ctx context.Context, cur *v1alpha1.XenDomain, w *want) (again bool) {
