@@ -151,7 +151,7 @@ func (a *Adopter) adopt(ctx context.Context, ob *Observed, names map[string]type
 	}
 	spec := bareSpec(info)
 	if live != nil {
-		spec = live.Boot.DeepCopy()
+		spec = live.BootSpec().DeepCopy()
 	}
 	spec.Name, spec.UUID = info.Name, strings.ToLower(info.UUID)
 	if _, taken := names[info.Name]; taken {

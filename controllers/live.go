@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -33,8 +34,9 @@ type LiveDefinition struct {
 	// Domain is the live definition.
 	Domain v1alpha1.DomainSpec `json:"domain"`
 	// Boot is the spec the domain was last started from, with the spec changes applied live since: the spec
-	// differs from it in exactly what waits for the next start.
-	Boot v1alpha1.DomainSpec `json:"boot"`
+	// differs from it in exactly what waits for the next start. Nil stands for WithoutRuntime(Domain), what it
+	// usually is: a store may keep it so (the definitions of LiveList), and BootSpec gives it either way.
+	Boot *v1alpha1.DomainSpec `json:"boot"`
 }
 
 // DeepCopy returns a copy of d that shares nothing with it.
@@ -44,8 +46,60 @@ func (d *LiveDefinition) DeepCopy() *LiveDefinition {
 	}
 	c := *d
 	d.Domain.DeepCopyInto(&c.Domain)
-	d.Boot.DeepCopyInto(&c.Boot)
+	c.Boot = d.Boot.DeepCopy()
 	return &c
+}
+
+// WithBoot returns a copy of d that shares nothing with it, with its Boot.
+func (d *LiveDefinition) WithBoot() *LiveDefinition {
+	if d == nil {
+		return nil
+	}
+	if d.Boot != nil {
+		return d.DeepCopy()
+	}
+	c := *d
+	d.Domain.DeepCopyInto(&c.Domain)
+	c.Boot = WithoutRuntime(&d.Domain, d.DomID).DeepCopy()
+	return &c
+}
+
+// BootSpec returns Boot, or what a nil Boot stands for (sharing with Domain then).
+func (d *LiveDefinition) BootSpec() *v1alpha1.DomainSpec {
+	if d.Boot != nil {
+		return d.Boot
+	}
+	return WithoutRuntime(&d.Domain, d.DomID)
+}
+
+// WithoutRuntime returns the live definition of the domain id without what fillRuntime gave it when it started
+// (the interface names it made, the pty paths): the spec it started from, when nothing else was changed live.
+// The result shares everything else with live.
+func WithoutRuntime(live *v1alpha1.DomainSpec, id libxl.DomID) *v1alpha1.DomainSpec {
+	b := *live
+	if ifs := live.Devices.Interfaces; len(ifs) > 0 {
+		b.Devices.Interfaces = slices.Clone(ifs)
+		for i := range b.Devices.Interfaces {
+			if b.Devices.Interfaces[i].Target == fmt.Sprintf("vif%d.%d", id, i) {
+				b.Devices.Interfaces[i].Target = ""
+			}
+		}
+	}
+	noPty := func(cs []v1alpha1.Chardev) []v1alpha1.Chardev {
+		if len(cs) == 0 {
+			return cs
+		}
+		cs = slices.Clone(cs)
+		for i := range cs {
+			if c := &cs[i]; c.Type == "pty" && len(c.Sources) == 1 && c.Sources[0] == (v1alpha1.ChardevSource{Path: c.Sources[0].Path}) {
+				c.Sources = nil
+			}
+		}
+		return cs
+	}
+	b.Devices.Serials = noPty(live.Devices.Serials)
+	b.Devices.Consoles = noPty(live.Devices.Consoles)
+	return &b
 }
 
 // LiveReader reads the live definitions: what the facade may do with them.
@@ -219,7 +273,7 @@ func NewMemLiveStore() LiveStore { return &memLive{defs: map[string]*LiveDefinit
 func (m *memLive) Live(uuid string) *LiveDefinition {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.defs[strings.ToLower(uuid)].DeepCopy()
+	return m.defs[strings.ToLower(uuid)].WithBoot()
 }
 
 func (m *memLive) LiveList() []*LiveDefinition {

@@ -30,15 +30,15 @@ func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error
 	}
 	// The usual case (a reconcile that changed nothing, every domain after a restart): the domain was booted from
 	// this very spec, so nothing is to be applied live and nothing waits for a restart; one comparison tells.
-	same := equality.Semantic.DeepEqual(&s.live.Boot, s.spec)
+	same := equality.Semantic.DeepEqual(s.live.Boot, s.spec)
 	if declarative(s.obj) && !same {
-		next := bootWithLive(&s.live.Boot, s.spec)
-		if !equality.Semantic.DeepEqual(next, &s.live.Boot) {
+		next := bootWithLive(s.live.Boot, s.spec)
+		if !equality.Semantic.DeepEqual(next, s.live.Boot) {
 			live := applyLiveFields(&s.live.Domain, s.built)
 			if err := r.applyLive(ctx, s, live, nil); err != nil {
 				return err
 			}
-			s.live.Boot = *next
+			s.live.Boot = next
 			if err := r.putLive(s); err != nil {
 				return err
 			}
@@ -47,7 +47,7 @@ func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error
 	}
 	s.restartFields = nil
 	if !same {
-		s.restartFields = restartFields(&s.live.Boot, s.spec)
+		s.restartFields = restartFields(s.live.Boot, s.spec)
 	}
 
 	info := s.dom.Info
@@ -329,7 +329,7 @@ func (r *XenDomainReconciler) newLive(s *scope, live *v1alpha1.DomainSpec) *Live
 	return &LiveDefinition{
 		UUID: strings.ToLower(s.obj.DomainUUID()), UID: s.obj.UID, Object: s.obj.Name,
 		Source: s.obj.Labels[v1alpha1.LabelSource], DomID: s.dom.Info.DomID,
-		Domain: *live, Boot: *s.spec.DeepCopy(),
+		Domain: *live, Boot: s.spec.DeepCopy(),
 	}
 }
 

@@ -21,7 +21,7 @@ func BenchmarkLivePortsAcquire(b *testing.B) {
 		if err := domxml.ApplyDefaults(spec, domxml.Defaults{}); err != nil {
 			b.Fatal(err)
 		}
-		if err := live.PutLive(&LiveDefinition{UUID: spec.UUID, Domain: *spec, Boot: *spec}); err != nil {
+		if err := live.PutLive(&LiveDefinition{UUID: spec.UUID, Domain: *spec, Boot: spec}); err != nil {
 			b.Fatal(err)
 		}
 	}

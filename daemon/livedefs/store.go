@@ -63,7 +63,7 @@ func Open(dir string, log logr.Logger) (*Store, error) {
 			log.Error(errors.New("uuid does not match the file name"), "live definition ignored", "file", filepath.Join(dir, name))
 			continue
 		}
-		shareEqual(reflect.ValueOf(&d.Boot).Elem(), reflect.ValueOf(&d.Domain).Elem())
+		compact(d)
 		s.defs[u] = d
 	}
 	return s, nil
@@ -78,6 +78,9 @@ func readFile(path string) (*controllers.LiveDefinition, error) {
 	if err := json.Unmarshal(b, d); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", path, err)
 	}
+	if d.Boot == nil {
+		return nil, fmt.Errorf("decode %s: no boot definition", path)
+	}
 	return d, nil
 }
 
@@ -86,15 +89,16 @@ func (s *Store) Dir() string { return s.dir }
 
 func (s *Store) path(uuid string) string { return filepath.Join(s.dir, uuid+".json") }
 
-// Live returns a copy of the live definition of the domain with this UUID, or nil.
+// Live returns a copy of the live definition of the domain with this UUID, with its Boot, or nil.
 func (s *Store) Live(uuid string) *controllers.LiveDefinition {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.defs[strings.ToLower(uuid)].DeepCopy()
+	return s.defs[strings.ToLower(uuid)].WithBoot()
 }
 
 // LiveList returns every live definition, shared with the store: read-only (PutLive replaces a definition, it
-// never modifies one), so that listing ten thousand of them copies none.
+// never modifies one), so that listing ten thousand of them copies none. Their Boot is nil where it is what nil
+// stands for (BootSpec derives it).
 func (s *Store) LiveList() []*controllers.LiveDefinition {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -107,7 +111,7 @@ func (s *Store) LiveList() []*controllers.LiveDefinition {
 
 // PutLive writes d to UUID.json through a temporary file and a rename, then keeps a copy in memory.
 func (s *Store) PutLive(d *controllers.LiveDefinition) error {
-	c := d.DeepCopy()
+	c := d.WithBoot()
 	c.UUID = strings.ToLower(c.UUID)
 	if c.UUID == "" || strings.ContainsAny(c.UUID, `/\`) || strings.HasPrefix(c.UUID, ".") {
 		return fmt.Errorf("store live definition: bad uuid %q", c.UUID)
@@ -119,7 +123,7 @@ func (s *Store) PutLive(d *controllers.LiveDefinition) error {
 		return fmt.Errorf("store live definition of %s: %w", c.UUID, err)
 	}
 	b := e.buf.Bytes()
-	shareEqual(reflect.ValueOf(&c.Boot).Elem(), reflect.ValueOf(&c.Domain).Elem())
+	compact(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := writeAtomic(s.dir, s.path(c.UUID), b); err != nil {
@@ -142,6 +146,16 @@ var encoders = sync.Pool{New: func() any {
 	e.enc.SetIndent("", "  ")
 	return e
 }}
+
+// compact drops what the stored definition d keeps twice: its Boot when it is what a nil Boot stands for (the
+// files always have it), or else the fields of its Boot equal to those of its live definition.
+func compact(d *controllers.LiveDefinition) {
+	if reflect.DeepEqual(controllers.WithoutRuntime(&d.Domain, d.DomID), d.Boot) { // exactly: 1Gi stays 1Gi
+		d.Boot = nil
+		return
+	}
+	shareEqual(reflect.ValueOf(d.Boot).Elem(), reflect.ValueOf(&d.Domain).Elem())
+}
 
 // shareEqual makes the fields of the struct dst that equal those of src (of the same type) share src's pointers,
 // slices, maps and strings, descending into nested structs: a live definition's boot spec is mostly its live

@@ -2,6 +2,7 @@ package livedefs
 
 import (
 	"os"
+	"reflect"
 	"path/filepath"
 	"testing"
 
@@ -78,7 +79,7 @@ func TestBootSharesWhatEqualsTheLiveSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &controllers.LiveDefinition{UUID: "u1", UID: "uid"}
+	d := &controllers.LiveDefinition{UUID: "u1", UID: "uid", Boot: &v1alpha1.DomainSpec{}}
 	d.Domain.Name, d.Boot.Name = "a", "a"
 	d.Domain.Devices.Disks = []v1alpha1.Disk{{Device: "disk"}}
 	d.Boot.Devices.Disks = []v1alpha1.Disk{{Device: "disk"}}
@@ -97,6 +98,47 @@ func TestBootSharesWhatEqualsTheLiveSpec(t *testing.T) {
 	}
 	if c := s.Live("u1"); &c.Boot.Devices.Disks[0] == &c.Domain.Devices.Disks[0] {
 		t.Error("Live returned a copy whose boot and live specs share their disks")
+	}
+}
+
+// TestBootKeptOnceWhenOnlyRuntimeDiffers checks that a boot spec that is the live one without what only the
+// running domain has (its pty paths, the interface names made at start) is not kept a second time in memory, and
+// that Live, the file and a reopened store all still give it exactly; a boot that differs in more is kept.
+func TestBootKeptOnceWhenOnlyRuntimeDiffers(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	port := uint32(0)
+	boot := v1alpha1.DomainSpec{Name: "a", UUID: "u1", Memory: resource.MustParse("1Gi"), Devices: v1alpha1.Devices{
+		Interfaces: []v1alpha1.Interface{{Type: "bridge"}, {Type: "bridge", Target: "mine"}},
+		Consoles:   []v1alpha1.Chardev{{Type: "pty", Target: &v1alpha1.ChardevTarget{Type: "xen", Port: &port}}},
+	}}
+	live := *boot.DeepCopy()
+	live.Devices.Interfaces[0].Target = "vif7.0"
+	live.Devices.Consoles[0].Sources = []v1alpha1.ChardevSource{{Path: "/dev/pts/3"}}
+	if err := s.PutLive(&controllers.LiveDefinition{UUID: "u1", UID: "uid", DomID: 7, Domain: live, Boot: boot.DeepCopy()}); err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range []*Store{s, mustOpen(t, dir)} {
+		if l := st.LiveList()[0]; l.Boot != nil || !reflect.DeepEqual(l.BootSpec(), &boot) {
+			t.Errorf("store %d: listed boot %v, derived %+v; want nil and %+v", i, l.Boot, l.BootSpec(), boot)
+		}
+		got := st.Live("u1")
+		if !reflect.DeepEqual(got.Boot, &boot) || !reflect.DeepEqual(got.Domain, live) {
+			t.Errorf("store %d: Live gave boot %+v, live %+v", i, got.Boot, got.Domain)
+		}
+		if &got.Boot.Devices.Interfaces[0] == &got.Domain.Devices.Interfaces[0] || got.Boot.Devices.Interfaces[1].Target != "mine" {
+			t.Errorf("store %d: Live's boot shares with its live spec, or lost a name: %+v", i, got.Boot.Devices.Interfaces)
+		}
+	}
+	// A boot that waits for a restart (more memory) is not derivable: it is kept.
+	boot.Memory = resource.MustParse("2Gi")
+	if err := s.PutLive(&controllers.LiveDefinition{UUID: "u1", UID: "uid", DomID: 7, Domain: live, Boot: boot.DeepCopy()}); err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range []*Store{s, mustOpen(t, dir)} {
+		if l := st.LiveList()[0]; l.Boot == nil || !reflect.DeepEqual(st.Live("u1").Boot, &boot) {
+			t.Errorf("store %d: boot %+v, want %+v", i, l.Boot, boot)
+		}
 	}
 }
 
