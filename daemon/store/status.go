@@ -141,7 +141,8 @@ func (c *subResourceClient) Apply(context.Context, runtime.ApplyConfiguration, .
 	return errApplyUnsupported()
 }
 
-// statusUpdated returns what a status write of the private object in over cur stores: cur with in's status.
+// statusUpdated returns what a status write of the private object in over cur stores: cur with in's status, in
+// in itself (a write whose commit lost a race calls it again with the same in: its status is kept).
 func statusUpdated(ks *kindStore, key types.NamespacedName, cur, in client.Object, pre preconds) (client.Object, change, error) {
 	if cur == nil {
 		return nil, noChange, ks.notFound(key)
@@ -154,9 +155,18 @@ func statusUpdated(ks *kindStore, key types.NamespacedName, cur, in client.Objec
 	}
 	// The new version shares everything but its status with cur: stored objects are immutable, and a status
 	// write then copies the status, not the whole object (with ten thousand domains, most writes are these).
-	next := reflect.New(ks.typ)
-	next.Elem().Set(reflect.ValueOf(cur).Elem())
-	obj := next.Interface().(client.Object)
-	setStatus(obj, in)
-	return obj, put, nil
+	// It is in itself, private to this write, with cur's fields under its status.
+	if reflect.TypeOf(in) != reflect.PointerTo(ks.typ) {
+		next := reflect.New(ks.typ)
+		next.Elem().Set(reflect.ValueOf(cur).Elem())
+		obj := next.Interface().(client.Object)
+		setStatus(obj, in)
+		return obj, put, nil
+	}
+	st := status(in)
+	saved := reflect.New(st.Type()).Elem()
+	saved.Set(st)
+	reflect.ValueOf(in).Elem().Set(reflect.ValueOf(cur).Elem())
+	status(in).Set(saved)
+	return in, put, nil
 }
