@@ -129,7 +129,7 @@ var liveDevices = []string{"disks", "interfaces"}
 // restartFields names the fields of spec that differ from boot and that the running domain cannot take: the
 // top-level definition fields by their JSON names, devices as "devices.KIND". Sorted.
 func restartFields(boot, spec *v1alpha1.DomainSpec) []string {
-	if equality.Semantic.DeepEqual(boot, spec) {
+	if v1alpha1.SemanticEqual(boot, spec) {
 		return nil // the usual case (a reconcile that changed nothing, a restart), without four JSON round trips
 	}
 	var out []string

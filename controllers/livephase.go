@@ -30,10 +30,10 @@ func (r *XenDomainReconciler) reconcileLive(ctx context.Context, s *scope) error
 	}
 	// The usual case (a reconcile that changed nothing, every domain after a restart): the domain was booted from
 	// this very spec, so nothing is to be applied live and nothing waits for a restart; one comparison tells.
-	same := equality.Semantic.DeepEqual(s.live.Boot, s.spec)
+	same := v1alpha1.SemanticEqual(s.live.Boot, s.spec)
 	if declarative(s.obj) && !same {
 		next := bootWithLive(s.live.Boot, s.spec)
-		if !equality.Semantic.DeepEqual(next, s.live.Boot) {
+		if !v1alpha1.SemanticEqual(next, s.live.Boot) {
 			live := applyLiveFields(&s.live.Domain, s.built)
 			if err := r.applyLive(ctx, s, live, nil); err != nil {
 				return err

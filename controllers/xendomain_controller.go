@@ -271,7 +271,7 @@ func (r *XenDomainReconciler) patchStatus(ctx context.Context, s *scope, res ctr
 		return res, rerr // the object is gone
 	}
 	r.computeStatus(s, rerr)
-	if equality.Semantic.DeepEqual(s.orig, s.obj.Status) {
+	if v1alpha1.SemanticEqual(&s.orig, &s.obj.Status) {
 		return res, rerr
 	}
 	readRV := s.obj.ResourceVersion

@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -57,5 +58,30 @@ func TestCanonicalUUIDSpellings(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _, _ = CanonicalUUID(want) }); n != 0 {
 		t.Errorf("CanonicalUUID of a canonical UUID allocates %v times", n)
+	}
+}
+
+// TestSemanticEqual checks the fast path answers as equality.Semantic does, and allocates nothing on equal specs.
+func TestSemanticEqual(t *testing.T) {
+	a := &DomainSpec{Name: "a", Memory: resource.MustParse("1Gi"), VCPU: &VCPU{Count: 2}, Devices: Devices{Disks: []Disk{{Device: "disk"}}}}
+	b := a.DeepCopy()
+	if !SemanticEqual(a, b) {
+		t.Error("a copy differs")
+	}
+	b.Memory = resource.MustParse("1024Mi")
+	if !SemanticEqual(a, b) {
+		t.Error("1Gi and 1024Mi differ")
+	}
+	b.Devices.Controllers = []Controller{}
+	if !SemanticEqual(a, b) {
+		t.Error("nil and empty differ")
+	}
+	b.VCPU.Count = 3
+	if SemanticEqual(a, b) {
+		t.Error("2 and 3 vcpus are equal")
+	}
+	c := a.DeepCopy()
+	if n := testing.AllocsPerRun(50, func() { SemanticEqual(a, c) }); n != 0 {
+		t.Errorf("equal specs: %v allocations", n)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -189,7 +188,7 @@ func (l *Loader) writeFailed(op, path, name string, err error) (again bool) {
 func (l *Loader) merge(cur *v1alpha1.XenDomain, w *want) (obj *v1alpha1.XenDomain, specChanged, changed bool) {
 	obj = cur.DeepCopy()
 	d, s := &w.obj.Spec, &obj.Spec
-	if !equality.Semantic.DeepEqual(s.Domain, d.Domain) {
+	if !v1alpha1.SemanticEqual(&s.Domain, &d.Domain) {
 		s.Domain = *d.Domain.DeepCopy()
 		specChanged = true
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -18,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/virtxend/virtxend/api/v1alpha1"
 )
 
 // copyIn returns a private typed copy of obj, with TypeMeta set to ks's kind.
@@ -107,7 +108,7 @@ func (ks *kindStore) specEqual(a, b client.Object) bool {
 		case "TypeMeta", "ObjectMeta", "Status":
 			continue
 		}
-		if !equality.Semantic.DeepEqual(av.Field(i).Interface(), bv.Field(i).Interface()) {
+		if !v1alpha1.SemanticEqual(av.Field(i).Addr().Interface(), bv.Field(i).Addr().Interface()) { // pointers: not boxed copies
 			return false
 		}
 	}
@@ -132,7 +133,7 @@ func clearStatus(obj client.Object) {
 }
 
 func statusEqual(a, b client.Object) bool {
-	return equality.Semantic.DeepEqual(status(a).Interface(), status(b).Interface())
+	return v1alpha1.SemanticEqual(status(a).Addr().Interface(), status(b).Addr().Interface())
 }
 
 // applyPatch applies a patch of type pt to the stored object cur and returns the patched object, a new private
