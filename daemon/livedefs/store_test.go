@@ -2,8 +2,8 @@ package livedefs
 
 import (
 	"os"
-	"reflect"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/go-logr/logr"
