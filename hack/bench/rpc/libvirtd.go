@@ -83,8 +83,7 @@ func startLibvirtd(ctx context.Context, cfg config, dir string) (d *daemon, stop
 		return fail(fmt.Errorf("libvirtd version %d, %v: want 9.0 or later", v, err))
 	}
 	d.version = fmt.Sprintf("libvirtd %d.%d.%d", v/1000000, v/1000%1000, v%1000)
-	time.Sleep(time.Second)
-	d.rssEmpty = rssMiB(d.pid)
+	d.rssEmpty = restingRSS(d.pid)
 	for i := 0; i < cfg.n; i++ {
 		dom, err := control.DomainDefineXML(fmt.Sprintf(`<domain type='test'>
   <name>bench-%04d</name>
@@ -100,8 +99,7 @@ func startLibvirtd(ctx context.Context, cfg config, dir string) (d *daemon, stop
 		}
 		d.doms = append(d.doms, dom)
 	}
-	time.Sleep(2 * time.Second)
-	d.rssFull = rssMiB(d.pid)
+	d.rssFull = restingRSS(d.pid)
 	for len(d.clients) < cfg.clients {
 		l, err := dial()
 		if err != nil {

@@ -142,8 +142,7 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("libvirtd: %w", err)
 	}
 	daemons := [2]*daemon{vx, lv}
-	time.Sleep(2 * time.Second) // let the start-up work drain
-	rssSetUp := [2]float64{rssMiB(vx.pid), rssMiB(lv.pid)}
+	rssSetUp := [2]float64{vx.rssFull, lv.rssFull} // measured at rest
 	rows, floor, err := measureAll(ctx, cfg, dir, daemons)
 	if err != nil {
 		return err
@@ -400,6 +399,23 @@ func loadAverage() string {
 
 // rssMiB is a process's resident memory.
 func rssMiB(pid int) float64 { return procStatusMiB(pid, "VmRSS") }
+
+// restingRSS is a daemon's resident memory once it is at rest: it waits until the process used at most one
+// clock tick of CPU in each of three 2-second windows in a row (a minute at most), so that neither daemon is
+// measured while it still digests its set-up (virtxend returns the garbage of a burst of reconciles once it is
+// over).
+func restingRSS(pid int) float64 {
+	for quiet, waited := 0, time.Duration(0); quiet < 3 && waited < time.Minute; waited += 2 * time.Second {
+		c := cpuSeconds(pid)
+		time.Sleep(2 * time.Second)
+		if cpuSeconds(pid)-c <= 0.01 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+	}
+	return rssMiB(pid)
+}
 
 // procStatusMiB is a figure of /proc/PID/status given in kB, in MiB.
 func procStatusMiB(pid int, key string) float64 {

@@ -83,8 +83,7 @@ spec:
 		return fail(err)
 	}
 	d.clients = append(d.clients, control)
-	time.Sleep(time.Second)
-	d.rssEmpty = rssMiB(d.pid)
+	d.rssEmpty = restingRSS(d.pid)
 	for i := 0; i < cfg.n; i++ {
 		name := fmt.Sprintf("bench-%04d.yaml", i)
 		if err := os.Rename(filepath.Join(staging, name), filepath.Join(domains, name)); err != nil {
@@ -103,8 +102,7 @@ spec:
 					d.doms = append(d.doms, dom)
 				}
 			}
-			time.Sleep(2 * time.Second) // let the start-up work drain
-			d.rssFull = rssMiB(d.pid)
+			d.rssFull = restingRSS(d.pid)
 			break
 		}
 		if time.Now().After(deadline) {
