@@ -63,15 +63,15 @@ func (l *Loader) applyOne(ctx context.Context, name string, w *want, cur *v1alph
 		l.opts.Recorder.Event(name, EventTypeNormal, ReasonRemoved, "no file describes the domain any more")
 		return false
 	case cur == nil:
-		if held(w.obj.Spec.Domain.UUID) {
+		if held(w.uuid) {
 			return true // an old object with this UUID is being replaced
 		}
 		return l.create(ctx, w)
 	case cur.DeletionTimestamp != nil:
 		return true // removed and added back: wait until the old domain is gone
-	case cur.DomainUUID() != w.obj.Spec.Domain.UUID:
+	case cur.DomainUUID() != w.uuid:
 		if !l.remove(ctx, cur) {
-			l.log.Info("uuid changed: replacing the domain", "file", w.path, "domain", name, "old", cur.DomainUUID(), "new", w.obj.Spec.Domain.UUID)
+			l.log.Info("uuid changed: replacing the domain", "file", w.path, "domain", name, "old", cur.DomainUUID(), "new", w.uuid)
 			l.opts.Recorder.Event(name, EventTypeNormal, ReasonReplaced, "uuid changed in "+w.path+": replacing the domain")
 		}
 		return true
@@ -81,66 +81,85 @@ func (l *Loader) applyOne(ctx context.Context, name string, w *want, cur *v1alph
 }
 
 func (l *Loader) create(ctx context.Context, w *want) (again bool) {
+	o := l.object(w)
+	if o == nil {
+		return true
+	}
 	// The store copies what it is given and writes the stored object back into a new copy: a shallow copy of the
 	// want is enough while nothing is added to its maps.
 	obj := new(v1alpha1.XenDomain)
 	if w.srcErr != "" {
-		obj = w.obj.DeepCopy()
+		obj = o.DeepCopy()
 		obj.Annotations[v1alpha1.AnnotationSourceError] = w.srcErr
 	} else {
-		*obj = *w.obj
+		*obj = *o
 	}
 	if err := l.c.Create(ctx, obj); err != nil {
 		return l.writeFailed("create", w.path, obj.Name, err)
 	}
-	l.shareSpec(obj, w.obj)
-	l.applied[obj.Name] = w.obj
+	l.applied[obj.Name] = appliedOf(o, l.stored(obj))
 	delete(l.storeErr, obj.Name)
 	l.log.Info("domain loaded", "file", w.path, "domain", obj.Name)
 	l.opts.Recorder.Event(obj.Name, EventTypeNormal, ReasonLoaded, "loaded from "+w.path)
 	return false
 }
 
-// shareSpec makes want, the file's object just created as created, share its spec (and its labels and
-// annotations, when the store added none) with the stored object: both are immutable, and the file's copy would
-// be a second copy of every domain's definition in memory. The stored versions that follow share them too as
-// long as they do not change (a status write copies the status only).
-func (l *Loader) shareSpec(created, want *v1alpha1.XenDomain) {
+// stored returns the store's own object for the one just written as written, or nil when it is not the local
+// store or the object changed meanwhile.
+func (l *Loader) stored(written *v1alpha1.XenDomain) *v1alpha1.XenDomain {
 	st, ok := l.c.(*store.Store)
 	if !ok {
-		return
+		return nil
 	}
-	stored, err := store.Shared[*v1alpha1.XenDomain](st, client.ObjectKeyFromObject(created))
-	if err != nil || stored == nil || stored.UID != created.UID || stored.ResourceVersion != created.ResourceVersion {
-		return // changed meanwhile: keep the file's copy
+	stored, err := store.Shared[*v1alpha1.XenDomain](st, client.ObjectKeyFromObject(written))
+	if err != nil || stored == nil || stored.UID != written.UID || stored.ResourceVersion != written.ResourceVersion {
+		return nil
 	}
-	want.Spec = stored.Spec
-	if maps.Equal(want.Labels, stored.Labels) {
-		want.Labels = stored.Labels
+	return stored
+}
+
+// appliedFile is what merge needs of a file's object as last applied: what it said of spec.paused, its labels
+// and its annotations.
+type appliedFile struct {
+	paused              bool
+	labels, annotations map[string]string
+}
+
+// appliedOf records o as applied; its maps are the stored object's when equal (both are immutable), so that the
+// loader keeps no copy of them.
+func appliedOf(o, stored *v1alpha1.XenDomain) appliedFile {
+	a := appliedFile{paused: o.Spec.Paused, labels: o.Labels, annotations: o.Annotations}
+	if stored != nil && maps.Equal(a.labels, stored.Labels) {
+		a.labels = stored.Labels
 	}
-	if maps.Equal(want.Annotations, stored.Annotations) {
-		want.Annotations = stored.Annotations
+	if stored != nil && maps.Equal(a.annotations, stored.Annotations) {
+		a.annotations = stored.Annotations
 	}
+	return a
 }
 
 func (l *Loader) update(ctx context.Context, cur *v1alpha1.XenDomain, w *want) (again bool) {
-	if s, ok := l.settled[cur.Name]; ok && s.stored == cur && s.obj == w.obj && s.srcErr == w.srcErr {
+	if s, ok := l.settled[cur.Name]; ok && s.holds(cur, w) {
 		return false // neither the file nor the stored object changed since they were found equal
 	}
 	delete(l.settled, cur.Name)
+	o := l.object(w)
+	if o == nil {
+		return true
+	}
 	l.work.merged++
-	obj, specChanged, changed := l.merge(cur, w)
+	obj, specChanged, changed := l.merge(cur, w, o)
 	if !changed {
-		l.applied[cur.Name] = w.obj
+		l.applied[cur.Name] = appliedOf(o, cur)
 		if l.sharedObjects {
-			l.settled[cur.Name] = settledPair{stored: cur, obj: w.obj, srcErr: w.srcErr}
+			l.settled[cur.Name] = settle(cur, w)
 		}
 		return false
 	}
 	if err := l.c.Update(ctx, obj); err != nil {
 		return l.writeFailed("update", w.path, obj.Name, err)
 	}
-	l.applied[cur.Name] = w.obj
+	l.applied[cur.Name] = appliedOf(o, l.stored(obj))
 	delete(l.storeErr, cur.Name)
 	if specChanged {
 		l.log.Info("domain updated", "file", w.path, "domain", obj.Name)
@@ -185,9 +204,9 @@ func (l *Loader) writeFailed(op, path, name string, err error) (again bool) {
 //
 // spec.paused is the file's when the object is created and whenever the file changes it (the facade may pause
 // and resume in between); labels and annotations the file drops are removed.
-func (l *Loader) merge(cur *v1alpha1.XenDomain, w *want) (obj *v1alpha1.XenDomain, specChanged, changed bool) {
+func (l *Loader) merge(cur *v1alpha1.XenDomain, w *want, o *v1alpha1.XenDomain) (obj *v1alpha1.XenDomain, specChanged, changed bool) {
 	obj = cur.DeepCopy()
-	d, s := &w.obj.Spec, &obj.Spec
+	d, s := &o.Spec, &obj.Spec
 	if !v1alpha1.SemanticEqual(&s.Domain, &d.Domain) {
 		s.Domain = *d.Domain.DeepCopy()
 		specChanged = true
@@ -196,8 +215,8 @@ func (l *Loader) merge(cur *v1alpha1.XenDomain, w *want) (obj *v1alpha1.XenDomai
 		s.RunStrategy, s.Autostart, s.NodeName, s.DriftPolicy = d.RunStrategy, d.Autostart, d.NodeName, d.DriftPolicy
 		specChanged = true
 	}
-	prev := l.applied[cur.Name]
-	if (prev == nil || prev.Spec.Paused != d.Paused) && s.Paused != d.Paused {
+	prev, known := l.applied[cur.Name]
+	if (!known || prev.paused != d.Paused) && s.Paused != d.Paused {
 		s.Paused = d.Paused
 		specChanged = true
 	}
@@ -209,8 +228,8 @@ func (l *Loader) merge(cur *v1alpha1.XenDomain, w *want) (obj *v1alpha1.XenDomai
 	if obj.Annotations == nil {
 		obj.Annotations = map[string]string{}
 	}
-	changed = syncMap(obj.Labels, w.obj.Labels, labelsOf(prev), "") || changed
-	changed = syncMap(obj.Annotations, w.obj.Annotations, annotationsOf(prev), v1alpha1.AnnotationSource) || changed
+	changed = syncMap(obj.Labels, o.Labels, prev.labels, "") || changed
+	changed = syncMap(obj.Annotations, o.Annotations, prev.annotations, v1alpha1.AnnotationSource) || changed
 	if w.srcErr != "" && obj.Annotations[v1alpha1.AnnotationSourceError] != w.srcErr {
 		obj.Annotations[v1alpha1.AnnotationSourceError] = w.srcErr
 		changed = true
@@ -219,7 +238,7 @@ func (l *Loader) merge(cur *v1alpha1.XenDomain, w *want) (obj *v1alpha1.XenDomai
 		changed = true
 	}
 	if changed {
-		obj.Annotations[v1alpha1.AnnotationSource] = w.obj.Annotations[v1alpha1.AnnotationSource]
+		obj.Annotations[v1alpha1.AnnotationSource] = o.Annotations[v1alpha1.AnnotationSource]
 	}
 	return obj, specChanged, changed
 }
@@ -250,18 +269,4 @@ func syncMap(m, want, prev map[string]string, skip string) (changed bool) {
 		}
 	}
 	return changed
-}
-
-func labelsOf(o *v1alpha1.XenDomain) map[string]string {
-	if o == nil {
-		return nil
-	}
-	return o.Labels
-}
-
-func annotationsOf(o *v1alpha1.XenDomain) map[string]string {
-	if o == nil {
-		return nil
-	}
-	return o.Annotations
 }

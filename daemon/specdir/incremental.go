@@ -2,24 +2,50 @@ package specdir
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/daemon/store"
 )
 
-// settledPair is a stored object and the want a pass found equal to it.
+// settledPair records a stored object a pass found equal to the file's object it wants, by what any change the
+// loader compares changes: the object's UID and generation (its spec), its label and annotation maps (a write
+// that changes them makes new ones; the versions a status write makes share them), and the want's file content.
 type settledPair struct {
-	stored *v1alpha1.XenDomain
-	obj    *v1alpha1.XenDomain
-	srcErr string
+	uid                 types.UID
+	generation          int64
+	labels, annotations map[string]string
+	st                  *fileState
+	hash                [sha256.Size]byte
+	idx                 int
+	srcErr              string
+}
+
+func settle(cur *v1alpha1.XenDomain, w *want) settledPair {
+	return settledPair{uid: cur.UID, generation: cur.Generation, labels: cur.Labels, annotations: cur.Annotations,
+		st: w.st, hash: w.st.hash, idx: w.idx, srcErr: w.srcErr}
+}
+
+// holds says whether cur and w are still what s recorded.
+func (s *settledPair) holds(cur *v1alpha1.XenDomain, w *want) bool {
+	return cur.UID == s.uid && cur.Generation == s.generation && sameMap(cur.Labels, s.labels) &&
+		sameMap(cur.Annotations, s.annotations) && w.st == s.st && w.st.hash == s.hash && w.idx == s.idx &&
+		w.srcErr == s.srcErr
+}
+
+// sameMap says whether a and b are the same map (not merely equal ones).
+func sameMap(a, b map[string]string) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // passWork counts the per-domain work of one pass: files stat'ed or read, objects compared with their file, and
@@ -120,9 +146,9 @@ func (l *Loader) indexFile(p string) {
 	if st == nil {
 		return
 	}
-	for _, o := range st.objs {
-		l.byName[o.Name] = insertSorted(l.byName[o.Name], p)
-		l.byUUID[o.Spec.Domain.UUID] = insertSorted(l.byUUID[o.Spec.Domain.UUID], p)
+	for _, id := range st.ids {
+		l.byName[id.name] = insertSorted(l.byName[id.name], p)
+		l.byUUID[id.uuid] = insertSorted(l.byUUID[id.uuid], p)
 	}
 }
 
@@ -132,9 +158,9 @@ func (l *Loader) unindexFile(p string) {
 	if st == nil {
 		return
 	}
-	for _, o := range st.objs {
-		dropSorted(l.byName, o.Name, p)
-		dropSorted(l.byUUID, o.Spec.Domain.UUID, p)
+	for _, id := range st.ids {
+		dropSorted(l.byName, id.name, p)
+		dropSorted(l.byUUID, id.uuid, p)
 	}
 }
 
@@ -173,9 +199,9 @@ func (l *Loader) eventPass(ctx context.Context, only map[string]bool) (again boo
 	}
 	seed := func(p string) {
 		if fs := l.files[p]; fs != nil {
-			for _, o := range fs.objs {
-				names[o.Name] = true
-				uuids[o.Spec.Domain.UUID] = true
+			for _, id := range fs.ids {
+				names[id.name] = true
+				uuids[id.uuid] = true
 			}
 		}
 	}
@@ -254,9 +280,9 @@ func (l *Loader) eventPass(ctx context.Context, only map[string]bool) (again boo
 	}
 	for _, p := range files {
 		fs := l.files[p]
-		for _, o := range fs.objs {
-			if names[o.Name] {
-				l.claim(r, p, fs, o)
+		for i, id := range fs.ids {
+			if names[id.name] {
+				l.claim(r, p, fs, i)
 			}
 		}
 	}
@@ -305,8 +331,8 @@ func (l *Loader) closure(names, uuids map[string]bool) {
 			n := qn[len(qn)-1]
 			qn = qn[:len(qn)-1]
 			for _, p := range l.byName[n] {
-				for _, o := range l.files[p].objs {
-					if u := o.Spec.Domain.UUID; o.Name == n && !uuids[u] {
+				for _, id := range l.files[p].ids {
+					if u := id.uuid; id.name == n && !uuids[u] {
 						uuids[u] = true
 						qu = append(qu, u)
 					}
@@ -317,10 +343,10 @@ func (l *Loader) closure(names, uuids map[string]bool) {
 		u := qu[len(qu)-1]
 		qu = qu[:len(qu)-1]
 		for _, p := range l.byUUID[u] {
-			for _, o := range l.files[p].objs {
-				if o.Spec.Domain.UUID == u && !names[o.Name] {
-					names[o.Name] = true
-					qn = append(qn, o.Name)
+			for _, id := range l.files[p].ids {
+				if id.uuid == u && !names[id.name] {
+					names[id.name] = true
+					qn = append(qn, id.name)
 				}
 			}
 		}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/virtxend/virtxend/api/v1alpha1"
 )
 
@@ -269,5 +271,63 @@ func TestWatchedRescanListsOnly(t *testing.T) {
 	}
 	if w := f.l.work; w.read != n {
 		t.Errorf("the full rescan stat'ed %d files, want %d", w.read, n)
+	}
+}
+
+// TestPassesKeepNoObjects checks that no pass keeps the objects it decoded (the files' content is enough to
+// decode them again when a domain changes), and that a full pass after the reconciler wrote every domain's
+// status compares none of them with its file: a status write changes neither spec, labels nor annotations.
+func TestPassesKeepNoObjects(t *testing.T) {
+	const n = 50
+	st := newClient(t)
+	f := &fixture{t: t, dir: t.TempDir(), c: &countingClient{Client: st}, rec: &recorder{}}
+	f.l = New(f.dir, st, Options{Recorder: f.rec})
+	for i := range n {
+		f.write(fmt.Sprintf("d%03d.yaml", i), domainYAML(fmt.Sprintf("d%03d", i), "", "64Mi"))
+	}
+	f.rescan()
+	f.rescan() // compares every domain once and settles it
+	held := func() int {
+		k := 0
+		for _, fs := range f.l.files {
+			if fs.objs != nil {
+				k++
+			}
+		}
+		return k
+	}
+	if k := held(); k != 0 {
+		t.Fatalf("%d of %d files keep their objects after a pass", k, n)
+	}
+	ctx := context.Background()
+	for i := range n {
+		o := f.mustGet(fmt.Sprintf("d%03d", i))
+		o.Status.State = v1alpha1.StateRunning
+		if err := st.Status().Update(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.rescan()
+	if w := f.l.work; w.merged != 0 {
+		t.Errorf("a full pass after %d status writes compared %d domains with their files, want 0", n, w.merged)
+	}
+	// An edit still reaches its domain: the edited file is decoded, and only it.
+	f.write("d007.yaml", domainYAML("d007", "", "128Mi"))
+	f.rescan()
+	if got := f.mustGet("d007").Spec.Domain.Memory; got.String() != "128Mi" || f.l.work.merged != 1 {
+		t.Errorf("edited domain's memory %v after a pass comparing %d domains, want 128Mi and 1", got, f.l.work.merged)
+	}
+	if k := held(); k != 0 {
+		t.Errorf("%d files keep their objects after the edit's pass", k)
+	}
+	// A change made to the stored spec by someone else is put back from the file, decoded again.
+	o := f.mustGet("d009")
+	o.Spec.Domain.Memory = resource.MustParse("1Gi")
+	if err := st.Update(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	f.rescan()
+	if got := f.mustGet("d009").Spec.Domain.Memory; got.String() != "64Mi" {
+		t.Errorf("a spec changed in the store is %v after a full pass, want the file's 64Mi", got)
 	}
 }

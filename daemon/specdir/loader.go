@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/virtxend/virtxend/api/domxml"
-	"github.com/virtxend/virtxend/api/v1alpha1"
 )
 
 // DefaultDir is where the drop-in directory is unless domains_dir says otherwise.
@@ -70,10 +69,10 @@ type Loader struct {
 
 	// mu serialises passes and guards the fields below it.
 	mu       sync.Mutex
-	files    map[string]*fileState          // by path
-	applied  map[string]*v1alpha1.XenDomain // by name: the desired object as last applied
-	reported map[string]string              // conflict key → message, so each conflict is reported once
-	storeErr map[string]string              // name → the store write error last reported for it
+	files    map[string]*fileState  // by path
+	applied  map[string]appliedFile // by name: the file's object as last applied
+	reported map[string]string      // conflict key → message, so each conflict is reported once
+	storeErr map[string]string      // name → the store write error last reported for it
 	// pending are the names a pass left work undone for: a retry pass looks at them again.
 	pending map[string]bool
 	// wants is the last pass's resolution of the files' claims, by name; byName and byUUID index the files'
@@ -95,6 +94,8 @@ type Loader struct {
 	// paths are the directory's relevant files as of the last pass, sorted: an event pass starts from them
 	// and the paths its events name instead of listing and stat'ing the whole directory.
 	paths []string
+	// held are the files whose objects the pass decoded; it releases them when it ends.
+	held []*fileState
 	// settled records, by name, the stored object and the want a pass found already equal, so that the next
 	// pass skips comparing them while neither changed (stored objects are immutable: a write makes a new one).
 	settled map[string]settledPair
@@ -119,7 +120,7 @@ func New(dir string, c client.Client, opts Options) *Loader {
 		opts:     opts,
 		log:      opts.Log.WithValues("dir", dir),
 		files:    map[string]*fileState{},
-		applied:  map[string]*v1alpha1.XenDomain{},
+		applied:  map[string]appliedFile{},
 		reported: map[string]string{},
 		storeErr: map[string]string{},
 		settled:  map[string]settledPair{},
@@ -289,6 +290,7 @@ func (l *Loader) watch(w *fsnotify.Watcher) bool {
 func (l *Loader) pass(ctx context.Context, quick bool, only map[string]bool) (again bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.release()
 	start := time.Now()
 	l.work = passWork{}
 	if quick && l.indexed {

@@ -22,7 +22,12 @@ type fileState struct {
 	// hash is the content objs and err were computed from; hashed says whether it is valid.
 	hash   [sha256.Size]byte
 	hashed bool
-	// objs is the last good parse: of the current content when err is nil, of an earlier one otherwise.
+	// ids are the name and UUID of each object of the last good parse: of the current content when err is nil,
+	// of an earlier one otherwise. data is that content, and objs the objects it decodes to while a pass
+	// needs them: a pass releases them when it ends (objects returns them again), so that the loader does not
+	// keep a third copy of every domain beside the store's and the live definitions.
+	ids  []claimID
+	data []byte
 	objs []*v1alpha1.XenDomain
 	// err says why the current content does not parse (or cannot be read).
 	err error
@@ -49,11 +54,58 @@ func statSig(p string) (fileSig, bool) {
 	return fileSig{ino: st.Ino, size: uint64(st.Size), mtime: st.Mtim.Nano(), ctim: st.Ctim.Nano()}, true
 }
 
-// want is one domain the directory asks for.
+// claimID is the identity of one object a file describes.
+type claimID struct{ name, uuid string }
+
+func idsOf(objs []*v1alpha1.XenDomain) []claimID {
+	ids := make([]claimID, len(objs))
+	for i, o := range objs {
+		ids[i] = claimID{name: o.Name, uuid: o.Spec.Domain.UUID}
+	}
+	return ids
+}
+
+// want is one domain the directory asks for: the idx-th object of the file path (Loader.object gives it).
 type want struct {
-	obj    *v1alpha1.XenDomain
+	claimID
 	path   string
-	srcErr string // the file's current parse error while obj is its last good version
+	st     *fileState
+	idx    int
+	srcErr string // the file's current parse error while its object is of its last good version
+}
+
+// objects returns the objects of the last good parse of the file p, decoding its content again when an earlier
+// pass released them. They are kept until the pass ends.
+func (l *Loader) objects(p string, st *fileState) []*v1alpha1.XenDomain {
+	if st.objs == nil && len(st.ids) > 0 {
+		objs, err := decodeFile(p, st.data, l.opts.Defaults)
+		if err == nil && len(objs) != len(st.ids) {
+			err = fmt.Errorf("%d objects, %d before", len(objs), len(st.ids))
+		}
+		if err != nil { // the same content decoded before: not expected
+			l.log.Error(err, "file content decodes differently than before", "file", p)
+			return nil
+		}
+		st.objs = objs
+		l.held = append(l.held, st)
+	}
+	return st.objs
+}
+
+// object returns the object w wants, or nil if it cannot be decoded again.
+func (l *Loader) object(w *want) *v1alpha1.XenDomain {
+	if objs := l.objects(w.path, w.st); w.idx < len(objs) {
+		return objs[w.idx]
+	}
+	return nil
+}
+
+// release forgets the objects the pass decoded (their files keep their content).
+func (l *Loader) release() {
+	for _, st := range l.held {
+		st.objs = nil
+	}
+	l.held = l.held[:0]
 }
 
 // relevant says whether a directory entry's name is one the loader reads: *.yaml, *.yml, *.json, *.xml and
@@ -175,7 +227,7 @@ func (l *Loader) readOne(p string, quick bool) (exists bool, j *readJob) {
 		return true, nil
 	}
 	st.hash, st.hashed = h, true
-	if len(data) == 0 && st.objs == nil {
+	if len(data) == 0 && len(st.ids) == 0 {
 		// Most likely a file being written; nothing to apply and nothing to keep.
 		st.err = nil
 		return true, nil
@@ -207,11 +259,12 @@ func (l *Loader) decode(jobs []*readJob) {
 		}
 		if j.st.err != nil {
 			l.log.Info("file parses again", "file", j.path)
-			for _, o := range j.st.objs {
-				l.opts.Recorder.Event(o.Name, EventTypeNormal, ReasonParseFixed, j.path+" parses again")
+			for _, id := range j.st.ids {
+				l.opts.Recorder.Event(id.name, EventTypeNormal, ReasonParseFixed, j.path+" parses again")
 			}
 		}
-		j.st.objs, j.st.err = j.objs, nil
+		j.st.objs, j.st.ids, j.st.data, j.st.err = j.objs, idsOf(j.objs), j.data, nil
+		l.held = append(l.held, j.st)
 	}
 }
 
@@ -222,14 +275,14 @@ func (l *Loader) failed(path string, st *fileState, err error) {
 	if same {
 		return
 	}
-	if len(st.objs) == 0 {
+	if len(st.ids) == 0 {
 		l.log.Error(err, "file does not parse; ignored", "file", path)
 		l.opts.Recorder.Event("", EventTypeWarning, ReasonParseError, err.Error())
 		return
 	}
-	for _, o := range st.objs {
-		l.log.Error(err, "file does not parse; keeping its last good version", "file", path, "domain", o.Name)
-		l.opts.Recorder.Event(o.Name, EventTypeWarning, ReasonParseError, err.Error()+"; keeping the last good version")
+	for _, id := range st.ids {
+		l.log.Error(err, "file does not parse; keeping its last good version", "file", path, "domain", id.name)
+		l.opts.Recorder.Event(id.name, EventTypeWarning, ReasonParseError, err.Error()+"; keeping the last good version")
 	}
 }
 
@@ -261,8 +314,8 @@ func (l *Loader) desired(paths []string, all []*v1alpha1.XenDomain) map[string]*
 	}
 	for _, p := range paths {
 		st := l.files[p]
-		for _, o := range st.objs {
-			l.claim(r, p, st, o)
+		for i := range st.ids {
+			l.claim(r, p, st, i)
 		}
 	}
 	for k := range l.reported {
@@ -283,30 +336,31 @@ type resolver struct {
 	otherUUID func(uuid string) (name, kind string)
 }
 
-// claim resolves the claim of the object o of the file p, after those of the files before p: it becomes a want
-// unless an earlier file, or an object of another source, has its name or UUID.
-func (l *Loader) claim(r *resolver, p string, st *fileState, o *v1alpha1.XenDomain) {
+// claim resolves the claim of the idx-th object of the file p, after those of the files before p: it becomes a
+// want unless an earlier file, or an object of another source, has its name or UUID.
+func (l *Loader) claim(r *resolver, p string, st *fileState, idx int) {
 	l.work.visited++
+	id := st.ids[idx]
 	var msg string
-	if w := r.wants[o.Name]; w != nil {
-		msg = fmt.Sprintf("%s: domain %q is also described by %s, which takes precedence", p, o.Name, w.path)
-	} else if kind := r.otherKind(o.Name); kind != "" {
-		msg = fmt.Sprintf("%s: domain %q already exists as a %s domain; not applied", p, o.Name, kind)
-	} else if n := r.uuids[o.Spec.Domain.UUID]; n != "" {
-		msg = fmt.Sprintf("%s: domain %q has uuid %s, which domain %q from %s already has", p, o.Name, o.Spec.Domain.UUID, n, r.wants[n].path)
-	} else if n, kind := r.otherUUID(o.Spec.Domain.UUID); n != "" {
-		msg = fmt.Sprintf("%s: domain %q has uuid %s, which %s domain %q already has", p, o.Name, o.Spec.Domain.UUID, kind, n)
+	if w := r.wants[id.name]; w != nil {
+		msg = fmt.Sprintf("%s: domain %q is also described by %s, which takes precedence", p, id.name, w.path)
+	} else if kind := r.otherKind(id.name); kind != "" {
+		msg = fmt.Sprintf("%s: domain %q already exists as a %s domain; not applied", p, id.name, kind)
+	} else if n := r.uuids[id.uuid]; n != "" {
+		msg = fmt.Sprintf("%s: domain %q has uuid %s, which domain %q from %s already has", p, id.name, id.uuid, n, r.wants[n].path)
+	} else if n, kind := r.otherUUID(id.uuid); n != "" {
+		msg = fmt.Sprintf("%s: domain %q has uuid %s, which %s domain %q already has", p, id.name, id.uuid, kind, n)
 	}
 	if msg != "" {
-		l.conflict(r.active, p, o.Name, msg)
+		l.conflict(r.active, p, id.name, msg)
 		return
 	}
 	var srcErr string
 	if st.err != nil {
 		srcErr = st.err.Error()
 	}
-	r.wants[o.Name] = &want{obj: o, path: p, srcErr: srcErr}
-	r.uuids[o.Spec.Domain.UUID] = o.Name
+	r.wants[id.name] = &want{claimID: id, path: p, st: st, idx: idx, srcErr: srcErr}
+	r.uuids[id.uuid] = id.name
 }
 
 // conflict reports a claim that lost, once for as long as it lasts.
