@@ -15,6 +15,9 @@
 // (start-up, Rescan, every tenth periodic one) reads or stats every file and compares every domain; the others
 // read only the files that changed and resolve only the claims those touch (the claims on the same names and
 // UUIDs, found through indexes), so that one edited file among ten thousand costs one file and one domain.
+// Between passes the loader keeps each file's content and the names and UUIDs it claims, not its decoded
+// objects (the store holds the domains): a pass decodes a file again only to create its domain or to compare it
+// with a stored object that changed since they were last found equal.
 //
 // Rules a pass applies:
 //   - A file that does not parse is reported (log line and a Warning event) and disturbs nothing: the domains
