@@ -22,6 +22,7 @@ const consoleBufMax = 64 << 10
 type console struct {
 	master, slave *os.File
 	path          string
+	fd            int32 // master's descriptor, for the echo poller
 
 	mu      sync.Mutex
 	out     []byte // printed by the guest, not yet written to the pty
@@ -30,17 +31,20 @@ type console struct {
 }
 
 // openConsole allocates a pty in raw mode (xenconsoled cfmakeraw()s its ptys) and starts the guest's side:
-// an echo of what it is sent; what the guest prints is written by a flush started on demand. An idle console
-// costs one parked goroutine and a small buffer: a host of ten thousand simulated guests keeps as many.
+// an echo of what it is sent (by the echo poller); what the guest prints is written by a flush started on
+// demand. An idle console costs a small buffer and no goroutine: a host of ten thousand simulated guests keeps
+// as many.
 func openConsole() (*console, error) {
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open pty: %w", err)
 	}
 	var n uint32
+	var mfd int32
 	rc, err := master.SyscallConn()
 	if err == nil {
 		cerr := rc.Control(func(fd uintptr) {
+			mfd = int32(fd) // not master.Fd(), which would make the descriptor blocking
 			if err = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); err != nil {
 				return
 			}
@@ -65,8 +69,12 @@ func openConsole() (*console, error) {
 		slave.Close()
 		return nil, fmt.Errorf("set %s raw: %w", path, err)
 	}
-	c := &console{master: master, slave: slave, path: path}
-	go c.echoLoop()
+	c := &console{master: master, slave: slave, path: path, fd: mfd}
+	if err := echoes.add(c); err != nil {
+		master.Close()
+		slave.Close()
+		return nil, fmt.Errorf("watch %s: %w", path, err)
+	}
 	return c, nil
 }
 
@@ -109,16 +117,79 @@ func (c *console) flush() {
 	}
 }
 
-// echoLoop is the guest reading its console: it echoes every byte, turning a carriage return into a new line
-// as a tty in cooked mode does.
-func (c *console) echoLoop() {
-	buf := make([]byte, 512) // what a client types: small reads are fine
-	for {
-		n, err := c.master.Read(buf)
-		if err != nil {
-			return // closed
+// echoPoller is the guests reading their consoles, for every console of the process: one goroutine waits
+// (epoll) until a client typed something on any of them and echoes it, turning a carriage return into a new line
+// as a tty in cooked mode does. A goroutine blocked in a read per console would cost its stack per guest.
+type echoPoller struct {
+	once sync.Once
+	epfd int
+	err  error
+
+	mu   sync.Mutex
+	cons map[int32]*console // by master descriptor
+}
+
+var echoes echoPoller
+
+// add watches c's master.
+func (p *echoPoller) add(c *console) error {
+	p.once.Do(func() {
+		if p.epfd, p.err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); p.err == nil {
+			p.cons = map[int32]*console{}
+			go p.run()
 		}
-		c.print(bytes.ReplaceAll(buf[:n], []byte("\r"), []byte("\r\n")))
+	})
+	if p.err != nil {
+		return p.err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(c.fd), &unix.EpollEvent{Events: unix.EPOLLIN, Fd: c.fd}); err != nil {
+		return err
+	}
+	p.cons[c.fd] = c
+	return nil
+}
+
+// remove stops watching c; called before its master is closed. The poller reads with p.mu held, so it never
+// reads a descriptor closed (or reused) meanwhile.
+func (p *echoPoller) remove(c *console) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cons[c.fd] == c {
+		delete(p.cons, c.fd)
+		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
+	}
+}
+
+func (p *echoPoller) run() {
+	events := make([]unix.EpollEvent, 64)
+	buf := make([]byte, 512) // what clients type: small reads are fine
+	for {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return
+		}
+		for _, ev := range events[:n] {
+			p.mu.Lock()
+			c := p.cons[ev.Fd]
+			k := 0
+			if c != nil {
+				k, err = unix.Read(int(c.fd), buf) // the descriptor is non-blocking (the runtime's poller made it so)
+				if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+					// The pty failed (the host keeps its slave open, so not a hang-up): stop watching it.
+					delete(p.cons, c.fd)
+					_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
+				}
+			}
+			p.mu.Unlock()
+			if k > 0 {
+				c.print(bytes.ReplaceAll(buf[:k], []byte("\r"), []byte("\r\n")))
+			}
+		}
 	}
 }
 
@@ -131,6 +202,7 @@ func (c *console) close() {
 	}
 	c.closed = true
 	c.mu.Unlock()
+	echoes.remove(c)
 	c.master.Close()
 	c.slave.Close()
 }
