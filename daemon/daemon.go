@@ -356,6 +356,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		// get transient objects, once the sources have loaded; in fleet mode they are reported and left running.
 		a := &controllers.Adopter{Client: src.client, Observer: d.Observer, Live: d.Reconciler.Live, ReportOnly: src.fleet,
 			Log: d.Log.WithName("adopt"), Interval: d.Config.ResyncPeriod()}
+		if !src.fleet {
+			a.Each = func(ns string, fn func(*v1alpha1.XenDomain)) error { return store.SharedEach(d.Store, ns, fn) }
+		}
 		return a.Run(ctx, src.loaded...)
 	})
 	g.Go(func() error { return d.handleSignals(ctx) })
