@@ -112,8 +112,16 @@ func (d *dom) State() (state, reason int32) {
 		}
 		return state, 0
 	}
-	if d.Obj != nil && d.Obj.Status.State == v1alpha1.StateShutoff {
-		return stateShutoff, reasons[stateShutoff][d.Obj.Status.Reason]
+	if d.Obj != nil {
+		switch d.Obj.Status.State {
+		case v1alpha1.StateShutoff:
+			return stateShutoff, reasons[stateShutoff][d.Obj.Status.Reason]
+		case v1alpha1.StateCrashed, v1alpha1.StateShutdown:
+			// Gone since its status was written, and the reconciler that took it down (its on_crash or on_poweroff)
+			// has not written the new one yet: the reason that status will give, not "unknown" meanwhile.
+			return stateShutoff, reasons[stateShutoff][map[v1alpha1.DomainState]string{
+				v1alpha1.StateCrashed: "crashed", v1alpha1.StateShutdown: "shutdown"}[d.Obj.Status.State]]
+		}
 	}
 	return stateShutoff, 0
 }
