@@ -47,6 +47,7 @@ import (
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/controllers"
+	"github.com/virtxend/virtxend/hack/bench/internal/proc"
 )
 
 func main() {
@@ -740,19 +741,7 @@ func (d *daemonProc) stop() {
 }
 
 // rssMiB is the daemon's resident memory.
-func (d *daemonProc) rssMiB() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
+func (d *daemonProc) rssMiB() float64 { return proc.RSSMiB(d.cmd.Process.Pid) }
 
 // userHZ is the unit of /proc's CPU times (USER_HZ).
 const userHZ = 100.0
@@ -788,17 +777,7 @@ func machineBusyTicks() float64 {
 func cpuTicks(fleet []*daemonProc) []float64 {
 	out := make([]float64, len(fleet))
 	for i, d := range fleet {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(f) > 12 {
-			u, _ := strconv.ParseFloat(f[11], 64)
-			k, _ := strconv.ParseFloat(f[12], 64)
-			out[i] = u + k
-		}
+		out[i] = float64(proc.CPUTicks(d.cmd.Process.Pid))
 	}
 	return out
 }

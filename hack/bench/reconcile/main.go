@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/daemon"
 	"github.com/virtxend/virtxend/daemon/store"
+	"github.com/virtxend/virtxend/hack/bench/internal/proc"
 	"github.com/virtxend/virtxend/libxl"
 )
 
@@ -290,42 +290,12 @@ func measureIdle(binary, dir string, n int, dur time.Duration) (cpuPct, rssMiB f
 	// Let the start-up work drain before measuring idleness: three 2-second windows in a row with at most one
 	// clock tick of CPU (the daemon returns the start-up's garbage to the system once its reconciles stop).
 	pid := cmd.Process.Pid
-	for quiet, waited := 0, time.Duration(0); quiet < 3 && waited < 60*time.Second; waited += 2 * time.Second {
-		c := cpuTicks(pid)
-		time.Sleep(2 * time.Second)
-		if cpuTicks(pid)-c <= 1 {
-			quiet++
-		} else {
-			quiet = 0
-		}
-	}
-	c0, t0 := cpuTicks(pid), time.Now()
+	proc.WaitQuiet(pid, time.Minute)
+	c0, t0 := proc.CPUTicks(pid), time.Now()
 	time.Sleep(dur)
-	c1, t1 := cpuTicks(pid), time.Now()
-	hz := 100.0 // USER_HZ on Linux
-	cpuPct = (float64(c1-c0) / hz) / t1.Sub(t0).Seconds() * 100
-	return cpuPct, rssOf(pid), nil
-}
-
-func cpuTicks(pid int) uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	must(err)
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	u, _ := strconv.ParseUint(f[11], 10, 64)
-	s, _ := strconv.ParseUint(f[12], 10, 64)
-	return u + s
-}
-
-func rssOf(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	must(err)
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	c1, t1 := proc.CPUTicks(pid), time.Now()
+	cpuPct = (float64(c1-c0) / proc.HZ) / t1.Sub(t0).Seconds() * 100
+	return cpuPct, proc.RSSMiB(pid), nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

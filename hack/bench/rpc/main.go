@@ -33,13 +33,14 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"github.com/digitalocean/go-libvirt"
+
+	"github.com/virtxend/virtxend/hack/bench/internal/proc"
 )
 
 func main() {
@@ -157,7 +158,7 @@ func run(ctx context.Context, cfg config) error {
 	for _, r := range []struct {
 		when string
 		v    [2]float64
-	}{{"set up", rssSetUp}, {"after the calls", [2]float64{rssMiB(vx.pid), rssMiB(lv.pid)}}} {
+	}{{"set up", rssSetUp}, {"after the calls", [2]float64{proc.RSSMiB(vx.pid), proc.RSSMiB(lv.pid)}}} {
 		rows = append(rows, row{what: fmt.Sprintf("resident memory, %d domains, %s", cfg.n, r.when),
 			virtxend: fmt.Sprintf("%.1f MiB", r.v[0]), libvirtd: fmt.Sprintf("%.1f MiB", r.v[1]), ratio: ratio(r.v[0], r.v[1]), target: "≤ 1×"})
 	}
@@ -397,48 +398,18 @@ func loadAverage() string {
 	return strings.Join(f[:3], ", ")
 }
 
-// rssMiB is a process's resident memory.
-func rssMiB(pid int) float64 { return procStatusMiB(pid, "VmRSS") }
-
-// restingRSS is a daemon's resident memory once it is at rest: it waits until the process used at most one
-// clock tick of CPU in each of three 2-second windows in a row (a minute at most), so that neither daemon is
-// measured while it still digests its set-up (virtxend returns the garbage of a burst of reconciles once it is
-// over).
+// restingRSS is a daemon's resident memory once it is at rest (proc.WaitQuiet, a minute at most), so that
+// neither daemon is measured while it still digests its set-up.
 func restingRSS(pid int) float64 {
-	for quiet, waited := 0, time.Duration(0); quiet < 3 && waited < time.Minute; waited += 2 * time.Second {
-		c := cpuSeconds(pid)
-		time.Sleep(2 * time.Second)
-		if cpuSeconds(pid)-c <= 0.01 {
-			quiet++
-		} else {
-			quiet = 0
-		}
-	}
-	return rssMiB(pid)
-}
-
-// procStatusMiB is a figure of /proc/PID/status given in kB, in MiB.
-func procStatusMiB(pid int, key string) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, key+":"); ok {
-			if f := strings.Fields(v); len(f) > 0 {
-				kib, _ := strconv.ParseFloat(f[0], 64)
-				return kib / 1024
-			}
-		}
-	}
-	return 0
+	proc.WaitQuiet(pid, time.Minute)
+	return proc.RSSMiB(pid)
 }
 
 // rssSplit says how much of a process's resident memory is file-backed (its binary and libraries) and how
 // much anonymous (its heap).
 func rssSplit(d *daemon) string {
 	return fmt.Sprintf("%s %.1f MiB file-backed, %.1f MiB anonymous", d.name,
-		procStatusMiB(d.pid, "RssFile"), procStatusMiB(d.pid, "RssAnon"))
+		proc.StatusMiB(d.pid, "RssFile"), proc.StatusMiB(d.pid, "RssAnon"))
 }
 
 // stopProcess ends a process the bench started, and its process group: SIGTERM, then SIGKILL after grace.

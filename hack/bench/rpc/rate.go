@@ -3,15 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
+
+	"github.com/virtxend/virtxend/hack/bench/internal/proc"
 )
 
 // measureRate makes m's call in a loop on m.clients clients for dur: the first of d's go-libvirt connections, or
@@ -85,21 +84,8 @@ func medianRate(rs []rate) rate {
 	return rate{perSec: median(per), cpuPerCall: median(cpu), p50: time.Duration(median(p50)), p99: time.Duration(median(p99))}
 }
 
-// cpuSeconds is a process's user and system CPU time so far, from /proc/PID/stat (in clock ticks of 1/100 s).
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseUint(f[11], 10, 64)
-	st, _ := strconv.ParseUint(f[12], 10, 64)
-	return float64(u+st) / 100
-}
+// cpuSeconds is a process's user and system CPU time so far.
+func cpuSeconds(pid int) float64 { return float64(proc.CPUTicks(pid)) / proc.HZ }
 
 // slopeKiB is a daemon's resident memory per domain: what its n domains added, over n.
 func slopeKiB(d *daemon, n int) string {
