@@ -246,19 +246,10 @@ func (b *builder) makeCreateInfo() error {
 
 // canonicalUUID returns the lower-case 8-4-4-4-12 form of a UUID given with or without dashes.
 func canonicalUUID(s string) (string, error) {
-	if v1alpha1.IsCanonicalUUID(s) {
-		return s, nil
+	if u, ok := v1alpha1.CanonicalUUID(s); ok && strings.TrimSpace(s) == s { // no surrounding blanks here
+		return u, nil
 	}
-	h := strings.ToLower(strings.ReplaceAll(s, "-", ""))
-	if len(h) != 32 {
-		return "", fmt.Errorf("bad uuid %q", s)
-	}
-	for _, c := range h {
-		if !strings.ContainsRune("0123456789abcdef", c) {
-			return "", fmt.Errorf("bad uuid %q", s)
-		}
-	}
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
+	return "", fmt.Errorf("bad uuid %q", s)
 }
 
 // parseCPUSet parses libvirt's cpuset syntax ("0-3,^2,8") into the sorted set bits.

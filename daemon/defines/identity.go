@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/virtxend/virtxend/api/v1alpha1"
 )
 
 // uuidNamespace is the namespace of the name-based UUIDs given to definitions without one. It is the same as
@@ -16,11 +18,10 @@ func nameUUID(name string) string { return uuid.NewSHA1(uuidNamespace, []byte(na
 
 // canonicalUUID accepts the spellings libvirt accepts and returns the lowercase dashed form.
 func canonicalUUID(s string) (string, error) {
-	u, err := uuid.Parse(strings.ReplaceAll(strings.TrimSpace(s), "-", ""))
-	if err != nil {
-		return "", fmt.Errorf("invalid uuid %q", s)
+	if u, ok := v1alpha1.CanonicalUUID(s); ok {
+		return u, nil
 	}
-	return u.String(), nil
+	return "", fmt.Errorf("invalid uuid %q", s)
 }
 
 // validName applies libvirt's rules for a domain name (non-empty, no newline) plus what a file name needs.

@@ -2,9 +2,10 @@ package specdir
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/virtxend/virtxend/api/v1alpha1"
 )
 
 // uuidNamespace is the namespace of the name-based UUIDs given to domains whose file has none. It must never
@@ -20,9 +21,8 @@ func NameUUID(name string) string {
 // canonicalUUID accepts the spellings libvirt accepts (dashes anywhere or nowhere, any case) and returns the
 // lowercase dashed form.
 func canonicalUUID(s string) (string, error) {
-	u, err := uuid.Parse(strings.ReplaceAll(strings.TrimSpace(s), "-", ""))
-	if err != nil {
-		return "", fmt.Errorf("invalid uuid %q", s)
+	if u, ok := v1alpha1.CanonicalUUID(s); ok {
+		return u, nil
 	}
-	return u.String(), nil
+	return "", fmt.Errorf("invalid uuid %q", s)
 }
