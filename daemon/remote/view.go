@@ -116,11 +116,12 @@ func (d *dom) State() (state, reason int32) {
 		switch d.Obj.Status.State {
 		case v1alpha1.StateShutoff:
 			return stateShutoff, reasons[stateShutoff][d.Obj.Status.Reason]
-		case v1alpha1.StateCrashed, v1alpha1.StateShutdown:
-			// Gone since its status was written, and the reconciler that took it down (its on_crash or on_poweroff)
-			// has not written the new one yet: the reason that status will give, not "unknown" meanwhile.
-			return stateShutoff, reasons[stateShutoff][map[v1alpha1.DomainState]string{
-				v1alpha1.StateCrashed: "crashed", v1alpha1.StateShutdown: "shutdown"}[d.Obj.Status.State]]
+		// Gone since its status was written, and the reconciler that took it down (its on_crash or on_poweroff)
+		// has not written the new one yet: the reason that status will give, not "unknown" meanwhile.
+		case v1alpha1.StateCrashed:
+			return stateShutoff, reasons[stateShutoff]["crashed"]
+		case v1alpha1.StateShutdown:
+			return stateShutoff, reasons[stateShutoff]["shutdown"]
 		}
 	}
 	return stateShutoff, 0
