@@ -52,16 +52,11 @@ func (d *LiveDefinition) DeepCopy() *LiveDefinition {
 
 // WithBoot returns a copy of d that shares nothing with it, with its Boot.
 func (d *LiveDefinition) WithBoot() *LiveDefinition {
-	if d == nil {
-		return nil
+	c := d.DeepCopy()
+	if c != nil && c.Boot == nil {
+		c.Boot = WithoutRuntime(&c.Domain, c.DomID).DeepCopy() // its own: WithoutRuntime shares with Domain
 	}
-	if d.Boot != nil {
-		return d.DeepCopy()
-	}
-	c := *d
-	d.Domain.DeepCopyInto(&c.Domain)
-	c.Boot = WithoutRuntime(&d.Domain, d.DomID).DeepCopy()
-	return &c
+	return c
 }
 
 // BootSpec returns Boot, or what a nil Boot stands for (sharing with Domain then).

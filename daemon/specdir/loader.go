@@ -96,8 +96,8 @@ type Loader struct {
 	paths []string
 	// held are the files whose objects the pass decoded; it releases them when it ends.
 	held []*fileState
-	// settled records, by name, the stored object and the want a pass found already equal, so that the next
-	// pass skips comparing them while neither changed (stored objects are immutable: a write makes a new one).
+	// settled records, by name, the stored object and the want a pass found already equal (settledPair), so that
+	// the next pass skips comparing them while neither changed.
 	settled map[string]settledPair
 	// work counts what the last pass did per domain, so tests can tell a pass that touches every domain.
 	work passWork

@@ -155,14 +155,8 @@ func statusUpdated(ks *kindStore, key types.NamespacedName, cur, in client.Objec
 	}
 	// The new version shares everything but its status with cur: stored objects are immutable, and a status
 	// write then copies the status, not the whole object (with ten thousand domains, most writes are these).
-	// It is in itself, private to this write, with cur's fields under its status.
-	if reflect.TypeOf(in) != reflect.PointerTo(ks.typ) {
-		next := reflect.New(ks.typ)
-		next.Elem().Set(reflect.ValueOf(cur).Elem())
-		obj := next.Interface().(client.Object)
-		setStatus(obj, in)
-		return obj, put, nil
-	}
+	// It is in itself (statusCopyIn and applyPatch make a private object of ks's kind), with cur's fields under
+	// its status.
 	st := status(in)
 	saved := reflect.New(st.Type()).Elem()
 	saved.Set(st)
