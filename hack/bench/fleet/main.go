@@ -289,7 +289,7 @@ func run(o opts) error {
 	}
 	// Where the machine's CPU went meanwhile: with every core busy, the start cannot end sooner than the CPU it
 	// needs over the cores there are, however the work is ordered.
-	busy, daemonsCPU := (runMachine-startMachine)/userHZ, (runCPU-startCPU)/userHZ
+	busy, daemonsCPU := (runMachine-startMachine)/proc.HZ, (runCPU-startCPU)/proc.HZ
 	cores := float64(goruntime.NumCPU())
 	rows = append(rows,
 		row{"objects created (32 writers)", fmt.Sprintf("%d in %.1f s", total, created.Seconds()), ""},
@@ -358,7 +358,7 @@ func run(o opts) error {
 	idle := make([]float64, len(fleet))
 	for i, d := range fleet {
 		rss[i] = d.rssMiB()
-		idle[i] = (cpu1[i] - cpu0[i]) / userHZ / window * 100
+		idle[i] = (cpu1[i] - cpu0[i]) / proc.HZ / window * 100
 	}
 	rows = append(rows,
 		row{"daemon RSS, MiB (min / median / max)", minMedMax(rss, "%.1f"), ""},
@@ -742,9 +742,6 @@ func (d *daemonProc) stop() {
 
 // rssMiB is the daemon's resident memory.
 func (d *daemonProc) rssMiB() float64 { return proc.RSSMiB(d.cmd.Process.Pid) }
-
-// userHZ is the unit of /proc's CPU times (USER_HZ).
-const userHZ = 100.0
 
 func sum(v []float64) (t float64) {
 	for _, x := range v {
