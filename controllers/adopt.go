@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -50,9 +51,10 @@ type Adopter struct {
 	// (an event and a log line) and left running; it is adopted again when its object comes back, by its
 	// domain UUID. The local policy gives it a transient object.
 	ReportOnly bool
-	// Each, when set, calls fn with every object of namespace ("" for all) without copying it (the local store's
-	// SharedEach): a pass every Interval then costs no copy of ten thousand objects. Nil lists through Client.
-	Each func(namespace string, fn func(*v1alpha1.XenDomain)) error
+	// Owns, when set, reports whether an object of namespace ("" for any) claims the domain UUID, without a
+	// listing (the local store's UUID index): a pass every Interval then neither lists nor indexes ten thousand
+	// objects. Nil lists them through Client once a pass. It is called under the observer's read lock.
+	Owns func(namespace, uuid string) (bool, error)
 
 	// reported holds the domain UUIDs of orphans already reported (ReportOnly), so each is reported once per
 	// absence; only Pass touches it, and passes run one at a time.
@@ -94,45 +96,47 @@ func (a *Adopter) Pass(ctx context.Context) error {
 	if a.Live != nil {
 		lives = a.Live.LiveList() // before the observation: a definition written after it belongs to a domain it sees
 	}
-	observed := a.Observer.List()
-	owners := map[string]bool{}
-	names := map[string]types.UID{}
-	note := func(o *v1alpha1.XenDomain) {
-		owners[o.DomainUUID()] = true
-		names[o.Name] = o.UID
-	}
 	ns := v1alpha1.LocalNamespace
 	if a.ReportOnly {
 		ns = ""
 	}
-	if a.Each != nil {
-		if err := a.Each(ns, note); err != nil {
-			return fmt.Errorf("list objects: %w", err)
+	owns := a.Owns
+	if owns == nil {
+		owners, err := a.listOwners(ctx, ns)
+		if err != nil {
+			return err
 		}
-	} else {
-		var all v1alpha1.XenDomainList
-		// Read only: no deep copy of every object (the local store and a cache both share them).
-		if err := a.Client.List(ctx, &all, client.UnsafeDisableDeepCopy, client.InNamespace(ns)); err != nil {
-			return fmt.Errorf("list objects: %w", err)
-		}
-		for i := range all.Items {
-			note(&all.Items[i])
-		}
+		owns = func(_, uuid string) (bool, error) { return owners[uuid], nil }
 	}
-	running := make(map[string]bool, len(observed))
-	orphans := map[string]bool{}
-	for i := range observed {
-		ob := &observed[i]
+	// One walk over the observation, without copying it: the domains that run, and the marked ones no object
+	// claims (a handful at most, copied to be adopted once the observer's lock is released).
+	running := make(map[string]bool, len(lives))
+	var unowned []Observed
+	var ownErr error
+	a.Observer.Each(func(ob *Observed) {
 		running[strings.ToLower(ob.Info.UUID)] = true
-		if ob.Marker == nil || owners[ob.Marker.UUID] || ob.Info.State == libxl.StateDying {
-			continue
+		if ob.Marker == nil || ob.Info.State == libxl.StateDying || ownErr != nil {
+			return
 		}
+		owned, err := owns(ns, ob.Marker.UUID)
+		if err != nil {
+			ownErr = err
+		} else if !owned {
+			unowned = append(unowned, *ob)
+		}
+	})
+	if ownErr != nil {
+		return fmt.Errorf("look up objects: %w", ownErr)
+	}
+	orphans := map[string]bool{}
+	for i := range unowned {
+		ob := &unowned[i]
 		if a.ReportOnly {
 			orphans[ob.Marker.UUID] = true
 			a.reportOrphan(ob)
 			continue
 		}
-		if err := a.adopt(ctx, ob, names); err != nil {
+		if err := a.adopt(ctx, ob); err != nil {
 			a.Log.Error(err, "adopt running domain", "domain", ob.Info.Name, "domid", ob.Info.DomID)
 		}
 	}
@@ -152,7 +156,21 @@ func (a *Adopter) Pass(ctx context.Context) error {
 	return nil
 }
 
-func (a *Adopter) adopt(ctx context.Context, ob *Observed, names map[string]types.UID) error {
+// listOwners lists the objects of namespace ("" for all) through Client and returns their domain UUIDs.
+func (a *Adopter) listOwners(ctx context.Context, ns string) (map[string]bool, error) {
+	var all v1alpha1.XenDomainList
+	// Read only: no deep copy of every object (the local store and a cache both share them).
+	if err := a.Client.List(ctx, &all, client.UnsafeDisableDeepCopy, client.InNamespace(ns)); err != nil {
+		return nil, fmt.Errorf("list objects: %w", err)
+	}
+	owners := make(map[string]bool, len(all.Items))
+	for i := range all.Items {
+		owners[all.Items[i].DomainUUID()] = true
+	}
+	return owners, nil
+}
+
+func (a *Adopter) adopt(ctx context.Context, ob *Observed) error {
 	info, m := ob.Info, ob.Marker
 	var live *LiveDefinition
 	if a.Live != nil {
@@ -165,7 +183,11 @@ func (a *Adopter) adopt(ctx context.Context, ob *Observed, names map[string]type
 		spec = live.BootSpec().DeepCopy()
 	}
 	spec.Name, spec.UUID = info.Name, strings.ToLower(info.UUID)
-	if _, taken := names[info.Name]; taken {
+	taken, err := a.nameTaken(ctx, info.Name)
+	if err != nil {
+		return err
+	}
+	if taken {
 		msg := fmt.Sprintf("domain %d (%s) runs without its object, and the name is taken by another domain: listed, left alone", info.DomID, info.Name)
 		a.event(info.Name, "Warning", ReasonNotAdopted, msg)
 		return nil
@@ -193,10 +215,22 @@ func (a *Adopter) adopt(ctx context.Context, ob *Observed, names map[string]type
 	if err := a.Client.Create(ctx, obj); err != nil {
 		return fmt.Errorf("create transient object: %w", err)
 	}
-	names[info.Name] = m.UID
 	a.event(info.Name, "Normal", ReasonAdopted,
 		fmt.Sprintf("running domain %d kept as a transient domain: %s", info.DomID, why))
 	return nil
+}
+
+// nameTaken reports whether an object of the local namespace has name.
+func (a *Adopter) nameTaken(ctx context.Context, name string) (bool, error) {
+	var cur v1alpha1.XenDomain // a copy, on the rare path of a domain to adopt
+	err := a.Client.Get(ctx, types.NamespacedName{Namespace: v1alpha1.LocalNamespace, Name: name}, &cur)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up object %s: %w", name, err)
+	}
+	return true, nil
 }
 
 // reportOrphan reports, once per absence, a marked domain whose object is not in this host's view.

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
+	"github.com/virtxend/virtxend/daemon/store"
 	"github.com/virtxend/virtxend/libxl"
 )
 
@@ -69,8 +70,15 @@ func TestDefineSpecChangeWaits(t *testing.T) {
 }
 
 // TestAdoptOrphans: a running domain with the marker and no object (a transient one after a restart) gets a
-// transient object from its live definition; nothing is stopped; a foreign domain is left alone.
+// transient object from its live definition, unless its name is taken; nothing is stopped. Both ways of finding
+// owners: a listing through the client, and the local store's UUID index (Owns, the daemon's local mode).
 func TestAdoptOrphans(t *testing.T) {
+	for _, indexed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "listed", true: "indexed"}[indexed], func(t *testing.T) { testAdoptOrphans(t, indexed) })
+	}
+}
+
+func testAdoptOrphans(t *testing.T, indexed bool) {
 	e := newEnv(t, "", Options{})
 	tr := pvDomain("t", v1alpha1.RunStrategyManual)
 	tr.Labels[v1alpha1.LabelSource] = v1alpha1.SourceKindTransient
@@ -84,6 +92,24 @@ func TestAdoptOrphans(t *testing.T) {
 	e2 := newEnvOn(t, host, Options{}, live) // ...and a new one, whose store lost the transient object, starts
 	<-e2.obs.Synced()
 	a := &Adopter{Client: e2.store, Observer: e2.obs, Live: live, Log: testLogger()}
+	if indexed {
+		a.Owns = func(ns, uuid string) (bool, error) {
+			return store.HasField[*v1alpha1.XenDomain](e2.store, ns, store.FieldDomainUUID, uuid)
+		}
+	}
+	// Its name taken by another domain: left alone, listed, not adopted.
+	other := pvDomain("t", v1alpha1.RunStrategyManual)
+	other.UID, other.Spec.Domain.UUID = "0a0a0a0a-0a0a-0a0a-0a0a-0a0a0a0a0a0a", "0a0a0a0a-0a0a-0a0a-0a0a-0a0a0a0a0a0a"
+	e2.create(other)
+	must(t, a.Pass(e2.ctx))
+	if d := e2.get("t"); d.UID == tr.UID || d.Spec.Domain.UUID != other.Spec.Domain.UUID {
+		t.Fatalf("a domain whose name is taken replaced the object that has it: %+v", d.ObjectMeta)
+	}
+	if info, err := host.DomainInfo(e2.ctx, id); err != nil || info.State != libxl.StateRunning {
+		t.Fatalf("the domain whose name is taken: %+v, %v; want it left running", info, err)
+	}
+	must(t, e2.store.Delete(e2.ctx, e2.get("t")))
+	e2.waitGone("t", "the other domain's object was not removed")
 	must(t, a.Pass(e2.ctx))
 	d := e2.waitState("t", v1alpha1.StateRunning)
 	if d.Labels[v1alpha1.LabelSource] != v1alpha1.SourceKindTransient || *d.Status.DomID != int32(id) || d.UID != tr.UID {
@@ -94,15 +120,21 @@ func TestAdoptOrphans(t *testing.T) {
 	e2.update("t", func(d *v1alpha1.XenDomain) {
 		d.Spec.Action = &v1alpha1.DomainAction{ID: "2", Verb: v1alpha1.VerbDestroy}
 	})
-	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
-		if err := e2.store.Get(e2.ctx, types.NamespacedName{Namespace: v1alpha1.LocalNamespace, Name: "t"}, &v1alpha1.XenDomain{}); apierrors.IsNotFound(err) {
-			break
-		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("the destroyed transient domain's object was not removed")
-		}
-	}
+	e2.waitGone("t", "the destroyed transient domain's object was not removed")
 	if live.Live(string(tr.UID)) != nil {
 		t.Error("live definition left behind")
+	}
+}
+
+// waitGone waits until the object name is gone, failing with why after 10 s.
+func (e *env) waitGone(name, why string) {
+	e.t.Helper()
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		if err := e.store.Get(e.ctx, types.NamespacedName{Namespace: v1alpha1.LocalNamespace, Name: name}, &v1alpha1.XenDomain{}); apierrors.IsNotFound(err) {
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			e.t.Fatal(why)
+		}
 	}
 }

@@ -305,6 +305,18 @@ func (o *Observer) LookupName(name string) *Observed {
 	return &c
 }
 
+// Each calls fn with every observed domain, Domain-0 and foreign ones included, in no order and without copying
+// them, under the observer's read lock: fn must be quick, must not keep ob, and must not call the observer or
+// anything that waits for it (the reconciler). For passes over every domain, where List's copies would be the
+// pass's main cost.
+func (o *Observer) Each(fn func(ob *Observed)) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	for _, ob := range o.byDomID {
+		fn(ob)
+	}
+}
+
 // List returns every observed domain, Domain-0 and foreign ones included.
 func (o *Observer) List() []Observed {
 	o.mu.RLock()

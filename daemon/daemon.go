@@ -357,7 +357,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		a := &controllers.Adopter{Client: src.client, Observer: d.Observer, Live: d.Reconciler.Live, ReportOnly: src.fleet,
 			Log: d.Log.WithName("adopt"), Interval: d.Config.ResyncPeriod()}
 		if !src.fleet {
-			a.Each = func(ns string, fn func(*v1alpha1.XenDomain)) error { return store.SharedEach(d.Store, ns, fn) }
+			a.Owns = func(ns, uuid string) (bool, error) {
+				return store.HasField[*v1alpha1.XenDomain](d.Store, ns, store.FieldDomainUUID, uuid)
+			}
 		}
 		return a.Run(ctx, src.loaded...)
 	})

@@ -69,6 +69,23 @@ func (idx fieldIndex) remove(key types.NamespacedName, values []string) {
 	}
 }
 
+// HasField reports whether an object of type T in namespace ("" for any) has value in field (registered with
+// IndexField), without allocating: for checks run over every domain, such as the adopter's.
+func HasField[T client.Object](s *Store, namespace, field, value string) (bool, error) {
+	ks, err := s.kindOfType(reflect.TypeFor[T]())
+	if err != nil {
+		return false, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, k := range ks.index[field][value] {
+		if namespace == "" || k.Namespace == namespace {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // SharedByField returns the stored objects of type T whose field (registered with IndexField) has value,
 // sorted by namespace and name, without copying them; the same rules as for Shared apply. It costs the objects
 // found, whatever the number stored. An unregistered field finds nothing.

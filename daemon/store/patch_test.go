@@ -63,7 +63,7 @@ func TestMetadataMergePatchIsTheJSONWay(t *testing.T) {
 }
 
 // TestSharedByFieldFollowsWrites checks the UUID index through creates, an update that changes the UUID, a
-// status write and a delete, and that an index registered later covers the objects already stored.
+// status write and a delete (SharedByField and HasField), and that an index registered later covers the objects already stored.
 func TestSharedByFieldFollowsWrites(t *testing.T) {
 	s := newTestStore(t, Options{})
 	ctx := context.Background()
@@ -109,6 +109,17 @@ func TestSharedByFieldFollowsWrites(t *testing.T) {
 	}
 	if got := names(u2); len(got) != 0 {
 		t.Errorf("after b was deleted: %s has %v", u2, got)
+	}
+	for _, c := range []struct {
+		ns, u string
+		want  bool
+	}{{v1alpha1.LocalNamespace, u1, true}, {"", u1, true}, {"elsewhere", u1, false}, {"", u2, false}} {
+		if got, err := HasField[*v1alpha1.XenDomain](s, c.ns, FieldDomainUUID, c.u); err != nil || got != c.want {
+			t.Errorf("HasField(%q, %s) = %v, %v; want %v", c.ns, c.u, got, err, c.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = HasField[*v1alpha1.XenDomain](s, "", FieldDomainUUID, u1) }); n != 0 {
+		t.Errorf("HasField allocates %.0f times, want 0", n)
 	}
 	if err := s.IndexField(ctx, &v1alpha1.XenDomain{}, "test/name", func(o client.Object) []string { return []string{o.GetName()} }); err != nil {
 		t.Fatal(err)
