@@ -1,17 +1,23 @@
 package specdir
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/virtxend/virtxend/api/deffile"
 	"github.com/virtxend/virtxend/api/v1alpha1"
@@ -122,9 +128,32 @@ func relevant(base string) bool {
 }
 
 // list returns the paths of the relevant regular files of the directory (symlinks to regular files count),
-// sorted. A missing directory is an empty one; any other error leaves the pass undone.
+// sorted. A missing directory is an empty one; any other error leaves the pass undone. A path already known
+// (l.paths) is returned as the same string: a rescan of ten thousand unchanged files allocates their list only.
 func (l *Loader) list() ([]string, error) {
-	ents, err := os.ReadDir(l.dir)
+	paths := make([]string, 0, len(l.paths)+8)
+	prefix := len(l.dir) + 1
+	err := eachDirent(l.dir, func(name string, typ fs.FileMode) {
+		if !relevant(name) {
+			return
+		}
+		i, known := slices.BinarySearchFunc(l.paths, name, func(p, name string) int { return strings.Compare(p[prefix:], name) })
+		p := ""
+		if known {
+			p = l.paths[i]
+		} else {
+			p = l.dir + "/" + name // name is only valid during the call: the concatenation copies it
+		}
+		if !typ.IsRegular() {
+			if typ != typeUnknown && typ&fs.ModeSymlink == 0 {
+				return
+			}
+			if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+				return
+			}
+		}
+		paths = append(paths, p)
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		l.log.V(1).Info("directory does not exist: no domains from files")
 		return nil, nil
@@ -132,23 +161,67 @@ func (l *Loader) list() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read directory %s: %w", l.dir, err)
 	}
-	paths := make([]string, 0, len(ents))
-	for _, e := range ents {
-		if !relevant(e.Name()) {
+	slices.Sort(paths)
+	return paths, nil
+}
+
+// typeUnknown is the type eachDirent reports when the file system does not give one (DT_UNKNOWN).
+const typeUnknown = fs.ModeIrregular
+
+// eachDirent calls fn with the name and type (fs.ModeType bits; typeUnknown when the file system does not say)
+// of every entry of dir but . and .., in directory order. name aliases a buffer reused for the next entries: fn
+// must copy what it keeps. Unlike os.ReadDir it allocates nothing per entry.
+func eachDirent(dir string, fn func(name string, typ fs.FileMode)) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
 			continue
 		}
-		p := filepath.Join(l.dir, e.Name())
-		if t := e.Type(); !t.IsRegular() {
-			if t&fs.ModeSymlink == 0 {
-				continue
+		if err != nil {
+			return &fs.PathError{Op: "getdents", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			return nil
+		}
+		// struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name (NUL-terminated).
+		for off := 0; off+19 <= n; {
+			reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
+			if reclen == 0 || off+reclen > n {
+				return &fs.PathError{Op: "getdents", Path: dir, Err: unix.EIO}
 			}
-			if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
-				continue
+			name := buf[off+19 : off+reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			typ := typeUnknown
+			switch buf[off+18] {
+			case unix.DT_REG:
+				typ = 0
+			case unix.DT_DIR:
+				typ = fs.ModeDir
+			case unix.DT_LNK:
+				typ = fs.ModeSymlink
+			case unix.DT_FIFO:
+				typ = fs.ModeNamedPipe
+			case unix.DT_SOCK:
+				typ = fs.ModeSocket
+			case unix.DT_CHR:
+				typ = fs.ModeDevice | fs.ModeCharDevice
+			case unix.DT_BLK:
+				typ = fs.ModeDevice
+			}
+			off += reclen
+			if s := unsafe.String(unsafe.SliceData(name), len(name)); s != "." && s != ".." && s != "" {
+				fn(s, typ)
 			}
 		}
-		paths = append(paths, p)
 	}
-	return paths, nil
 }
 
 // readJob is one file whose content changed, to decode.
