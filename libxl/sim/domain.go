@@ -52,7 +52,7 @@ type domain struct {
 	runSince time.Time
 	created  time.Time
 
-	userdata map[string][]byte
+	userdata userdata
 	devices  []device
 
 	pending  *pendingShutdown

@@ -48,12 +48,7 @@ func (h *Host) build(s buildSpec, opts libxl.CreateOptions) (*domain, error) {
 	now := h.now()
 	d := newDomain(id, s, now, opts.Paused)
 	for k, v := range opts.Userdata {
-		if len(v) > 0 {
-			if d.userdata == nil {
-				d.userdata = make(map[string][]byte, len(opts.Userdata))
-			}
-			d.userdata[k] = append([]byte(nil), v...)
-		}
+		d.userdata.set(k, v)
 	}
 	if err := h.persist(d); err != nil {
 		return nil, err

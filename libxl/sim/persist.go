@@ -78,7 +78,7 @@ func (d *domain) record() domainRecord {
 		VcpuTime:     d.vcpuTime,
 		RunningSince: d.runSince,
 		Created:      d.created,
-		Userdata:     d.userdata,
+		Userdata:     d.userdata.asMap(),
 		Devices:      d.devices,
 		Pending:      d.pending,
 	}
@@ -118,7 +118,7 @@ func (r *domainRecord) domain() (*domain, error) {
 		vcpuTime:  r.VcpuTime,
 		runSince:  r.RunningSince,
 		created:   r.Created,
-		userdata:  r.Userdata,
+		userdata:  userdataOf(r.Userdata),
 		devices:   r.Devices,
 		pending:   r.Pending,
 	}

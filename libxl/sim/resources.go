@@ -194,6 +194,61 @@ func (h *Host) VcpuInfo(ctx context.Context, domid libxl.DomID) ([]libxl.VcpuInf
 	return out, nil
 }
 
+// userdata are a domain's userdata blobs: a domain has one or two (the ownership marker), which a slice keeps
+// in a tenth of a map's memory.
+type userdata []userdatum
+
+type userdatum struct {
+	key  string
+	data []byte
+}
+
+func (u userdata) get(key string) ([]byte, bool) {
+	for _, e := range u {
+		if e.key == key {
+			return e.data, true
+		}
+	}
+	return nil, false
+}
+
+// set stores a copy of data under key; empty data deletes the key. It reports false for a delete of a key that
+// was not there (nothing to persist).
+func (u *userdata) set(key string, data []byte) bool {
+	i := slices.IndexFunc(*u, func(e userdatum) bool { return e.key == key })
+	switch {
+	case len(data) == 0 && i < 0:
+		return false
+	case len(data) == 0:
+		*u = slices.Delete(*u, i, i+1)
+	case i < 0:
+		*u = append(*u, userdatum{key, slices.Clone(data)})
+	default:
+		(*u)[i].data = slices.Clone(data)
+	}
+	return true
+}
+
+// asMap is the persisted form; nil when there is none.
+func (u userdata) asMap() map[string][]byte {
+	if len(u) == 0 {
+		return nil
+	}
+	m := make(map[string][]byte, len(u))
+	for _, e := range u {
+		m[e.key] = e.data
+	}
+	return m
+}
+
+func userdataOf(m map[string][]byte) userdata {
+	var u userdata
+	for k, v := range m {
+		u.set(k, v)
+	}
+	return u
+}
+
 // checkUserdataKey applies libxl's rule: the key becomes part of a file name.
 func checkUserdataKey(key string) error {
 	if key == "" || strings.ContainsAny(key, "/\x00") {
@@ -216,16 +271,8 @@ func (h *Host) SetUserdata(ctx context.Context, domid libxl.DomID, key string, d
 	if err != nil {
 		return fmt.Errorf("set userdata: %w", err)
 	}
-	if len(data) == 0 {
-		if _, ok := d.userdata[key]; !ok {
-			return nil
-		}
-		delete(d.userdata, key)
-	} else {
-		if d.userdata == nil {
-			d.userdata = make(map[string][]byte)
-		}
-		d.userdata[key] = append([]byte(nil), data...)
+	if !d.userdata.set(key, data) {
+		return nil
 	}
 	return h.persist(d)
 }
@@ -240,7 +287,7 @@ func (h *Host) Userdata(ctx context.Context, domid libxl.DomID, key string) ([]b
 	if err != nil {
 		return nil, fmt.Errorf("userdata: %w", err)
 	}
-	v, ok := d.userdata[key]
+	v, ok := d.userdata.get(key)
 	if !ok {
 		return nil, fmt.Errorf("userdata: domain %d key %q: %w", domid, key, libxl.ErrNoUserdata)
 	}

@@ -278,10 +278,18 @@ func TestUserdata(t *testing.T) {
 	}
 	_, err = h.Userdata(ctx, id, "virtxend")
 	wantErr(t, err, libxl.ErrNoUserdata)
-	// Userdata goes with the domain.
-	if err := h.SetUserdata(ctx, id, "k", []byte("v")); err != nil {
-		t.Fatal(err)
+	// Keys are independent; storing again replaces.
+	for _, kv := range [][2]string{{"k", "v0"}, {"other", "o"}, {"k", "v"}} {
+		if err := h.SetUserdata(ctx, id, kv[0], []byte(kv[1])); err != nil {
+			t.Fatal(err)
+		}
 	}
+	for k, want := range map[string]string{"k": "v", "other": "o"} {
+		if got, err := h.Userdata(ctx, id, k); err != nil || string(got) != want {
+			t.Errorf("Userdata(%s) = %q, %v; want %q", k, got, err, want)
+		}
+	}
+	// Userdata goes with the domain.
 	if err := h.DestroyDomain(ctx, id); err != nil {
 		t.Fatal(err)
 	}
