@@ -44,9 +44,21 @@ type Observer struct {
 	byUUID    map[string]libxl.DomID
 	synced    bool
 	syncCh    chan struct{}
-	// writes counts the reconciler's own records per domid: an event's reading that started before one of
-	// them may be older than it, and must not overwrite it.
+	// writes holds, per domid, the sequence number (seq) of the reconciler's last record of it: a reading that
+	// started before that record (an event's, a resync's) may be older than it, and must not overwrite it.
 	writes map[libxl.DomID]uint64
+	seq    uint64
+
+	// resyncMu serializes resyncs, whose set of the domids listed (seen) is kept from one to the next, so that a
+	// resync every interval over ten thousand domains does not build one.
+	resyncMu sync.Mutex
+	seen     map[libxl.DomID]bool
+}
+
+// wroteLocked records a write of the reconciler to domain id.
+func (o *Observer) wroteLocked(id libxl.DomID) {
+	o.seq++
+	o.writes[id] = o.seq
 }
 
 // NewObserver returns an Observer of hv that re-lists every resync.
@@ -107,27 +119,29 @@ func (o *Observer) Run(ctx context.Context) error {
 
 // Resync lists every domain and brings the cache up to date, notifying owners whose domain changed.
 func (o *Observer) Resync(ctx context.Context) error {
+	o.resyncMu.Lock()
+	defer o.resyncMu.Unlock()
 	o.mu.RLock()
-	before := make(map[libxl.DomID]uint64, len(o.writes))
-	for id, n := range o.writes {
-		before[id] = n
-	}
+	start := o.seq
 	o.mu.RUnlock()
 	infos, err := o.hv.ListDomains(ctx)
 	if err != nil {
 		return err
 	}
-	seen := make(map[libxl.DomID]bool, len(infos))
+	if o.seen == nil {
+		o.seen = make(map[libxl.DomID]bool, len(infos))
+	}
+	seen := o.seen
+	defer clear(seen)
 	var changed []string
 	for _, info := range infos {
 		seen[info.DomID] = true
-		n := before[info.DomID]
-		c, _ := o.upsertIf(ctx, info, n) // a domain the reconciler recorded meanwhile keeps its fresher record
+		c, _ := o.upsertIf(ctx, info, start) // a domain the reconciler recorded meanwhile keeps its fresher record
 		changed = append(changed, c...)
 	}
 	o.mu.Lock()
 	for id, ob := range o.byDomID {
-		if !seen[id] && o.writes[id] == before[id] { // not created by the reconciler after the listing
+		if !seen[id] && o.writes[id] <= start { // not created by the reconciler after the listing
 			changed = append(changed, o.removeLocked(id, ob)...)
 			delete(o.writes, id)
 		}
@@ -184,10 +198,10 @@ func (o *Observer) writesOf(id libxl.DomID) uint64 {
 	return o.writes[id]
 }
 
-// upsertIf is upsert unless the reconciler recorded the domain since before was read: then it reports false
-// and records nothing.
-func (o *Observer) upsertIf(ctx context.Context, info libxl.DomainInfo, before uint64) ([]string, bool) {
-	return o.upsertChecked(ctx, info, &before)
+// upsertIf is upsert unless the reconciler recorded the domain after the write whose sequence number is since
+// (its writes entry, or seq, read before info was): then it reports false and records nothing.
+func (o *Observer) upsertIf(ctx context.Context, info libxl.DomainInfo, since uint64) ([]string, bool) {
+	return o.upsertChecked(ctx, info, &since)
 }
 
 // upsert records info, reading the marker of a domid not seen before, and returns the owners to notify.
@@ -196,7 +210,7 @@ func (o *Observer) upsert(ctx context.Context, info libxl.DomainInfo) []string {
 	return changed
 }
 
-func (o *Observer) upsertChecked(ctx context.Context, info libxl.DomainInfo, before *uint64) ([]string, bool) {
+func (o *Observer) upsertChecked(ctx context.Context, info libxl.DomainInfo, since *uint64) ([]string, bool) {
 	o.mu.RLock()
 	old, known := o.byDomID[info.DomID]
 	o.mu.RUnlock()
@@ -208,13 +222,15 @@ func (o *Observer) upsertChecked(ctx context.Context, info libxl.DomainInfo, bef
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if before != nil && o.writes[info.DomID] != *before {
+	if since != nil && o.writes[info.DomID] > *since {
 		return nil, false
 	}
-	if cur, ok := o.byDomID[info.DomID]; ok && cur.Marker != nil {
-		marker = cur.Marker // Record may have raced ahead of us with a newer marker
-		if sameObservation(cur.Info, info) {
-			return nil, true
+	if cur, ok := o.byDomID[info.DomID]; ok {
+		if cur.Marker != nil {
+			marker = cur.Marker // Record may have raced ahead of us with a newer marker
+		}
+		if marker == cur.Marker && sameObservation(cur.Info, info) {
+			return nil, true // nothing new, a foreign domain's included
 		}
 	}
 	o.putLocked(info.DomID, &Observed{Info: info, Marker: marker})
@@ -334,7 +350,7 @@ func (o *Observer) List() []Observed {
 // the event that reports it finding the same observation.
 func (o *Observer) Record(info libxl.DomainInfo, m *Marker) {
 	o.mu.Lock()
-	o.writes[info.DomID]++
+	o.wroteLocked(info.DomID)
 	if m == nil {
 		if cur, ok := o.byDomID[info.DomID]; ok {
 			m = cur.Marker
@@ -364,7 +380,7 @@ func (o *Observer) SetMarker(id libxl.DomID, m *Marker) {
 func (o *Observer) Forget(id libxl.DomID) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.writes[id]++
+	o.wroteLocked(id)
 	if ob, ok := o.byDomID[id]; ok {
 		o.removeLocked(id, ob)
 	}

@@ -1,7 +1,9 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -47,5 +49,53 @@ func TestLookupNameTouchesNoOtherDomain(t *testing.T) {
 	o.Forget(7)
 	if o.LookupName("web") != nil {
 		t.Error("\"web\" still found after both went")
+	}
+}
+
+// listingHV is a hypervisor whose listing runs during calls of its own: a record of the reconciler's made while
+// a resync lists.
+type listingHV struct {
+	libxl.Hypervisor
+	list   []libxl.DomainInfo
+	during func()
+}
+
+func (h *listingHV) ListDomains(context.Context) ([]libxl.DomainInfo, error) {
+	if h.during != nil {
+		h.during()
+	}
+	return h.list, nil
+}
+
+func (h *listingHV) Userdata(context.Context, libxl.DomID, string) ([]byte, error) {
+	return nil, libxl.ErrNoUserdata
+}
+
+// TestResyncKeepsRecordsMadeDuringIt: what the reconciler records while a resync lists is newer than the
+// listing: a domain created meanwhile (absent from the listing) is not removed, and one changed meanwhile keeps
+// its record; a domain recorded before the listing and absent from it is removed. Resyncs in a row allocate no
+// set of the domids they saw.
+func TestResyncKeepsRecordsMadeDuringIt(t *testing.T) {
+	ctx := context.Background()
+	hv := &listingHV{list: []libxl.DomainInfo{{DomID: 1, Name: "a", State: libxl.StateRunning}, {DomID: 2, Name: "b", State: libxl.StateRunning}}}
+	o := NewObserver(hv, 0, logr.Discard())
+	o.Record(libxl.DomainInfo{DomID: 3, Name: "gone", State: libxl.StateRunning}, nil)
+	hv.during = func() {
+		o.Record(libxl.DomainInfo{DomID: 2, Name: "b", State: libxl.StatePaused}, nil) // paused after the listing read it
+		o.Record(libxl.DomainInfo{DomID: 4, Name: "new", State: libxl.StateRunning}, nil)
+	}
+	if err := o.Resync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[libxl.DomID]libxl.State{}
+	o.Each(func(ob *Observed) { got[ob.Info.DomID] = ob.Info.State })
+	want := map[libxl.DomID]libxl.State{1: libxl.StateRunning, 2: libxl.StatePaused, 4: libxl.StateRunning}
+	if !maps.Equal(got, want) {
+		t.Errorf("after the resync: %v, want %v", got, want)
+	}
+	hv.during = nil
+	hv.list = append(hv.list, libxl.DomainInfo{DomID: 4, Name: "new", State: libxl.StateRunning})
+	if n := testing.AllocsPerRun(10, func() { _ = o.Resync(ctx) }); n > 0 {
+		t.Errorf("a resync that finds nothing new allocates %.0f times", n)
 	}
 }
