@@ -19,6 +19,7 @@ import (
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -89,6 +90,8 @@ type Daemon struct {
 	configPath string
 	listeners  *sockets
 	onReady    func()
+	// ready is set once the hypervisor is fully observed and the desired state read.
+	ready atomic.Bool
 	// Logs applies log_level, log_filters and log_outputs to Log, at start-up and at run time.
 	Logs *LogControl
 
@@ -249,6 +252,15 @@ func (d *Daemon) wire() error {
 		return err
 	}
 	d.Live = live
+	if d.Fleet == nil {
+		live.ShareWith(func(name string, uid types.UID) *v1alpha1.DomainSpec {
+			o, err := store.Shared[*v1alpha1.XenDomain](st, client.ObjectKey{Namespace: v1alpha1.LocalNamespace, Name: name})
+			if err != nil || o == nil || o.UID != uid {
+				return nil
+			}
+			return &o.Spec.Domain
+		})
+	}
 	var lives controllers.LiveStore = live
 	if r, ok := facts.GraphicsPorts.(*libxl.PortRange); ok {
 		book := controllers.NewLivePorts(r, live) // the ports of domains a previous run started stay theirs
@@ -415,6 +427,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			case <-ch:
 			}
 		}
+		d.ready.Store(true)
 		if d.onReady != nil {
 			d.onReady()
 		}

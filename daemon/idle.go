@@ -77,14 +77,16 @@ const (
 // returnMemory gives the heap a burst of reconciles freed back to the operating system once the burst is over:
 // starting or restarting over thousands of domains allocates several times the memory the daemon then keeps,
 // and Go's runtime would otherwise return it over many minutes, or keep it as headroom for a burst that may
-// never come. Start-up (reading the configuration, building the API scheme) counts as one burst. An idle daemon
-// does nothing here but read an atomic counter every returnMemoryPeriod.
+// never come. Start-up (reading the configuration, building the API scheme) counts as one burst; at the end of
+// the first one after the daemon is ready, the live definitions read at start-up are made to share their
+// objects' specs (livedefs Reshare), off the path of the start-up's reconciles. An idle daemon does nothing here
+// but read an atomic counter every returnMemoryPeriod.
 func (d *Daemon) returnMemory(ctx context.Context) error {
 	tick := time.NewTicker(returnMemoryPeriod)
 	defer tick.Stop()
 	last := d.Reconciler.Reconciles.Load()
 	burst := int64(burstReconciles) // reconciles since the last return; start-up itself counts as a burst
-	quiet := false
+	quiet, reshared := false, false
 	for {
 		select {
 		case <-ctx.Done():
@@ -94,9 +96,14 @@ func (d *Daemon) returnMemory(ctx context.Context) error {
 		n := d.Reconciler.Reconciles.Load()
 		burst += n - last
 		quiet, last = n == last, n
-		if quiet && burst >= burstReconciles {
-			debug.FreeOSMemory()
-			burst = 0
+		if !quiet || burst < burstReconciles {
+			continue
 		}
+		if !reshared && d.ready.Load() {
+			d.Live.Reshare()
+			reshared = true
+		}
+		debug.FreeOSMemory()
+		burst = 0
 	}
 }

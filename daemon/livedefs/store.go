@@ -14,7 +14,9 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/virtxend/virtxend/api/v1alpha1"
 	"github.com/virtxend/virtxend/controllers"
 )
 
@@ -26,6 +28,48 @@ type Store struct {
 
 	mu   sync.RWMutex
 	defs map[string]*controllers.LiveDefinition // by UUID
+
+	// specs, when set (ShareWith), gives the spec of a domain's object as the local store holds it.
+	specs func(object string, uid types.UID) *v1alpha1.DomainSpec
+}
+
+// ShareWith makes every definition written from now on share the values it has in common with the spec specs
+// returns for its object (nil when there is none, or it is not that UID's): the spec of the local store's
+// object, shared and immutable, of which a running domain's definition is mostly a copy. Call it before the
+// store is used.
+func (s *Store) ShareWith(specs func(object string, uid types.UID) *v1alpha1.DomainSpec) { s.specs = specs }
+
+// Reshare makes the definitions read at Open share what they have in common with their objects' specs, as
+// ShareWith does for those written since: once the sources have loaded, after a restart. A definition replaced
+// meanwhile is left as it is.
+func (s *Store) Reshare() {
+	if s.specs == nil {
+		return
+	}
+	for _, d := range s.LiveList() {
+		spec := s.specs(d.Object, d.UID)
+		if spec == nil {
+			continue
+		}
+		c := d.WithBoot() // a private copy: stored definitions are never modified
+		shareEqual(reflect.ValueOf(&c.Domain).Elem(), reflect.ValueOf(spec).Elem())
+		compact(c)
+		s.mu.Lock()
+		if s.defs[c.UUID] == d {
+			s.defs[c.UUID] = c
+		}
+		s.mu.Unlock()
+	}
+}
+
+// share makes c's live spec share the values it has in common with its object's spec (ShareWith).
+func (s *Store) share(c *controllers.LiveDefinition) {
+	if s.specs == nil {
+		return
+	}
+	if spec := s.specs(c.Object, c.UID); spec != nil {
+		shareEqual(reflect.ValueOf(&c.Domain).Elem(), reflect.ValueOf(spec).Elem())
+	}
 }
 
 var _ controllers.LiveStore = (*Store)(nil)
@@ -123,6 +167,7 @@ func (s *Store) PutLive(d *controllers.LiveDefinition) error {
 		return fmt.Errorf("store live definition of %s: %w", c.UUID, err)
 	}
 	b := e.buf.Bytes()
+	s.share(c)
 	compact(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()

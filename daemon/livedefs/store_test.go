@@ -150,3 +150,59 @@ func mustOpen(t *testing.T, dir string) *Store {
 	}
 	return s
 }
+
+// TestShareWithObjectSpec: with ShareWith, a stored definition shares the values equal to its object's spec (one
+// copy of a running domain's disks in memory) and keeps its own where they differ (its console's pty); a
+// definition read back at Open shares them once Reshare ran; an object of another UID shares nothing; and Live
+// still returns a copy that shares nothing with either.
+func TestShareWithObjectSpec(t *testing.T) {
+	dir := t.TempDir()
+	port := uint32(0)
+	obj := v1alpha1.DomainSpec{Name: "a", UUID: "u1", Memory: resource.MustParse("1Gi"), Devices: v1alpha1.Devices{
+		Disks:    []v1alpha1.Disk{{Device: "disk", Target: v1alpha1.DiskTarget{Dev: "xvda"}}},
+		Consoles: []v1alpha1.Chardev{{Type: "pty", Target: &v1alpha1.ChardevTarget{Type: "xen", Port: &port}}},
+	}}
+	specs := func(name string, uid types.UID) *v1alpha1.DomainSpec {
+		if name == "a" && uid == "uid" {
+			return &obj
+		}
+		return nil
+	}
+	live := *obj.DeepCopy()
+	live.Devices.Consoles[0].Sources = []v1alpha1.ChardevSource{{Path: "/dev/pts/3"}}
+	d := &controllers.LiveDefinition{UUID: "u1", UID: "uid", Object: "a", DomID: 7, Domain: live, Boot: obj.DeepCopy()}
+
+	check := func(what string, s *Store, shared bool) {
+		t.Helper()
+		l := s.LiveList()[0]
+		if got := &l.Domain.Devices.Disks[0] == &obj.Devices.Disks[0]; got != shared {
+			t.Errorf("%s: disks shared with the object's spec: %v, want %v", what, got, shared)
+		}
+		if &l.Domain.Devices.Consoles[0] == &obj.Devices.Consoles[0] || l.Domain.Devices.Consoles[0].Sources[0].Path != "/dev/pts/3" {
+			t.Errorf("%s: the console, which differs, is shared or lost its pty: %+v", what, l.Domain.Devices.Consoles)
+		}
+		c := s.Live("u1")
+		if !reflect.DeepEqual(c.Domain, live) || !reflect.DeepEqual(c.Boot, &obj) {
+			t.Errorf("%s: Live gave %+v, boot %+v", what, c.Domain, c.Boot)
+		}
+		if &c.Domain.Devices.Disks[0] == &obj.Devices.Disks[0] {
+			t.Errorf("%s: Live's copy shares the object's disks", what)
+		}
+	}
+	s := mustOpen(t, dir)
+	s.ShareWith(specs)
+	if err := s.PutLive(d); err != nil {
+		t.Fatal(err)
+	}
+	check("written", s, true)
+	r := mustOpen(t, dir)
+	r.ShareWith(specs)
+	check("read back", r, false)
+	r.Reshare()
+	check("read back and reshared", r, true)
+
+	other := mustOpen(t, dir)
+	other.ShareWith(func(string, types.UID) *v1alpha1.DomainSpec { return nil })
+	other.Reshare()
+	check("without an object", other, false)
+}
