@@ -31,6 +31,8 @@ type Store struct {
 
 	// specs, when set (ShareWith), gives the spec of a domain's object as the local store holds it.
 	specs func(object string, uid types.UID) *v1alpha1.DomainSpec
+	// unshared are the UUIDs of the definitions read at Open and not written since: those Reshare shares.
+	unshared map[string]bool
 }
 
 // ShareWith makes every definition written from now on share the values it has in common with the spec specs
@@ -39,14 +41,23 @@ type Store struct {
 // store is used.
 func (s *Store) ShareWith(specs func(object string, uid types.UID) *v1alpha1.DomainSpec) { s.specs = specs }
 
-// Reshare makes the definitions read at Open share what they have in common with their objects' specs, as
-// ShareWith does for those written since: once the sources have loaded, after a restart. A definition replaced
-// meanwhile is left as it is.
+// Reshare makes the definitions read at Open and not written since share what they have in common with their
+// objects' specs, as ShareWith does for those written: once the sources have loaded, after a restart. It does
+// so once; a definition replaced meanwhile is left as it is.
 func (s *Store) Reshare() {
 	if s.specs == nil {
 		return
 	}
-	for _, d := range s.LiveList() {
+	s.mu.Lock()
+	todo := make([]*controllers.LiveDefinition, 0, len(s.unshared))
+	for u := range s.unshared {
+		if d := s.defs[u]; d != nil {
+			todo = append(todo, d)
+		}
+	}
+	s.unshared = nil
+	s.mu.Unlock()
+	for _, d := range todo {
 		spec := s.specs(d.Object, d.UID)
 		if spec == nil {
 			continue
@@ -83,7 +94,7 @@ func Open(dir string, log logr.Logger) (*Store, error) {
 	if log.GetSink() == nil {
 		log = logr.Discard()
 	}
-	s := &Store{dir: dir, log: log, defs: map[string]*controllers.LiveDefinition{}}
+	s := &Store{dir: dir, log: log, defs: map[string]*controllers.LiveDefinition{}, unshared: map[string]bool{}}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("live definitions: %w", err)
@@ -109,6 +120,7 @@ func Open(dir string, log logr.Logger) (*Store, error) {
 		}
 		compact(d)
 		s.defs[u] = d
+		s.unshared[u] = true
 	}
 	return s, nil
 }
@@ -175,6 +187,7 @@ func (s *Store) PutLive(d *controllers.LiveDefinition) error {
 		return fmt.Errorf("store live definition of %s: %w", c.UUID, err)
 	}
 	s.defs[c.UUID] = c
+	delete(s.unshared, c.UUID)
 	return nil
 }
 
@@ -249,6 +262,7 @@ func (s *Store) DeleteLive(uuid string) error {
 		return fmt.Errorf("remove live definition of %s: %w", uuid, err)
 	}
 	delete(s.defs, uuid)
+	delete(s.unshared, uuid)
 	return nil
 }
 
