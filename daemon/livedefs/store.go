@@ -39,7 +39,9 @@ type Store struct {
 // returns for its object (nil when there is none, or it is not that UID's): the spec of the local store's
 // object, shared and immutable, of which a running domain's definition is mostly a copy. Call it before the
 // store is used.
-func (s *Store) ShareWith(specs func(object string, uid types.UID) *v1alpha1.DomainSpec) { s.specs = specs }
+func (s *Store) ShareWith(specs func(object string, uid types.UID) *v1alpha1.DomainSpec) {
+	s.specs = specs
+}
 
 // Reshare makes the definitions read at Open and not written since share what they have in common with their
 // objects' specs, as ShareWith does for those written: once the sources have loaded, after a restart. It does

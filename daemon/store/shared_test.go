@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"reflect"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/virtxend/virtxend/api/v1alpha1"
@@ -65,5 +67,63 @@ func TestSharedIsAnImmutableSnapshot(t *testing.T) {
 	}
 	if _, err := Shared[*corev1.Pod](s, key); err == nil {
 		t.Fatal("Shared of a kind the store does not hold gave no error")
+	}
+}
+
+// TestObjectsShareEqualLabels: objects created with equal labels share one map, which no caller can reach to
+// change (Get gives copies); an update that keeps an object's labels or annotations keeps its maps, and one
+// that changes them gives it its own.
+func TestObjectsShareEqualLabels(t *testing.T) {
+	s := newTestStore(t, Options{})
+	ctx := context.Background()
+	same := func(a, b map[string]string) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	shared := func(name string) *v1alpha1.XenDomain {
+		o, err := Shared[*v1alpha1.XenDomain](s, types.NamespacedName{Namespace: v1alpha1.LocalNamespace, Name: name})
+		if err != nil || o == nil {
+			t.Fatalf("%s: %v, %v", name, o, err)
+		}
+		return o
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		o := &v1alpha1.XenDomain{}
+		o.Name, o.Namespace = n, v1alpha1.LocalNamespace
+		o.Labels = map[string]string{v1alpha1.LabelSource: v1alpha1.SourceKindFile}
+		o.Annotations = map[string]string{"note": n}
+		if n == "c" {
+			o.Labels["extra"] = "1"
+		}
+		if err := s.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b, c := shared("a"), shared("b"), shared("c")
+	if !same(a.Labels, b.Labels) || same(a.Labels, c.Labels) {
+		t.Fatalf("equal labels shared: %v, different ones shared: %v", same(a.Labels, b.Labels), same(a.Labels, c.Labels))
+	}
+	got := &v1alpha1.XenDomain{}
+	if err := s.Get(ctx, client.ObjectKeyFromObject(a), got); err != nil {
+		t.Fatal(err)
+	}
+	got.Labels["changed"] = "by a reader"
+	if len(shared("b").Labels) != 1 {
+		t.Fatal("a change to a copy reached another object's labels")
+	}
+	got.Spec.RunStrategy = v1alpha1.RunStrategyHalted
+	delete(got.Labels, "changed")
+	if err := s.Update(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if a2 := shared("a"); !same(a2.Labels, a.Labels) || !same(a2.Annotations, a.Annotations) {
+		t.Error("an update that kept the labels and annotations did not keep their maps")
+	}
+	got.Labels["changed"] = "now"
+	got.Annotations["note"] = "new"
+	if err := s.Update(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if a3 := shared("a"); same(a3.Labels, b.Labels) || a3.Labels["changed"] != "now" || a3.Annotations["note"] != "new" || len(shared("b").Labels) != 1 {
+		t.Errorf("after changing a's labels and annotations: a %v %v, b %v", a3.Labels, a3.Annotations, shared("b").Labels)
 	}
 }

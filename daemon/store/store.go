@@ -87,6 +87,8 @@ type kindStore struct {
 	subs   map[*Subscription]struct{}
 	fields map[string]client.IndexerFunc
 	index  map[string]fieldIndex // by field: every registered field is indexed
+	// labelSets are the label maps stored objects share, by content (internLabelsLocked).
+	labelSets map[string]map[string]string
 }
 
 // New returns an empty store for the object kinds registered in scheme. Register every type before calling

@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -349,6 +351,9 @@ func (s *Store) commitLocked(ks *kindStore, key types.NamespacedName, cur, next 
 	s.rv++
 	ks.lastRV = s.rv
 	next.SetResourceVersion(formatRV(s.rv))
+	if ch != remove {
+		ks.shareMapsLocked(cur, next)
+	}
 	if ch == remove {
 		ks.reindexLocked(key, cur, nil)
 	} else {
@@ -367,6 +372,57 @@ func (s *Store) commitLocked(ks *kindStore, key types.NamespacedName, cur, next 
 		ks.notifyLocked(watch.Modified, cur, next)
 	}
 	return nil
+}
+
+// Bounds of the label sets a kind's objects share: the few sets most objects carry (the source kind a domain
+// came from), not one per object.
+const (
+	maxLabelSets     = 64
+	maxSharedLabels  = 4
+	maxLabelSetBytes = 256
+)
+
+// shareMapsLocked makes next, about to be stored, share its label and annotation maps with cur's when they are
+// equal, and its labels with those of other objects that have the same (labelSets): stored objects are
+// immutable, and ten thousand domains from files carry one label set between them. Call with s.mu held for
+// writing.
+func (ks *kindStore) shareMapsLocked(cur, next client.Object) {
+	labels, annotations := next.GetLabels(), next.GetAnnotations()
+	if cur != nil {
+		if old := cur.GetAnnotations(); len(annotations) > 0 && maps.Equal(old, annotations) {
+			next.SetAnnotations(old)
+		}
+		if old := cur.GetLabels(); len(labels) > 0 && maps.Equal(old, labels) {
+			next.SetLabels(old)
+			return
+		}
+	}
+	if len(labels) == 0 || len(labels) > maxSharedLabels {
+		return
+	}
+	keys := slices.Sorted(maps.Keys(labels))
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(labels[k])
+		b.WriteByte(0)
+	}
+	if b.Len() > maxLabelSetBytes {
+		return
+	}
+	if set, ok := ks.labelSets[b.String()]; ok {
+		if maps.Equal(set, labels) { // not merely the same encoding (a value with a NUL in it)
+			next.SetLabels(set)
+		}
+		return
+	}
+	if len(ks.labelSets) < maxLabelSets {
+		if ks.labelSets == nil {
+			ks.labelSets = map[string]map[string]string{}
+		}
+		ks.labelSets[b.String()] = labels
+	}
 }
 
 // generateName appends five random characters to base, as the API server does for metadata.generateName.
