@@ -25,7 +25,7 @@ func (c *Client) readLoop() error {
 	br := bufio.NewReaderSize(c.nc, readBufferSize)
 	budget := c.srv.opts.MaxClientMemory
 	for {
-		h, body, err := c.readPacket(br, budget)
+		h, body, inPlace, err := c.readPacket(br, budget)
 		if err != nil {
 			switch {
 			case errors.Is(err, ErrFrame), errors.Is(err, io.ErrUnexpectedEOF):
@@ -41,45 +41,70 @@ func (c *Client) readLoop() error {
 		if err := c.handlePacket(h, body, now); err != nil {
 			return err
 		}
+		if inPlace {
+			_, _ = br.Discard(len(body)) // the inline call that read it in place is over
+		}
 	}
 }
 
 // readPacket reads the next packet once the connection's budget has room for it. The length word and the
-// header are read in place from br's buffer, without a copy; the body gets an allocation of its own (the call may
-// be served on another goroutine while br reads on), unless it is empty.
-func (c *Client) readPacket(br *bufio.Reader, budget int) (Header, []byte, error) {
+// header are read in place from br's buffer, without a copy. So is the body of a call served inline (inPlace),
+// which is over before the next read: readLoop discards it then. Any other body gets an allocation of its own
+// (the call may be served on another goroutine while br reads on), unless it is empty.
+func (c *Client) readPacket(br *bufio.Reader, budget int) (h Header, body []byte, inPlace bool, err error) {
 	if err := c.waitBudget(0, budget); err != nil {
-		return Header{}, nil, err
+		return Header{}, nil, false, err
 	}
 	word, err := br.Peek(4)
 	if err != nil {
 		if err == io.EOF && len(word) > 0 {
 			err = io.ErrUnexpectedEOF
 		}
-		return Header{}, nil, err
+		return Header{}, nil, false, err
 	}
 	n := int(binary.BigEndian.Uint32(word))
 	if n < HeaderSize || n > MaxPacketSize {
-		return Header{}, nil, fmt.Errorf("%w: %d", ErrFrame, n)
+		return Header{}, nil, false, fmt.Errorf("%w: %d", ErrFrame, n)
 	}
 	_, _ = br.Discard(4)
 	if err := c.waitBudget(n, budget); err != nil {
-		return Header{}, nil, err
+		return Header{}, nil, false, err
 	}
 	hdr, err := br.Peek(HeaderSize - 4)
 	if err != nil {
-		return Header{}, nil, unexpected(err)
+		return Header{}, nil, false, unexpected(err)
 	}
-	h := decodeHeader(hdr)
+	h = decodeHeader(hdr)
 	_, _ = br.Discard(HeaderSize - 4)
-	var body []byte
-	if size := n - HeaderSize; size > 0 {
-		body = make([]byte, size)
-		if _, err := io.ReadFull(br, body); err != nil {
-			return Header{}, nil, unexpected(err)
+	size := n - HeaderSize
+	switch {
+	case size == 0:
+		return h, nil, false, nil
+	case size <= br.Size() && c.servedInline(h):
+		if body, err = br.Peek(size); err != nil {
+			return Header{}, nil, false, unexpected(err)
 		}
+		return h, body, true, nil
 	}
-	return h, body, nil
+	body = make([]byte, size)
+	if _, err := io.ReadFull(br, body); err != nil {
+		return Header{}, nil, false, unexpected(err)
+	}
+	return h, body, false, nil
+}
+
+// servedInline reports whether handlePacket serves the packet h on the reading goroutine: a call of an Inline
+// procedure, whose arguments are decoded (copied) before the next read.
+func (c *Client) servedInline(h Header) bool {
+	if h.Type != TypeCall {
+		return false
+	}
+	p := c.srv.program(h.Program, h.Version)
+	if p == nil {
+		return false
+	}
+	info, entry, _ := p.lookup(h.Procedure)
+	return entry != nil && info.Inline
 }
 
 // waitBudget waits until n more bytes fit in the connection's budget, and says so in the log the first time the

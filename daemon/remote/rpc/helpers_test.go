@@ -65,7 +65,7 @@ func (f *testFacade) program() *Program {
 			return nil, Errorf(CodeNoDomain, DomainLibxl, "no domain with matching name '%s'", args.Name)
 		}
 		return &libvirt.DomainLookupByNameRet{Dom: testDom}, nil
-	})
+	}, Inline()) // as the facade's: its arguments are read in place
 	Register(p, ProcDomainDestroy, func(context.Context, *Call, *libvirt.DomainDestroyArgs) (*struct{}, error) {
 		return nil, nil
 	})

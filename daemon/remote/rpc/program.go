@@ -47,8 +47,9 @@ func PreOpen(ok bool) ProcOption { return func(i *ProcInfo) { i.PreOpen = ok } }
 
 // Inline serves the procedure on the connection's reading goroutine. Only for handlers that return at once,
 // whatever happens elsewhere (they read memory, take no lock held across slow work and wait for nothing): while
-// one runs, that client's next packets are not read. The *Call such a handler gets is reused by the connection's
-// next inline call: it must not keep it once it returned.
+// one runs, that client's next packets are not read. The *Call and the arguments such a handler gets are reused
+// by later inline calls: it must not keep them once it returned (what it copied out of them, strings included,
+// is its own).
 func Inline() ProcOption { return func(i *ProcInfo) { i.Inline = true } }
 
 type procEntry struct {
@@ -205,8 +206,25 @@ func Register[A, R any](p *Program, proc int32, fn func(ctx context.Context, cal
 			panic(fmt.Sprintf("rpc: register procedure %d: %v", proc, err))
 		}
 	}
+	var inline ProcInfo
+	for _, o := range opts {
+		o(&inline)
+	}
+	// An inline handler keeps nothing of its call once it returned (Inline): its arguments' record is reused.
+	var argsPool *sync.Pool
+	if inline.Inline {
+		argsPool = &sync.Pool{New: func() any { return new(A) }}
+	}
 	p.register(proc, func(ctx context.Context, call *Call, body, dst []byte) ([]byte, error) {
-		args := new(A)
+		var args *A
+		if argsPool != nil {
+			var zero A
+			args = argsPool.Get().(*A)
+			*args = zero
+			defer argsPool.Put(args)
+		} else {
+			args = new(A)
+		}
 		if err := unmarshalWith(&call.dec, body, args); err != nil {
 			call.decodeErr = err
 			return dst, errDecode()

@@ -2,8 +2,10 @@ package rpc
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -376,4 +378,51 @@ func TestServeStopsWithContext(t *testing.T) {
 		t.Fatal("client kept after the server's context ended")
 	}
 	waitFor(t, "clients gone", func() bool { return srv.NumClients() == 0 })
+}
+
+// TestInlineCallsReadInPlace sends inline calls back to back in one write, their bodies read in place from the
+// connection's buffer (and one larger than that buffer, read into its own): each is answered from its own
+// arguments, in order, also where a body straddles two fills of the buffer.
+func TestInlineCallsReadInPlace(t *testing.T) {
+	ts := startServer(t, Options{}, ListenerOpts{})
+	r := dialRaw(t, ts.path)
+	r.open(0)
+	var names []string
+	var batch []byte
+	for i := range 400 {
+		name := testDom.Name
+		switch {
+		case i == 200:
+			name = strings.Repeat("y", 3*readBufferSize)
+		case i%3 != 0:
+			name = fmt.Sprintf("missing-%d-%s", i, strings.Repeat("z", i%37))
+		}
+		body, err := Marshal(&libvirt.DomainLookupByNameArgs{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := Header{Program: ProgramRemote, Version: ProtocolVersion, Procedure: ProcDomainLookupByName, Type: TypeCall, Serial: uint32(1000 + i)}
+		if batch, err = AppendPacket(batch, h, body); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	go func() { _, _ = r.nc.Write(batch) }()
+	for i, name := range names {
+		h, body := r.mustRecv()
+		if h.Serial != uint32(1000+i) {
+			t.Fatalf("reply %d has serial %d", i, h.Serial)
+		}
+		if name == testDom.Name {
+			var ret libvirt.DomainLookupByNameRet
+			if h.Status != StatusOK || Unmarshal(body, &ret) != nil || ret.Dom.Name != testDom.Name {
+				t.Fatalf("call %d (%s): status %d, %+v", i, name, h.Status, ret)
+			}
+			continue
+		}
+		e, err := UnmarshalError(body)
+		if h.Status != StatusError || err != nil || !strings.Contains(e.Message, "'"+name+"'") {
+			t.Fatalf("call %d (%.40s): status %d, error %+v, %v", i, name, h.Status, e, err)
+		}
+	}
 }
