@@ -79,30 +79,30 @@ func registerDomains(f *Facade, p *rpc.Program) {
 		if err := noFlags(a.Flags, "libxlDomainGetState"); err != nil {
 			return nil, err
 		}
-		d, err := f.lookup(ctx, a.Dom)
-		if err != nil {
+		var d dom // on the stack: these lookups run on every call of a monitoring client
+		if err := f.lookupInto(ctx, a.Dom, &d); err != nil {
 			return nil, err
 		}
 		s, r := d.State()
 		return &libvirt.DomainGetStateRet{State: s, Reason: r}, nil
 	}, rpc.Inline())
 	rpc.Register(p, rpc.ProcDomainGetInfo, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainGetInfoArgs) (*libvirt.DomainGetInfoRet, error) {
-		d, err := f.lookup(ctx, a.Dom)
-		if err != nil {
+		var d dom
+		if err := f.lookupInto(ctx, a.Dom, &d); err != nil {
 			return nil, err
 		}
-		return f.info(ctx, d), nil
+		return f.info(ctx, &d), nil
 	}, rpc.Inline())
 	rpc.Register(p, rpc.ProcDomainIsActive, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainIsActiveArgs) (*libvirt.DomainIsActiveRet, error) {
-		d, err := f.lookup(ctx, a.Dom)
-		if err != nil {
+		var d dom
+		if err := f.lookupInto(ctx, a.Dom, &d); err != nil {
 			return nil, err
 		}
 		return &libvirt.DomainIsActiveRet{Active: boolInt(d.Active())}, nil
 	}, rpc.Inline())
 	rpc.Register(p, rpc.ProcDomainIsPersistent, func(ctx context.Context, _ *rpc.Call, a *libvirt.DomainIsPersistentArgs) (*libvirt.DomainIsPersistentRet, error) {
-		d, err := f.lookup(ctx, a.Dom)
-		if err != nil {
+		var d dom
+		if err := f.lookupInto(ctx, a.Dom, &d); err != nil {
 			return nil, err
 		}
 		return &libvirt.DomainIsPersistentRet{Persistent: boolInt(d.Persistent())}, nil

@@ -189,22 +189,31 @@ func (f *Facade) domains(ctx context.Context) ([]*dom, error) {
 // byName returns the domain with this name without listing them all: an object is stored under its domain's
 // name; Domain-0 and foreign domains are found on the hypervisor. It returns nil when there is none.
 func (f *Facade) byName(ctx context.Context, name string) (*dom, error) {
+	d := new(dom)
+	if found, err := f.viewByName(ctx, name, d); !found || err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// viewByName is byName into the caller's d, for the calls that look a domain up on every call: a view on the
+// caller's stack costs no allocation.
+func (f *Facade) viewByName(ctx context.Context, name string, d *dom) (found bool, err error) {
 	obj, err := f.Objects.DomainByName(ctx, name)
 	switch {
 	case err != nil:
-		return nil, internalErr(err)
+		return false, internalErr(err)
 	case obj != nil:
 		u := obj.DomainUUID() // computed, not stored: once
-		d := &dom{Name: name, UUID: u, Obj: obj, Obs: f.Observer.LookupShared(u)}
-		if !obj.DeletionTimestamp.IsZero() && d.Obs == nil {
-			return nil, nil // being removed, nothing left running
-		}
-		return d, nil
+		*d = dom{Name: name, UUID: u, Obj: obj, Obs: f.Observer.LookupShared(u)}
+		// Being removed with nothing left running: gone.
+		return obj.DeletionTimestamp.IsZero() || d.Obs != nil, nil
 	}
 	if o := f.Observer.LookupName(name); o != nil {
-		return &dom{Name: o.Info.Name, UUID: o.Info.UUID, Obs: o}, nil
+		*d = dom{Name: o.Info.Name, UUID: o.Info.UUID, Obs: o}
+		return true, nil
 	}
-	return nil, nil
+	return false, nil
 }
 
 // byUUID returns the domain with this UUID, trying the cheap ways first: the name the caller gave, then the
@@ -234,26 +243,36 @@ func (f *Facade) byUUID(ctx context.Context, u, nameHint string) (*dom, error) {
 
 // lookup finds the domain a call names, by UUID as libvirt's drivers do.
 func (f *Facade) lookup(ctx context.Context, w libvirt.Domain) (*dom, error) {
+	d := new(dom)
+	if err := f.lookupInto(ctx, w, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// lookupInto is lookup into the caller's d (viewByName).
+func (f *Facade) lookupInto(ctx context.Context, w libvirt.Domain, d *dom) error {
 	if w.Name != "" {
 		// The name the caller gave first, without formatting the UUID: the common case, every call of a client
 		// that looked the domain up.
-		d, err := f.byName(ctx, w.Name)
+		found, err := f.viewByName(ctx, w.Name, d)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if d != nil && sameUUID(d.UUID, w.UUID) {
-			return d, nil
+		if found && sameUUID(d.UUID, w.UUID) {
+			return nil
 		}
 	}
 	u := uuidString(w.UUID)
-	d, err := f.byUUID(ctx, u, "")
+	found, err := f.byUUID(ctx, u, "")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if d != nil {
-		return d, nil
+	if found != nil {
+		*d = *found
+		return nil
 	}
-	return nil, rpc.Errorf(rpc.CodeNoDomain, rpc.DomainLibxl, "no domain with matching uuid '%s' (%s)", u, w.Name)
+	return rpc.Errorf(rpc.CodeNoDomain, rpc.DomainLibxl, "no domain with matching uuid '%s' (%s)", u, w.Name)
 }
 
 // find returns the first domain for which match holds, or libvirt's plain "Domain not found".
