@@ -25,7 +25,7 @@ func (c *Client) readLoop() error {
 	br := bufio.NewReaderSize(c.nc, readBufferSize)
 	budget := c.srv.opts.MaxClientMemory
 	for {
-		h, body, inPlace, err := c.readPacket(br, budget)
+		h, rt, body, inPlace, err := c.readPacket(br, budget)
 		if err != nil {
 			switch {
 			case errors.Is(err, ErrFrame), errors.Is(err, io.ErrUnexpectedEOF):
@@ -38,7 +38,7 @@ func (c *Client) readLoop() error {
 		}
 		now := time.Now()
 		c.lastRecv.Store(now.UnixNano())
-		if err := c.handlePacket(h, body, now); err != nil {
+		if err := c.handlePacket(h, rt, body, now); err != nil {
 			return err
 		}
 		if inPlace {
@@ -47,65 +47,78 @@ func (c *Client) readLoop() error {
 	}
 }
 
-// readPacket reads the next packet once the connection's budget has room for it. The length word and the
-// header are read in place from br's buffer, without a copy. So is the body of a call served inline (inPlace),
-// which is over before the next read: readLoop discards it then. Any other body gets an allocation of its own
-// (the call may be served on another goroutine while br reads on), unless it is empty.
-func (c *Client) readPacket(br *bufio.Reader, budget int) (h Header, body []byte, inPlace bool, err error) {
+// readPacket reads the next packet once the connection's budget has room for it, and routes it (routeOf). The
+// length word and the header are read in place from br's buffer, without a copy. So is the body of a call
+// served inline (inPlace), which is over before the next read: readLoop discards it then. Any other body gets an
+// allocation of its own (the call may be served on another goroutine while br reads on), unless it is empty.
+func (c *Client) readPacket(br *bufio.Reader, budget int) (h Header, rt route, body []byte, inPlace bool, err error) {
 	if err := c.waitBudget(0, budget); err != nil {
-		return Header{}, nil, false, err
+		return Header{}, route{}, nil, false, err
 	}
 	word, err := br.Peek(4)
 	if err != nil {
 		if err == io.EOF && len(word) > 0 {
 			err = io.ErrUnexpectedEOF
 		}
-		return Header{}, nil, false, err
+		return Header{}, route{}, nil, false, err
 	}
 	n := int(binary.BigEndian.Uint32(word))
 	if n < HeaderSize || n > MaxPacketSize {
-		return Header{}, nil, false, fmt.Errorf("%w: %d", ErrFrame, n)
+		return Header{}, route{}, nil, false, fmt.Errorf("%w: %d", ErrFrame, n)
 	}
 	_, _ = br.Discard(4)
 	if err := c.waitBudget(n, budget); err != nil {
-		return Header{}, nil, false, err
+		return Header{}, route{}, nil, false, err
 	}
 	hdr, err := br.Peek(HeaderSize - 4)
 	if err != nil {
-		return Header{}, nil, false, unexpected(err)
+		return Header{}, route{}, nil, false, unexpected(err)
 	}
 	h = decodeHeader(hdr)
 	_, _ = br.Discard(HeaderSize - 4)
+	rt = c.routeOf(h)
 	size := n - HeaderSize
 	switch {
 	case size == 0:
-		return h, nil, false, nil
-	case size <= br.Size() && c.servedInline(h):
+		return h, rt, nil, false, nil
+	case size <= br.Size() && rt.inline():
 		if body, err = br.Peek(size); err != nil {
-			return Header{}, nil, false, unexpected(err)
+			return Header{}, route{}, nil, false, unexpected(err)
 		}
-		return h, body, true, nil
+		return h, rt, body, true, nil
 	}
 	body = make([]byte, size)
 	if _, err := io.ReadFull(br, body); err != nil {
-		return Header{}, nil, false, unexpected(err)
+		return Header{}, route{}, nil, false, unexpected(err)
 	}
-	return h, body, false, nil
+	return h, rt, body, false, nil
 }
 
-// servedInline reports whether handlePacket serves the packet h on the reading goroutine: a call of an Inline
-// procedure, whose arguments are decoded (copied) before the next read.
-func (c *Client) servedInline(h Header) bool {
-	if h.Type != TypeCall {
-		return false
+// route is where a call goes: its program (nil when unknown) and the procedure as that program has it. It is
+// zero for a packet that is not a call.
+type route struct {
+	p     *Program
+	info  ProcInfo
+	entry *procEntry
+	known bool
+}
+
+// routeOf looks the call h up once, for readPacket (whether its body may be read in place) and handlePacket.
+func (c *Client) routeOf(h Header) route {
+	if h.Type != TypeCall && h.Type != TypeCallWithFDs {
+		return route{}
 	}
 	p := c.srv.program(h.Program, h.Version)
 	if p == nil {
-		return false
+		return route{}
 	}
-	info, entry, _ := p.lookup(h.Procedure)
-	return entry != nil && info.Inline
+	info, entry, known := p.lookup(h.Procedure)
+	return route{p: p, info: info, entry: entry, known: known}
 }
+
+// inline says whether handlePacket serves the call on the reading goroutine: a call of an Inline procedure,
+// whose arguments are decoded (copied) before the next read.
+func (rt route) inline() bool { return rt.entry != nil && rt.info.Inline }
 
 // waitBudget waits until n more bytes fit in the connection's budget, and says so in the log the first time the
 // client is held back.
@@ -126,7 +139,7 @@ func (c *Client) waitBudget(n, budget int) error {
 
 // handlePacket routes one incoming packet. It blocks while the client has MaxClientRequests calls in flight, or
 // while a stream's input is full: that client stops being read, and nobody else is affected.
-func (c *Client) handlePacket(h Header, body []byte, now time.Time) error {
+func (c *Client) handlePacket(h Header, rt route, body []byte, now time.Time) error {
 	if h.Program == ProgramKeepalive && h.Version == ProtocolVersion && h.Type == TypeMessage {
 		if h.Procedure == ProcKeepalivePing {
 			c.sendKeepalive(ProcKeepalivePong)
@@ -137,7 +150,7 @@ func (c *Client) handlePacket(h Header, body []byte, now time.Time) error {
 		c.routeStream(h, body)
 		return nil
 	}
-	p := c.srv.program(h.Program, h.Version)
+	p := rt.p
 	isCall := h.Type == TypeCall || h.Type == TypeCallWithFDs
 	if !isCall {
 		// libvirt drops non-call messages it cannot place without answering: no reply is expected.
@@ -155,8 +168,8 @@ func (c *Client) handlePacket(h Header, body []byte, now time.Time) error {
 		go c.reply(&Call{Client: c, Header: h, held: len(body), start: now}, nil, errUnknownProgram(h))
 		return nil
 	}
-	info, entry, known := p.lookup(h.Procedure)
-	if entry != nil && info.Inline {
+	info, entry, known := rt.info, rt.entry, rt.known
+	if rt.inline() {
 		// No goroutine to start and wake: the reply leaves before the next read, and the call's record is the
 		// connection's own, reused call after call.
 		c.inline = Call{Client: c, Header: h, program: p, Info: info, held: len(body), start: now}

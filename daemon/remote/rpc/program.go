@@ -206,18 +206,11 @@ func Register[A, R any](p *Program, proc int32, fn func(ctx context.Context, cal
 			panic(fmt.Sprintf("rpc: register procedure %d: %v", proc, err))
 		}
 	}
-	var inline ProcInfo
-	for _, o := range opts {
-		o(&inline)
-	}
 	// An inline handler keeps nothing of its call once it returned (Inline): its arguments' record is reused.
-	var argsPool *sync.Pool
-	if inline.Inline {
-		argsPool = &sync.Pool{New: func() any { return new(A) }}
-	}
+	argsPool := sync.Pool{New: func() any { return new(A) }}
 	p.register(proc, func(ctx context.Context, call *Call, body, dst []byte) ([]byte, error) {
 		var args *A
-		if argsPool != nil {
+		if call.Info.Inline {
 			var zero A
 			args = argsPool.Get().(*A)
 			*args = zero
