@@ -87,7 +87,7 @@ type kindStore struct {
 	subs   map[*Subscription]struct{}
 	fields map[string]client.IndexerFunc
 	index  map[string]fieldIndex // by field: every registered field is indexed
-	// labelSets are the label maps stored objects share, by content (internLabelsLocked).
+	// labelSets are the label maps stored objects share, by content (shareMapsLocked).
 	labelSets map[string]map[string]string
 }
 

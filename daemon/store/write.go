@@ -351,12 +351,10 @@ func (s *Store) commitLocked(ks *kindStore, key types.NamespacedName, cur, next 
 	s.rv++
 	ks.lastRV = s.rv
 	next.SetResourceVersion(formatRV(s.rv))
-	if ch != remove {
-		ks.shareMapsLocked(cur, next)
-	}
 	if ch == remove {
 		ks.reindexLocked(key, cur, nil)
 	} else {
+		ks.shareMapsLocked(cur, next)
 		ks.reindexLocked(key, cur, next)
 	}
 	switch {

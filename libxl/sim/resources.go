@@ -195,7 +195,7 @@ func (h *Host) VcpuInfo(ctx context.Context, domid libxl.DomID) ([]libxl.VcpuInf
 }
 
 // userdata are a domain's userdata blobs: a domain has one or two (the ownership marker), which a slice keeps
-// in a tenth of a map's memory.
+// in less than half of a map's memory.
 type userdata []userdatum
 
 type userdatum struct {
@@ -203,11 +203,13 @@ type userdatum struct {
 	data []byte
 }
 
+func (u userdata) index(key string) int {
+	return slices.IndexFunc(u, func(e userdatum) bool { return e.key == key })
+}
+
 func (u userdata) get(key string) ([]byte, bool) {
-	for _, e := range u {
-		if e.key == key {
-			return e.data, true
-		}
+	if i := u.index(key); i >= 0 {
+		return u[i].data, true
 	}
 	return nil, false
 }
@@ -215,7 +217,7 @@ func (u userdata) get(key string) ([]byte, bool) {
 // set stores a copy of data under key; empty data deletes the key. It reports false for a delete of a key that
 // was not there (nothing to persist).
 func (u *userdata) set(key string, data []byte) bool {
-	i := slices.IndexFunc(*u, func(e userdatum) bool { return e.key == key })
+	i := u.index(key)
 	switch {
 	case len(data) == 0 && i < 0:
 		return false
