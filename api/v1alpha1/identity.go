@@ -1,6 +1,9 @@
 package v1alpha1
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // DomainName is the libvirt name of the domain the object describes: spec.domain.name, else the object's name.
 func (d *XenDomain) DomainName() string {
@@ -49,6 +52,14 @@ func CanonicalUUID(s string) (string, bool) {
 	}
 	h := string(hex[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], true
+}
+
+// ParseUUID is CanonicalUUID with libvirt's wording of the error, for the definitions a user writes.
+func ParseUUID(s string) (string, error) {
+	if u, ok := CanonicalUUID(s); ok {
+		return u, nil
+	}
+	return "", fmt.Errorf("invalid uuid %q", s)
 }
 
 // IsCanonicalUUID says whether s is already in the lowercase dashed form (8-4-4-4-12).

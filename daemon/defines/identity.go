@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-
-	"github.com/virtxend/virtxend/api/v1alpha1"
 )
 
 // uuidNamespace is the namespace of the name-based UUIDs given to definitions without one. It is the same as
@@ -15,14 +13,6 @@ import (
 var uuidNamespace = uuid.MustParse("2564fcd5-c89c-48f5-b1a4-acce72c770c3")
 
 func nameUUID(name string) string { return uuid.NewSHA1(uuidNamespace, []byte(name)).String() }
-
-// canonicalUUID accepts the spellings libvirt accepts and returns the lowercase dashed form.
-func canonicalUUID(s string) (string, error) {
-	if u, ok := v1alpha1.CanonicalUUID(s); ok {
-		return u, nil
-	}
-	return "", fmt.Errorf("invalid uuid %q", s)
-}
 
 // validName applies libvirt's rules for a domain name (non-empty, no newline) plus what a file name needs.
 func validName(name string) error {

@@ -264,7 +264,7 @@ func (s *Store) loadFile(name string) (*v1alpha1.XenDomain, error) {
 	}
 	if spec.UUID == "" {
 		spec.UUID = nameUUID(name)
-	} else if spec.UUID, err = canonicalUUID(spec.UUID); err != nil {
+	} else if spec.UUID, err = v1alpha1.ParseUUID(spec.UUID); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	d := s.opts.Defaults

@@ -83,7 +83,7 @@ func (s *Store) Object(spec *v1alpha1.DomainSpec) *v1alpha1.XenDomain {
 	d := spec.DeepCopy()
 	if d.UUID == "" {
 		d.UUID = nameUUID(d.Name)
-	} else if u, err := canonicalUUID(d.UUID); err == nil {
+	} else if u, err := v1alpha1.ParseUUID(d.UUID); err == nil {
 		d.UUID = u
 	}
 	return &v1alpha1.XenDomain{
@@ -113,7 +113,7 @@ func (s *Store) Save(spec *v1alpha1.DomainSpec) error {
 	}
 	if spec.UUID == "" {
 		spec.UUID = nameUUID(spec.Name)
-	} else if u, err := canonicalUUID(spec.UUID); err != nil {
+	} else if u, err := v1alpha1.ParseUUID(spec.UUID); err != nil {
 		return fmt.Errorf("save definition of %q: %w", spec.Name, err)
 	} else {
 		spec.UUID = u

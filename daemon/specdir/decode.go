@@ -266,7 +266,7 @@ func complete(in *v1alpha1.XenDomain, path string, defaults domxml.Defaults) (*v
 	if spec.Domain.UUID == "" {
 		spec.Domain.UUID = NameUUID(name)
 	} else {
-		u, err := canonicalUUID(spec.Domain.UUID)
+		u, err := v1alpha1.ParseUUID(spec.Domain.UUID)
 		if err != nil {
 			return nil, fmt.Errorf("domain %q: spec.domain.uuid: %w", name, err)
 		}

@@ -1,11 +1,7 @@
 package specdir
 
 import (
-	"fmt"
-
 	"github.com/google/uuid"
-
-	"github.com/virtxend/virtxend/api/v1alpha1"
 )
 
 // uuidNamespace is the namespace of the name-based UUIDs given to domains whose file has none. It must never
@@ -16,13 +12,4 @@ var uuidNamespace = uuid.MustParse("2564fcd5-c89c-48f5-b1a4-acce72c770c3")
 // name in a fixed namespace, the same on every host and every run.
 func NameUUID(name string) string {
 	return uuid.NewSHA1(uuidNamespace, []byte(name)).String()
-}
-
-// canonicalUUID accepts the spellings libvirt accepts (dashes anywhere or nowhere, any case) and returns the
-// lowercase dashed form.
-func canonicalUUID(s string) (string, error) {
-	if u, ok := v1alpha1.CanonicalUUID(s); ok {
-		return u, nil
-	}
-	return "", fmt.Errorf("invalid uuid %q", s)
 }
