@@ -264,12 +264,12 @@ func (f *Facade) lookupInto(ctx context.Context, w libvirt.Domain, d *dom) error
 		}
 	}
 	u := uuidString(w.UUID)
-	found, err := f.byUUID(ctx, u, "")
+	match, err := f.byUUID(ctx, u, "")
 	if err != nil {
 		return err
 	}
-	if found != nil {
-		*d = *found
+	if match != nil {
+		*d = *match
 		return nil
 	}
 	return rpc.Errorf(rpc.CodeNoDomain, rpc.DomainLibxl, "no domain with matching uuid '%s' (%s)", u, w.Name)
