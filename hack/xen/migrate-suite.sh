@@ -658,6 +658,10 @@ trap finish EXIT
 trap 'NOT_RUN="interrupted"; exit 130' INT TERM
 xlog "real-Xen migration: out $MIG_OUT, deadline ${DEADLINE}s, load $(load)"
 
+# Run alone (make test-xen-migrate) on a fresh machine, nothing has installed QEMU yet: the same packages as
+# test-xen.sh's, those missing only.
+apt_install qemu-system-x86 socat libxen-dev gcc > "$MIG_OUT/host-packages.log" 2>&1 \
+  || { NOT_RUN="host packages missing: $(tail -1 "$MIG_OUT/host-packages.log")"; exit 1; }
 if [ -z "${IMG:-}" ]; then IMG=$XEN_CACHE_ROOT/$(image_key); fi
 [ -s "$IMG/dom0.img" ] && [ -s "$IMG/xen" ] && [ -s "$IMG/versions" ] \
   || { NOT_RUN="no dom0 image in $IMG (hack/xen/build-image.sh builds it)"; exit 1; }
