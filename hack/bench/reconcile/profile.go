@@ -9,7 +9,8 @@ import (
 )
 
 // profiler writes a CPU and an allocation profile of each in-process phase under dir (nothing when dir is
-// empty), named PHASE-N.cpu and PHASE-N.allocs, for `go tool pprof`.
+// empty), named PHASE-N.cpu and PHASE-N.allocs, and the live heap with n running domains (rest-N.heap), for
+// `go tool pprof`.
 type profiler struct {
 	dir   string
 	n     int
@@ -42,5 +43,18 @@ func (p *profiler) stop() {
 	f, err := os.Create(filepath.Join(p.dir, fmt.Sprintf("%s-%d.allocs", p.phase, p.n)))
 	must(err)
 	must(pprof.Lookup("allocs").WriteTo(f, 0))
+	must(f.Close())
+}
+
+// heap writes the live heap, as of a full collection, to rest-N.heap.
+func (p *profiler) heap() {
+	if p.dir == "" {
+		return
+	}
+	must(os.MkdirAll(p.dir, 0o755))
+	runtime.GC()
+	f, err := os.Create(filepath.Join(p.dir, fmt.Sprintf("rest-%d.heap", p.n)))
+	must(err)
+	must(pprof.Lookup("heap").WriteTo(f, 0))
 	must(f.Close())
 }
