@@ -18,8 +18,39 @@ func TestGCPercentFor(t *testing.T) {
 		{2 * maxHeapHeadroom, maxHeapHeadroom, 50}, {86 << 20, maxHeapHeadroom, 37}, {1 << 30, maxHeapHeadroom, minGCPercent},
 		{16 << 20, burstHeapHeadroom, 100}, {48 << 20, burstHeapHeadroom, 33}, {86 << 20, burstHeapHeadroom, minGCPercent},
 	} {
-		if got := gcPercentFor(c.live, c.headroom); got != c.want {
+		if got := gcPercentFor(c.live, c.headroom, minGCPercent); got != c.want {
 			t.Errorf("gcPercentFor(%d MiB, %d MiB) = %d, want %d", c.live>>20, c.headroom>>20, got, c.want)
+		}
+	}
+	// At rest the headroom goes below minGCPercent: 8 MiB over the live heap of 10,000 domains (~75 MiB) is 10 %.
+	if got := gcPercentFor(80<<20, restHeapHeadroom, 1); got != 10 {
+		t.Errorf("at rest, 80 MiB live: %d %%, want 10", got)
+	}
+	if got := gcPercentFor(4<<30, restHeapHeadroom, 1); got != 1 {
+		t.Errorf("at rest, 4 GiB live: %d %%, want 1", got)
+	}
+}
+
+// TestHeadroomFor: reconciles since the previous collection give the burst's headroom whenever it was; without
+// them, a collection restGCInterval or more ago means rest (the small headroom, no minimum share), a recent one
+// calls (the large headroom).
+func TestHeadroomFor(t *testing.T) {
+	for _, c := range []struct {
+		busy     bool
+		since    time.Duration
+		headroom uint64
+		floor    int
+	}{
+		{true, time.Second, burstHeapHeadroom, minGCPercent},
+		{true, 5 * time.Minute, burstHeapHeadroom, minGCPercent},
+		{false, time.Second, maxHeapHeadroom, minGCPercent},
+		{false, restGCInterval - time.Millisecond, maxHeapHeadroom, minGCPercent},
+		{false, restGCInterval, restHeapHeadroom, 1},
+		{false, 2 * time.Minute, restHeapHeadroom, 1},
+	} {
+		h, f := headroomFor(c.busy, c.since)
+		if h != c.headroom || f != c.floor {
+			t.Errorf("headroomFor(busy %v, %s) = %d MiB, %d %%; want %d MiB, %d %%", c.busy, c.since, h>>20, f, c.headroom>>20, c.floor)
 		}
 	}
 }
@@ -59,7 +90,7 @@ func TestTuneHeap(t *testing.T) {
 	runtime.GC()
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
-	calm := uint64(gcPercentFor(s[0].Value.Uint64(), maxHeapHeadroom))
+	calm := uint64(gcPercentFor(s[0].Value.Uint64(), maxHeapHeadroom, minGCPercent))
 	if calm < 30 || calm > 34 {
 		t.Fatalf("a live heap of %d MiB: %d %%", s[0].Value.Uint64()>>20, calm)
 	}
