@@ -5,7 +5,8 @@
 // measurement) and the calls' p50/p99 latency; the time of `virsh list --all` over n domains; and each daemon's
 // resident memory with those domains. The one-raw-client row is compared with the floor of the machine (a bare
 // ping-pong between two processes, measured right after it in every round: one-client call rates cannot beat
-// it), and the fixed cost of any virsh command (virsh version), which bounds virsh list, is printed below.
+// it), and the fixed cost of any virsh command (virsh version), which bounds virsh list, is printed below, with
+// the floor of a daemon's fixed cost: a process that links the libraries the project must use and does nothing.
 //
 //	go run ./hack/bench/rpc -binary bin/virtxend [-duration 3s] [-rounds 3] [-n 10000] [-only REGEXP] [-perf DIR]
 //
@@ -127,6 +128,10 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	load0 := loadAverage()
+	depFloor, err := dependencyFloor(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("dependency floor: %w", err)
+	}
 
 	vx, stopVX, err := startVirtxend(ctx, cfg, dir)
 	if stopVX != nil {
@@ -182,7 +187,25 @@ func run(ctx context.Context, cfg config) error {
 	}
 	fmt.Printf("virsh version (start, connect, the calls every command makes): %.3f s against virtxend, %.3f s against libvirtd\n",
 		startup[0], startup[1])
+	fmt.Printf("floor of the fixed cost: a process that links the libraries virtxend must use and only runs their "+
+		"initialisation (hack/bench/internal/depfloor) rests at %.1f MiB (%.1f MiB file-backed)\n", depFloor[0], depFloor[1])
 	return nil
+}
+
+// dependencyFloor builds and starts depfloor and returns its resident memory at rest, all and file-backed.
+func dependencyFloor(ctx context.Context, dir string) ([2]float64, error) {
+	bin := dir + "/depfloor"
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/virtxend/virtxend/hack/bench/internal/depfloor").CombinedOutput(); err != nil {
+		return [2]float64{}, fmt.Errorf("go build: %w: %s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return [2]float64{}, err
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	rss := restingRSS(cmd.Process.Pid)
+	return [2]float64{rss, proc.StatusMiB(cmd.Process.Pid, "RssFile")}, nil
 }
 
 // call is one RPC a client makes of a daemon; k is a running count that calls about domains spread over them.
