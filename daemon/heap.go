@@ -57,9 +57,8 @@ var tuneHeapOnce sync.Once
 
 // tuneHeap sets the GC percentage after every collection from the live heap it found, from whether work counted
 // by busy (reconciles) was done since the previous collection and from how long ago that was (headroomFor,
-// gcPercentFor), for the rest of the
-// process's life; once per process, whatever the number of daemons in it (the first one's busy counts). An
-// operator's GOGC is left alone.
+// gcPercentFor), for the rest of the process's life; once per process, whatever the number of daemons in it (the
+// first one's busy counts). An operator's GOGC is left alone.
 func tuneHeap(busy func() int64) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return

@@ -38,7 +38,7 @@ func main() {
 	profDir := flag.String("profile", "", "write CPU and allocation profiles of the in-process phases here")
 	flag.Parse()
 	if *profDir != "" {
-		runtime.MemProfileRate = 4096 // the per-domain records are a few hundred bytes: sample finely
+		runtime.MemProfileRate = 4096 // per-domain records are a few hundred bytes: sample finely (slower phases)
 	}
 	if err := sweep(*sizes, *idle, *binary, *edits, *profDir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
