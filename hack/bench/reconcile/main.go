@@ -110,22 +110,25 @@ func run(n int, idle time.Duration, binary string, edits int, prof *profiler, fi
 	cancel()
 	<-done
 
-	// 3. Restart over the n running domains: time until every object's status is derived again.
-	d2, err := daemon.New(daemon.Options{ConfigFile: conf, Stderr: logTo()})
-	if err != nil {
-		return nil, 0, err
-	}
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	done2 := make(chan error, 1)
+	// 3. Restart over the n running domains: time from the daemon's creation (reading its state: the live
+	// definitions, the hypervisor's records) until every object's status is derived again.
 	prof.start("restart")
 	restart := time.Now()
+	d2, err := daemon.New(daemon.Options{ConfigFile: conf, Stderr: logTo()})
+	if err != nil {
+		prof.stop()
+		return nil, 0, err
+	}
+	newTook := time.Since(restart)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
 	go func() { done2 <- d2.Serve(ctx2) }()
 	if err := waitDerived(ctx2, d2, n, 30*time.Second+time.Duration(n)*5*time.Millisecond); err != nil {
 		cancel2()
 		return nil, 0, err
 	}
 	rows = append(rows, row{fmt.Sprintf("restart with %d running → every status re-derived", n),
-		fmt.Sprintf("%.0f ms", ms(time.Since(restart))), "≤ 1.5 s"})
+		fmt.Sprintf("%.0f ms (%.0f ms reading state)", ms(time.Since(restart)), ms(newTook)), "≤ 1.5 s"})
 	prof.stop()
 	cancel2()
 	<-done2
