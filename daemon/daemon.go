@@ -434,7 +434,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return d.exitWhenIdle(ctx) })
-	tuneHeap(d.Reconciler.Reconciles.Load)
+	defer tuneHeap(&d.Reconciler.Reconciles)()
 	g.Go(func() error { return d.returnMemory(ctx) })
 	g.Go(func() error { return d.serveMetrics(ctx) })
 	d.Log.Info("virtxend started", "hypervisor", d.Backend, "domains_dir", d.Config.DomainsDir, "defines_dir", d.Config.DefinesDir)

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -55,17 +56,23 @@ func gcPercentFor(live, headroom uint64, floor int) int {
 
 var tuneHeapOnce sync.Once
 
+// heapBusy is the work counter of the daemon the tuner follows: the latest one serving, nil while none is.
+var heapBusy atomic.Pointer[atomic.Int64]
+
 // tuneHeap sets the GC percentage after every collection from the live heap it found, from whether work counted
 // by busy (reconciles) was done since the previous collection and from how long ago that was (headroomFor,
-// gcPercentFor), for the rest of the process's life; once per process, whatever the number of daemons in it (the
-// first one's busy counts). An operator's GOGC is left alone.
-func tuneHeap(busy func() int64) {
+// gcPercentFor), for the rest of the process's life; the tuner is armed once per process and follows the latest
+// daemon's busy until the returned stop, which the daemon calls when it stops serving: then Go's default holds
+// again, and the tuner keeps none of the stopped daemon's memory. An operator's GOGC is left alone.
+func tuneHeap(busy *atomic.Int64) (stop func()) {
 	if _, set := os.LookupEnv("GOGC"); set {
-		return
+		return func() {}
 	}
+	heapBusy.Store(busy)
 	tuneHeapOnce.Do(func() {
-		(&heapTuner{sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}, percent: 100, busy: busy, last: time.Now()}).arm()
+		(&heapTuner{sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}, percent: 100, last: time.Now()}).arm()
 	})
+	return func() { heapBusy.CompareAndSwap(busy, nil) }
 }
 
 // heapTuner runs after each collection: a finalizer on an unreachable sentinel runs once the collection that
@@ -73,7 +80,6 @@ func tuneHeap(busy func() int64) {
 type heapTuner struct {
 	sample   []metrics.Sample
 	percent  int
-	busy     func() int64
 	lastBusy int64
 	last     time.Time // when the previous collection ended
 }
@@ -92,10 +98,15 @@ func (t *heapTuner) adjust() {
 	if t.sample[0].Value.Kind() != metrics.KindUint64 {
 		return
 	}
-	now, n := time.Now(), t.busy()
-	headroom, floor := headroomFor(n != t.lastBusy, now.Sub(t.last))
-	t.last, t.lastBusy = now, n
-	if p := gcPercentFor(t.sample[0].Value.Uint64(), headroom, floor); p != t.percent {
+	now, p := time.Now(), 100 // no daemon serving: Go's default, as in a process that has not served yet
+	if b := heapBusy.Load(); b != nil {
+		n := b.Load()
+		headroom, floor := headroomFor(n != t.lastBusy, now.Sub(t.last))
+		t.lastBusy = n
+		p = gcPercentFor(t.sample[0].Value.Uint64(), headroom, floor)
+	}
+	t.last = now
+	if p != t.percent {
 		t.percent = p
 		debug.SetGCPercent(p)
 	}

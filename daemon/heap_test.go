@@ -55,17 +55,18 @@ func TestHeadroomFor(t *testing.T) {
 	}
 }
 
-// tuneHeapBusy is TestTuneHeap's work counter: the process's tuner keeps the first counter it was given.
+// tuneHeapBusy is TestTuneHeap's work counter.
 var tuneHeapBusy atomic.Int64
 
 // TestTuneHeap: after collections that find a live heap of ~96 MiB, the GC percentage gives it a headroom of
-// 32 MiB (~33 %) while nothing is busy, 16 MiB (so 25 %, the least) after work was counted; once that heap is
-// freed, 100 again.
+// 32 MiB (~33 %) while nothing is busy, 16 MiB (so 25 %, the least) after work was counted; Go's default (100)
+// once the daemon stopped serving, whatever the heap; tuned again for the next daemon; 100 once that heap is
+// freed.
 func TestTuneHeap(t *testing.T) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		t.Skip("GOGC is set: the daemon leaves the percentage to it") // the test's own environment, not a missing part
 	}
-	tuneHeap(tuneHeapBusy.Load)
+	stop := tuneHeap(&tuneHeapBusy)
 	gogc := func() uint64 {
 		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
 		metrics.Read(s)
@@ -96,6 +97,10 @@ func TestTuneHeap(t *testing.T) {
 	}
 	waitFor(calm, idle)
 	waitFor(minGCPercent, func() { tuneHeapBusy.Add(1) })
+	waitFor(calm, idle)
+	stop()
+	waitFor(100, idle)
+	defer tuneHeap(&tuneHeapBusy)()
 	waitFor(calm, idle)
 	runtime.KeepAlive(live)
 	waitFor(100, idle)
